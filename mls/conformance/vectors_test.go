@@ -49,7 +49,6 @@ var pending = map[string]string{
 	"psk_secret.json":                     "not implemented yet",
 	"secret-tree.json":                    "not implemented yet",
 	"transcript-hashes.json":              "not implemented yet",
-	"tree-math.json":                      "not implemented yet",
 	"tree-operations.json":                "not implemented yet",
 	"tree-validation.json":                "not implemented yet",
 	"treekem.json":                        "not implemented yet",
