@@ -1,0 +1,242 @@
+// Package store defines the storage Parley's server needs, as one interface
+// with an embedded implementation (store/sqlite, the default) and a
+// distributed one (store/postgres). Both pass the same conformance suite,
+// store/storetest.
+//
+// The store keeps only what the server may see: account and device records,
+// signed device lists, MLS key packages, group membership and epochs, and
+// opaque envelopes (MLS ciphertext) in per-device mailboxes. It never parses
+// an envelope. Times are passed in by the caller, whose clock is injected;
+// the store never reads the wall clock, so tests control expiry.
+//
+// Every method is safe for concurrent use. A method that changes several
+// records does so in one transaction: either all of it is durable when it
+// returns nil, or none of it is.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors a caller can branch on; implementations wrap them with %w.
+var (
+	ErrNotFound      = errors.New("store: not found")
+	ErrHandleTaken   = errors.New("store: handle already taken")
+	ErrDuplicate     = errors.New("store: duplicate message id")
+	ErrDeviceLimit   = errors.New("store: device limit reached")
+	ErrLogConflict   = errors.New("store: key log index already taken")
+	ErrNoKeyPackage  = errors.New("store: no key package left")
+	ErrInviteInvalid = errors.New("store: invite code unknown, used or expired")
+	ErrExpired       = errors.New("store: expired")
+	ErrStaleEpoch    = errors.New("store: stale epoch") // see *EpochConflict
+	ErrUnavailable   = errors.New("store: unavailable") // retryable: connection lost, database down
+)
+
+// Store is everything the server keeps.
+type Store interface {
+	Directory
+	Mailboxes
+	Groups
+	Social
+	// Close releases the store's resources. It is safe to call once.
+	Close() error
+}
+
+// Account is one person or organisation, known by a unique handle.
+type Account struct {
+	ID        string
+	Handle    string // "@name", unique, stored in its canonical lower-case form
+	CreatedAt time.Time
+	// Presence is who may see this account's online state and last-seen
+	// time: one of the proto.PresenceVisibility values.
+	Presence int32
+	LastSeen time.Time // zero when never seen
+}
+
+// Device is one device of an account, with its own Ed25519 signing key.
+type Device struct {
+	ID         string // identity.DeviceID(SigningKey)
+	AccountID  string
+	SigningKey []byte
+	Name       string
+	Primary    bool
+	AddedAt    time.Time
+	RevokedAt  time.Time // zero while active
+}
+
+// Revoked reports whether the device was removed from its account.
+func (d Device) Revoked() bool { return !d.RevokedAt.IsZero() }
+
+// LogEntry is one link of an account's hash-chained key log. Entry is the
+// serialized proto.KeyLogEntry exactly as the clients verify it; the store
+// keeps it byte for byte.
+type LogEntry struct {
+	AccountID string
+	Index     uint64
+	Entry     []byte
+}
+
+// LinkRequest is a device waiting to be linked to an account by a code.
+type LinkRequest struct {
+	Code       string
+	DeviceID   string
+	SigningKey []byte
+	Name       string
+	ExpiresAt  time.Time
+}
+
+// Directory holds accounts, devices, key logs, key packages, invite codes
+// and pending device links.
+type Directory interface {
+	// CreateAccount stores a new account with its primary device and the
+	// first key-log entry (index 0). ErrHandleTaken if the handle exists.
+	CreateAccount(ctx context.Context, a Account, primary Device, first LogEntry) error
+	AccountByID(ctx context.Context, id string) (Account, error)
+	AccountByHandle(ctx context.Context, handle string) (Account, error)
+
+	// AddDevice adds a linked device and appends its key-log entry.
+	// ErrLogConflict if entry.Index is not the next index; ErrDeviceLimit
+	// if the account already has maxDevices active devices.
+	AddDevice(ctx context.Context, d Device, entry LogEntry, maxDevices int) error
+	// RevokeDevice marks the device revoked at `at`, appends the key-log
+	// entry, deletes its key packages and mailbox and drops it from every
+	// group's membership, all in one transaction.
+	RevokeDevice(ctx context.Context, accountID, deviceID string, entry LogEntry, at time.Time) error
+	// Device returns a device, revoked or not.
+	Device(ctx context.Context, id string) (Device, error)
+	// Devices returns the account's active devices, primary first.
+	Devices(ctx context.Context, accountID string) ([]Device, error)
+	// KeyLog returns the account's entries with Index >= from, in order.
+	KeyLog(ctx context.Context, accountID string, from uint64) ([]LogEntry, error)
+
+	// PutKeyPackages adds one-time key packages for a device and, when
+	// lastResort is non-nil, replaces its last-resort package. It keeps at
+	// most maxStored one-time packages (extra ones are dropped, oldest kept)
+	// and returns how many one-time packages the device now has.
+	PutKeyPackages(ctx context.Context, deviceID string, oneTime [][]byte, lastResort []byte, maxStored int) (int, error)
+	// ClaimKeyPackage removes and returns one one-time package of the
+	// device; if none is left it returns the last-resort package (not
+	// removed) with lastResort true; ErrNoKeyPackage if there is neither.
+	// Each one-time package is returned at most once, even to concurrent
+	// callers.
+	ClaimKeyPackage(ctx context.Context, deviceID string) (kp []byte, lastResort bool, err error)
+	// CountKeyPackages is the number of one-time packages left.
+	CountKeyPackages(ctx context.Context, deviceID string) (int, error)
+
+	// CreateInvite stores a single-use registration invite code.
+	CreateInvite(ctx context.Context, code string, expiresAt time.Time) error
+	// UseInvite consumes an invite code at `now`: ErrInviteInvalid if it is
+	// unknown, already used or expired.
+	UseInvite(ctx context.Context, code string, now time.Time) error
+
+	// PutLinkRequest stores a pending device link under its code.
+	PutLinkRequest(ctx context.Context, r LinkRequest) error
+	// LinkRequest returns the pending link for code; ErrNotFound if unknown,
+	// ErrExpired if it expired before now.
+	LinkRequest(ctx context.Context, code string, now time.Time) (LinkRequest, error)
+	// DeleteLinkRequest removes the pending link (no error if absent).
+	DeleteLinkRequest(ctx context.Context, code string) error
+}
+
+// Mail is one entry of a device's mailbox. Envelope is an opaque
+// serialized proto.Envelope.
+type Mail struct {
+	DeviceID string
+	Seq      uint64 // assigned by the store, strictly increasing per device
+	Envelope []byte
+	Expires  time.Time
+}
+
+// Submission is one accepted message: its deliveries are written together
+// or not at all. MessageID is unique per SenderDevice; a submission whose
+// id was seen before is rejected with ErrDuplicate and writes nothing.
+type Submission struct {
+	SenderDevice string
+	MessageID    []byte
+	Mail         []Mail // DeviceID, Envelope, Expires set by the caller; Seq set by Deliver
+}
+
+// Mailboxes are the per-device queues of envelopes.
+type Mailboxes interface {
+	// Deliver durably writes a batch of submissions in one transaction
+	// (group commit), assigning each Mail its Seq in place. The result has
+	// one error per submission: nil or ErrDuplicate. The second return is a
+	// failure of the whole batch, in which case nothing was written.
+	Deliver(ctx context.Context, subs []Submission) ([]error, error)
+	// Fetch returns up to limit unexpired entries of the device's mailbox
+	// with Seq > after, in order.
+	Fetch(ctx context.Context, deviceID string, after uint64, limit int, now time.Time) ([]Mail, error)
+	// Ack deletes the device's entries with Seq <= upTo.
+	Ack(ctx context.Context, deviceID string, upTo uint64) error
+	// MailboxDepth is the number of entries waiting for the device, and
+	// the highest sequence number assigned to it so far.
+	MailboxDepth(ctx context.Context, deviceID string) (n int, lastSeq uint64, err error)
+	// Expire deletes entries that expired before now, and message ids seen
+	// before idsBefore; it returns how many mailbox entries it deleted.
+	Expire(ctx context.Context, now, idsBefore time.Time) (int, error)
+}
+
+// Group is the delivery service's view of an MLS group: its epoch and the
+// devices that receive its messages. The server never sees its secrets.
+type Group struct {
+	ID       []byte
+	Epoch    uint64
+	Kind     int32    // proto.ConversationKind
+	Accounts []string // the accounts in the conversation, sorted
+	Devices  []string // member device ids, sorted
+}
+
+// CommitRecord is one commit to apply atomically: the epoch moves from
+// Epoch to Epoch+1, membership changes, and the commit (and welcome) mail
+// is delivered, all in one transaction.
+type CommitRecord struct {
+	GroupID       []byte
+	Epoch         uint64 // the epoch the commit was made in
+	SenderDevice  string
+	MessageID     []byte
+	Commit        []byte // kept so a late committer can be told the winner
+	GroupInfo     []byte // latest GroupInfo, nil to keep the previous one
+	AddDevices    []string
+	RemoveDevices []string
+	// At epoch 0 the group is created with SenderDevice as its only member
+	// (before AddDevices) and these:
+	Kind     int32
+	Accounts []string
+	Mail     []Mail // Seq set in place
+}
+
+// EpochConflict is returned (wrapping ErrStaleEpoch) when a commit's epoch
+// is not the group's current epoch.
+type EpochConflict struct {
+	Current uint64
+	Winning []byte // the commit accepted for the requested epoch, nil if none is kept
+}
+
+func (e *EpochConflict) Error() string { return ErrStaleEpoch.Error() }
+func (e *EpochConflict) Unwrap() error { return ErrStaleEpoch }
+
+// Groups is the MLS delivery service's state.
+type Groups interface {
+	// ApplyCommit applies c if c.Epoch is the group's current epoch (or the
+	// group does not exist and c.Epoch is 0), else returns *EpochConflict.
+	// ErrDuplicate if the sender already used c.MessageID.
+	ApplyCommit(ctx context.Context, c CommitRecord) (Group, error)
+	// Group returns a group's state.
+	Group(ctx context.Context, id []byte) (Group, error)
+	// GroupInfo returns the latest GroupInfo stored for the group.
+	GroupInfo(ctx context.Context, id []byte) ([]byte, error)
+	// GroupsOfDevice lists the ids of the groups the device belongs to.
+	GroupsOfDevice(ctx context.Context, deviceID string) ([][]byte, error)
+}
+
+// Social holds contacts, blocks and presence.
+type Social interface {
+	SetContact(ctx context.Context, owner, other string, contact bool) error
+	IsContact(ctx context.Context, owner, other string) (bool, error)
+	SetBlocked(ctx context.Context, owner, other string, blocked bool) error
+	IsBlocked(ctx context.Context, owner, other string) (bool, error)
+	SetPresenceVisibility(ctx context.Context, accountID string, v int32) error
+	SetLastSeen(ctx context.Context, accountID string, at time.Time) error
+}
