@@ -1,0 +1,105 @@
+package suite
+
+import (
+	"crypto/ecdh"
+	"crypto/hpke"
+	"errors"
+)
+
+type kemKind uint8
+
+const (
+	kemX25519 kemKind = iota
+	kemP256
+	kemP384
+	kemP521
+)
+
+// stdBackend is HPKE from crypto/hpke: DHKEM over X25519 or a NIST curve.
+type stdBackend struct {
+	kem  hpke.KEM
+	kdf  hpke.KDF
+	aead hpke.AEAD
+}
+
+// stdKEM returns the backend for a DHKEM whose KDF matches the curve, and
+// AEAD 1 (AES-128-GCM), 2 (AES-256-GCM) or 3 (ChaCha20-Poly1305).
+func stdKEM(k kemKind, aeadID uint16) kemBackend {
+	b := &stdBackend{}
+	switch k {
+	case kemX25519:
+		b.kem, b.kdf = hpke.DHKEM(ecdh.X25519()), hpke.HKDFSHA256()
+	case kemP256:
+		b.kem, b.kdf = hpke.DHKEM(ecdh.P256()), hpke.HKDFSHA256()
+	case kemP384:
+		b.kem, b.kdf = hpke.DHKEM(ecdh.P384()), hpke.HKDFSHA384()
+	case kemP521:
+		b.kem, b.kdf = hpke.DHKEM(ecdh.P521()), hpke.HKDFSHA512()
+	}
+	a, err := hpke.NewAEAD(aeadID)
+	if err != nil {
+		panic(err)
+	}
+	b.aead = a
+	return b
+}
+
+func (b *stdBackend) wrap(p hpke.PrivateKey, err error) (any, []byte, []byte, error) {
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	raw, err := p.Bytes()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return p, raw, p.PublicKey().Bytes(), nil
+}
+
+func (b *stdBackend) generate() (any, []byte, []byte, error) {
+	return b.wrap(b.kem.GenerateKey())
+}
+
+func (b *stdBackend) derive(ikm []byte) (any, []byte, []byte, error) {
+	return b.wrap(b.kem.DeriveKeyPair(ikm))
+}
+
+func (b *stdBackend) parsePrivate(raw []byte) (any, []byte, error) {
+	p, err := b.kem.NewPrivateKey(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, p.PublicKey().Bytes(), nil
+}
+
+func (b *stdBackend) validatePublic(pub []byte) error {
+	_, err := b.kem.NewPublicKey(pub)
+	return err
+}
+
+func (b *stdBackend) seal(pub, info, pt []byte) ([]byte, []byte, error) {
+	pk, err := b.kem.NewPublicKey(pub)
+	if err != nil {
+		return nil, nil, errors.Join(ErrBadKey, err)
+	}
+	enc, sender, err := hpke.NewSender(pk, b.kdf, b.aead, info)
+	if err != nil {
+		return nil, nil, err
+	}
+	ct, err := sender.Seal(nil, pt)
+	if err != nil {
+		return nil, nil, err
+	}
+	return enc, ct, nil
+}
+
+func (b *stdBackend) open(priv any, enc, info, ct []byte) ([]byte, error) {
+	p, ok := priv.(hpke.PrivateKey)
+	if !ok {
+		return nil, ErrWrongSuite
+	}
+	r, err := hpke.NewRecipient(enc, p, b.kdf, b.aead, info)
+	if err != nil {
+		return nil, err
+	}
+	return r.Open(nil, ct)
+}
