@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+
+	circlhpke "github.com/cloudflare/circl/hpke"
 )
 
 // ID is a CipherSuite value from the IANA registry (RFC 9420 §17.1).
@@ -98,6 +100,8 @@ func init() {
 	register(&Suite{id: 1, hash: sha256Kind, newHash: sha256.New, nh: 32, aead: aes128GCM, nk: 16, nn: 12, sig: sigEd25519, kem: stdKEM(kemX25519, 1)})
 	register(&Suite{id: 2, hash: sha256Kind, newHash: sha256.New, nh: 32, aead: aes128GCM, nk: 16, nn: 12, sig: sigP256, kem: stdKEM(kemP256, 1)})
 	register(&Suite{id: 3, hash: sha256Kind, newHash: sha256.New, nh: 32, aead: chacha20Poly1305, nk: 32, nn: 12, sig: sigEd25519, kem: stdKEM(kemX25519, 3)})
+	register(&Suite{id: 4, hash: sha512Kind, newHash: sha512.New, nh: 64, aead: aes256GCM, nk: 32, nn: 12, sig: sigEd448, kem: x448KEM(circlhpke.AEAD_AES256GCM)})
+	register(&Suite{id: 6, hash: sha512Kind, newHash: sha512.New, nh: 64, aead: chacha20Poly1305, nk: 32, nn: 12, sig: sigEd448, kem: x448KEM(circlhpke.AEAD_ChaCha20Poly1305)})
 	register(&Suite{id: 5, hash: sha512Kind, newHash: sha512.New, nh: 64, aead: aes256GCM, nk: 32, nn: 12, sig: sigP521, kem: stdKEM(kemP521, 2)})
 	register(&Suite{id: 7, hash: sha384Kind, newHash: sha512.New384, nh: 48, aead: aes256GCM, nk: 32, nn: 12, sig: sigP384, kem: stdKEM(kemP384, 2)})
 }
