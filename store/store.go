@@ -156,6 +156,10 @@ type Submission struct {
 	SenderDevice string
 	MessageID    []byte
 	Mail         []Mail // DeviceID, Envelope, Expires set by the caller; Seq set by Deliver
+	// At is when the server accepted the message: its id counts as seen
+	// then (see Mailboxes.Expire). When zero, the store uses the latest
+	// Mail.Expires minus proto.MailboxTTL.
+	At time.Time
 }
 
 // Mailboxes are the per-device queues of envelopes.
@@ -205,6 +209,8 @@ type CommitRecord struct {
 	Kind     int32
 	Accounts []string
 	Mail     []Mail // Seq set in place
+	// At is when the server accepted the commit, as Submission.At.
+	At time.Time
 }
 
 // EpochConflict is returned (wrapping ErrStaleEpoch) when a commit's epoch
@@ -221,7 +227,8 @@ func (e *EpochConflict) Unwrap() error { return ErrStaleEpoch }
 type Groups interface {
 	// ApplyCommit applies c if c.Epoch is the group's current epoch (or the
 	// group does not exist and c.Epoch is 0), else returns *EpochConflict.
-	// ErrDuplicate if the sender already used c.MessageID.
+	// ErrDuplicate if the sender already used c.MessageID; ErrNotFound if
+	// the group does not exist and c.Epoch is not 0.
 	ApplyCommit(ctx context.Context, c CommitRecord) (Group, error)
 	// Group returns a group's state.
 	Group(ctx context.Context, id []byte) (Group, error)
