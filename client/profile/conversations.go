@@ -1,0 +1,90 @@
+package profile
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Conversation is one MLS group this device is in, with its exported
+// state (mls Group.Export) as of the last change.
+type Conversation struct {
+	GroupID     []byte
+	Kind        int32  // proto.ConversationKind
+	PeerAccount string // for DIRECT: the other account
+	PeerHandle  string
+	Epoch       uint64
+	State       []byte
+	Created     time.Time
+}
+
+const convColumns = `group_id, kind, peer_account, peer_handle, epoch, state, created_ms`
+
+func scanConversation(row interface{ Scan(...any) error }) (Conversation, error) {
+	var c Conversation
+	var created int64
+	err := row.Scan(&c.GroupID, &c.Kind, &c.PeerAccount, &c.PeerHandle, &c.Epoch, &c.State, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Conversation{}, ErrNotFound
+	}
+	if err != nil {
+		return Conversation{}, fmt.Errorf("profile: read conversation: %w", err)
+	}
+	c.Created = time.UnixMilli(created)
+	return c, nil
+}
+
+// Conversation returns the conversation with this group id.
+func (p *Profile) Conversation(ctx context.Context, groupID []byte) (Conversation, error) {
+	return scanConversation(p.db.QueryRowContext(ctx, `SELECT `+convColumns+` FROM conversations WHERE group_id = ?`, groupID))
+}
+
+// ConversationWith returns the newest direct conversation with an account.
+// (Two devices may create one concurrently; the newest is the one used to
+// send, and both keep receiving.)
+func (p *Profile) ConversationWith(ctx context.Context, peerAccount string) (Conversation, error) {
+	return scanConversation(p.db.QueryRowContext(ctx,
+		`SELECT `+convColumns+` FROM conversations WHERE peer_account = ? ORDER BY created_ms DESC, group_id LIMIT 1`, peerAccount))
+}
+
+// Conversations lists every conversation.
+func (p *Profile) Conversations(ctx context.Context) ([]Conversation, error) {
+	rows, err := p.db.QueryContext(ctx, `SELECT `+convColumns+` FROM conversations ORDER BY created_ms, group_id`)
+	if err != nil {
+		return nil, fmt.Errorf("profile: list conversations: %w", err)
+	}
+	defer rows.Close()
+	var out []Conversation
+	for rows.Next() {
+		c, err := scanConversation(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// SaveConversation inserts or replaces a conversation's record and state.
+func (t *Tx) SaveConversation(c Conversation) error {
+	err := t.exec(`INSERT INTO conversations(`+convColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(group_id) DO UPDATE SET kind = excluded.kind, peer_account = excluded.peer_account,
+			peer_handle = excluded.peer_handle, epoch = excluded.epoch, state = excluded.state`,
+		c.GroupID, c.Kind, c.PeerAccount, c.PeerHandle, c.Epoch, c.State, c.Created.UnixMilli())
+	if err != nil {
+		return fmt.Errorf("profile: save conversation: %w", err)
+	}
+	return nil
+}
+
+// DeleteConversation forgets a conversation's state (its history stays).
+func (t *Tx) DeleteConversation(groupID []byte) error {
+	return t.exec(`DELETE FROM conversations WHERE group_id = ?`, groupID)
+}
+
+// Conversation reads a conversation inside the transaction.
+func (t *Tx) Conversation(groupID []byte) (Conversation, error) {
+	return scanConversation(t.tx.QueryRowContext(t.ctx, `SELECT `+convColumns+` FROM conversations WHERE group_id = ?`, groupID))
+}
