@@ -16,6 +16,10 @@ type kemBackend interface {
 	validatePublic(pub []byte) error
 	seal(pub, info, plaintext []byte) (enc, ct []byte, err error)
 	open(priv any, enc, info, ct []byte) ([]byte, error)
+	// exportSend and exportRecv run SetupBaseS/R with empty info and
+	// return context.export(exporterContext, length).
+	exportSend(pub []byte, exporterContext string, length int) (enc, secret []byte, err error)
+	exportRecv(priv any, enc []byte, exporterContext string, length int) ([]byte, error)
 }
 
 // HPKEKey is an HPKE private key with its public key. It does not print its
@@ -108,4 +112,31 @@ func (s *Suite) DecryptWithLabel(key *HPKEKey, label string, context, kemOutput,
 		return nil, ErrDecrypt
 	}
 	return pt, nil
+}
+
+// externalInitLabel is the HPKE exporter context of RFC 9420 §8.3.
+const externalInitLabel = "MLS 1.0 external init secret"
+
+// ExternalInit is the joiner's side of external initialization (RFC 9420
+// §8.3): it encapsulates to the group's external_pub and returns the
+// kem_output for the ExternalInit proposal and the new init_secret.
+func (s *Suite) ExternalInit(externalPub []byte) (kemOutput []byte, initSecret Secret, err error) {
+	enc, secret, err := s.kem.exportSend(externalPub, externalInitLabel, s.nh)
+	if err != nil {
+		return nil, Secret{}, err
+	}
+	return enc, secretOwn(secret), nil
+}
+
+// ExternalInitSecret is the group members' side of ExternalInit: it
+// recovers init_secret from kem_output with the external private key.
+func (s *Suite) ExternalInitSecret(externalKey *HPKEKey, kemOutput []byte) (Secret, error) {
+	if externalKey == nil || externalKey.suite != s.id {
+		return Secret{}, ErrWrongSuite
+	}
+	secret, err := s.kem.exportRecv(externalKey.priv, kemOutput, externalInitLabel, s.nh)
+	if err != nil {
+		return Secret{}, ErrDecrypt
+	}
+	return secretOwn(secret), nil
 }

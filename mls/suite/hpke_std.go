@@ -103,3 +103,31 @@ func (b *stdBackend) open(priv any, enc, info, ct []byte) ([]byte, error) {
 	}
 	return r.Open(nil, ct)
 }
+
+func (b *stdBackend) exportSend(pub []byte, exporterContext string, length int) ([]byte, []byte, error) {
+	pk, err := b.kem.NewPublicKey(pub)
+	if err != nil {
+		return nil, nil, errors.Join(ErrBadKey, err)
+	}
+	enc, sender, err := hpke.NewSender(pk, b.kdf, b.aead, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	secret, err := sender.Export(exporterContext, length)
+	if err != nil {
+		return nil, nil, err
+	}
+	return enc, secret, nil
+}
+
+func (b *stdBackend) exportRecv(priv any, enc []byte, exporterContext string, length int) ([]byte, error) {
+	p, ok := priv.(hpke.PrivateKey)
+	if !ok {
+		return nil, ErrWrongSuite
+	}
+	r, err := hpke.NewRecipient(enc, p, b.kdf, b.aead, nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.Export(exporterContext, length)
+}

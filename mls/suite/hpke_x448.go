@@ -129,3 +129,35 @@ func (b *x448Backend) open(priv any, enc, info, ct []byte) ([]byte, error) {
 	}
 	return opener.Open(ct, nil)
 }
+
+func (b *x448Backend) exportSend(pub []byte, exporterContext string, length int) ([]byte, []byte, error) {
+	pk, err := b.scheme.UnmarshalBinaryPublicKey(pub)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrBadKey, err)
+	}
+	sender, err := b.suite.NewSender(pk, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	enc, sealer, err := sender.Setup(rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	return enc, sealer.Export([]byte(exporterContext), uint(length)), nil
+}
+
+func (b *x448Backend) exportRecv(priv any, enc []byte, exporterContext string, length int) ([]byte, error) {
+	sk, ok := priv.(kem.PrivateKey)
+	if !ok {
+		return nil, ErrWrongSuite
+	}
+	recv, err := b.suite.NewReceiver(sk, nil)
+	if err != nil {
+		return nil, err
+	}
+	opener, err := recv.Setup(enc)
+	if err != nil {
+		return nil, err
+	}
+	return opener.Export([]byte(exporterContext), uint(length)), nil
+}

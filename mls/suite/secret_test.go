@@ -78,6 +78,18 @@ func TestRoundTripsAllSuites(t *testing.T) {
 		if _, err := s.DecryptWithLabel(hk, "L", []byte("d"), enc, ct); err != ErrDecrypt {
 			t.Fatalf("%v: wrong context decrypted: %v", id, err)
 		}
+		ext, err := s.DeriveKeyPair(s.Zero())
+		if err != nil {
+			t.Fatal(err)
+		}
+		kemOut, initA, err := s.ExternalInit(ext.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		initB, err := s.ExternalInitSecret(ext, kemOut)
+		if err != nil || !initA.Equal(initB) || initA.Len() != s.HashSize() {
+			t.Fatalf("%v: external init: %v", id, err)
+		}
 		key := s.DeriveSecret(s.Zero(), "k")
 		key = s.ExpandWithLabel(key, "key", nil, s.KeySize())
 		nonce := make([]byte, s.NonceSize())
