@@ -1,0 +1,80 @@
+// Package bus routes small messages to the connection of one device,
+// wherever that connection lives: in this process (bus/local) or on another
+// node of the cluster (bus/nats, later).
+//
+// The bus is a wake-up and signalling channel, not storage. Mail is made
+// durable in the store first and only then announced on the bus, so a
+// message lost by the bus (node crash, no subscriber, a full subscriber)
+// costs latency, never mail: the device finds it in its mailbox on its next
+// fetch or reconnect. That is why Publish is at-most-once and subscribers
+// must not block.
+//
+// Routing is by device id, which maps onto one subject per device in NATS
+// ("parley.dev.<device id>"); a node subscribes for the devices connected to
+// it and unsubscribes when they leave.
+package bus
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrClosed is returned by Publish and Subscribe after Close.
+var ErrClosed = errors.New("bus: closed")
+
+// Kind says what a Message asks the device's connection to do.
+type Kind uint8
+
+const (
+	// KindMail: the device's mailbox has entries up to Seq; fetch and push.
+	KindMail Kind = iota + 1
+	// KindFrame: push Frame (a serialized proto.Frame, typically an
+	// Event with seq 0: an ephemeral envelope or LinkApproved) as is.
+	KindFrame
+	// KindClose: close the device's connection with Code (a proto.Code)
+	// and Reason, except the connection whose id is Except.
+	KindClose
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindMail:
+		return "mail"
+	case KindFrame:
+		return "frame"
+	case KindClose:
+		return "close"
+	}
+	return "unknown"
+}
+
+// Message is one routed signal. Only the fields of its Kind are set. It is
+// a plain value so that distributed implementations can encode it.
+type Message struct {
+	Kind   Kind
+	Seq    uint64 // KindMail
+	Frame  []byte // KindFrame; subscribers must not modify it
+	Code   int32  // KindClose: a proto.Code
+	Reason string // KindClose: for a person
+	Except string // KindClose: connection id that must ignore the message
+}
+
+// Bus routes Messages to subscribers by device id.
+//
+// Ordering: messages published by one goroutine for one device reach each
+// subscriber in publication order. Nothing is promised across publishers.
+type Bus interface {
+	// Subscribe calls fn for every message published for deviceID until
+	// the returned unsubscribe function is called (safe to call more than
+	// once). Several subscribers of one device each get every message. fn
+	// runs on the bus's goroutine or the publisher's: it must return
+	// quickly and must not call Publish or unsubscribe itself.
+	Subscribe(deviceID string, fn func(Message)) (unsubscribe func(), err error)
+	// Publish routes m to the current subscribers of deviceID, if any. A
+	// nil error means the bus accepted the message, not that anybody got
+	// it.
+	Publish(ctx context.Context, deviceID string, m Message) error
+	// Close releases the bus. Publish and Subscribe fail with ErrClosed
+	// afterwards. Close waits until no subscriber callback is running.
+	Close() error
+}
