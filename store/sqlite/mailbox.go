@@ -1,0 +1,245 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parleyhq/parley/proto"
+	"github.com/parleyhq/parley/store"
+)
+
+// writeStmts are the hot path's statements, prepared once on the writer
+// connection and bound to each transaction with Tx.StmtContext.
+type writeStmts struct {
+	insertID, getSeq, putSeq, insertMail *sql.Stmt
+}
+
+func (p *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
+	for _, st := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&p.insertID, `INSERT INTO message_ids (sender, id, seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`},
+		{&p.getSeq, `SELECT last_seq FROM mailbox_seq WHERE device_id = ?`},
+		{&p.putSeq, `INSERT INTO mailbox_seq (device_id, last_seq) VALUES (?, ?)
+			ON CONFLICT (device_id) DO UPDATE SET last_seq = excluded.last_seq`},
+		{&p.insertMail, `INSERT INTO mail (device_id, seq, envelope, expires) VALUES (?, ?, ?, ?)`},
+	} {
+		stmt, err := db.PrepareContext(ctx, st.sql)
+		if err != nil {
+			return err
+		}
+		*st.dst = stmt
+	}
+	return nil
+}
+
+func (p *writeStmts) close() {
+	for _, st := range []*sql.Stmt{p.insertID, p.getSeq, p.putSeq, p.insertMail} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// mailBatch writes mail inside one transaction. It reads each device's
+// counter once, numbers that device's mail in memory and writes the counter
+// back once at flush, so a batch costs one insert per mail plus two
+// statements per distinct device. The single writer connection makes the
+// read-modify-write safe.
+type mailBatch struct {
+	ctx                                  context.Context
+	insertID, getSeq, putSeq, insertMail *sql.Stmt
+	last                                 map[string]uint64
+	order                                []string // devices in first-use order, for flush
+}
+
+func (s *Store) newBatch(ctx context.Context, tx *sql.Tx) *mailBatch {
+	return &mailBatch{
+		ctx:        ctx,
+		insertID:   tx.StmtContext(ctx, s.stmts.insertID),
+		getSeq:     tx.StmtContext(ctx, s.stmts.getSeq),
+		putSeq:     tx.StmtContext(ctx, s.stmts.putSeq),
+		insertMail: tx.StmtContext(ctx, s.stmts.insertMail),
+		last:       make(map[string]uint64),
+	}
+}
+
+// seenAt is when a message id counts as seen: the caller's time, or when
+// it has none, the time its mail was written as implied by the mail's TTL.
+func seenAt(at time.Time, mail []store.Mail) int64 {
+	if !at.IsZero() {
+		return nanos(at)
+	}
+	var latest time.Time
+	for _, m := range mail {
+		if m.Expires.After(latest) {
+			latest = m.Expires
+		}
+	}
+	if latest.IsZero() {
+		return 0
+	}
+	return nanos(latest.Add(-proto.MailboxTTL))
+}
+
+// claimID records the sender's message id; false if it was seen before.
+func (b *mailBatch) claimID(sender string, id []byte, seen int64) (bool, error) {
+	res, err := b.insertID.ExecContext(b.ctx, sender, id, seen)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// add writes one mail entry and returns its sequence number.
+func (b *mailBatch) add(m store.Mail) (uint64, error) {
+	last, ok := b.last[m.DeviceID]
+	if !ok {
+		err := b.getSeq.QueryRowContext(b.ctx, m.DeviceID).Scan(&last)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return 0, err
+		}
+		b.order = append(b.order, m.DeviceID)
+	}
+	seq := last + 1
+	if _, err := b.insertMail.ExecContext(b.ctx, m.DeviceID, seq, m.Envelope, nanos(m.Expires)); err != nil {
+		return 0, err
+	}
+	b.last[m.DeviceID] = seq
+	return seq, nil
+}
+
+func (b *mailBatch) flush() error {
+	for _, dev := range b.order {
+		if _, err := b.putSeq.ExecContext(b.ctx, dev, b.last[dev]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkSubmission refuses what no caller should send; Deliver fails the
+// whole batch on it before writing anything.
+func checkSubmission(sender string, id []byte, mail []store.Mail) error {
+	if sender == "" || len(id) == 0 {
+		return errors.New("submission without sender device or message id")
+	}
+	for _, m := range mail {
+		if m.DeviceID == "" || m.Envelope == nil {
+			return fmt.Errorf("message %x: mail without device or envelope", id)
+		}
+	}
+	return nil
+}
+
+func (s *Store) Deliver(ctx context.Context, subs []store.Submission) ([]error, error) {
+	for _, sub := range subs {
+		if err := checkSubmission(sub.SenderDevice, sub.MessageID, sub.Mail); err != nil {
+			return nil, wrap("deliver", err)
+		}
+	}
+	results := make([]error, len(subs))
+	seqs := make([][]uint64, len(subs))
+	err := s.write(ctx, "deliver", func(tx *sql.Tx) error {
+		b := s.newBatch(ctx, tx)
+		for i, sub := range subs {
+			fresh, err := b.claimID(sub.SenderDevice, sub.MessageID, seenAt(sub.At, sub.Mail))
+			if err != nil {
+				return err
+			}
+			if !fresh {
+				results[i] = store.ErrDuplicate
+				continue
+			}
+			seqs[i] = make([]uint64, len(sub.Mail))
+			for j, m := range sub.Mail {
+				if seqs[i][j], err = b.add(m); err != nil {
+					return err
+				}
+			}
+		}
+		return b.flush()
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Only now, with the batch durable, do the caller's Mail get their Seq.
+	for i := range subs {
+		for j := range seqs[i] {
+			subs[i].Mail[j].Seq = seqs[i][j]
+		}
+	}
+	return results, nil
+}
+
+func (s *Store) Fetch(ctx context.Context, deviceID string, after uint64, limit int, now time.Time) ([]store.Mail, error) {
+	if limit <= 0 || limit > MaxFetch {
+		limit = MaxFetch
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, envelope, expires FROM mail
+		WHERE device_id = ? AND seq > ? AND expires >= ? ORDER BY seq LIMIT ?`, deviceID, after, nanos(now), limit)
+	if err != nil {
+		return nil, wrap("fetch", err)
+	}
+	defer rows.Close()
+	var ms []store.Mail
+	for rows.Next() {
+		m := store.Mail{DeviceID: deviceID}
+		var exp int64
+		if err := rows.Scan(&m.Seq, &m.Envelope, &exp); err != nil {
+			return nil, wrap("fetch", err)
+		}
+		m.Expires = fromNanos(exp)
+		ms = append(ms, m)
+	}
+	return ms, wrap("fetch", rows.Err())
+}
+
+func (s *Store) Ack(ctx context.Context, deviceID string, upTo uint64) error {
+	return s.write(ctx, "ack", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM mail WHERE device_id = ? AND seq <= ?`, deviceID, upTo)
+		return err
+	})
+}
+
+func (s *Store) MailboxDepth(ctx context.Context, deviceID string) (int, uint64, error) {
+	var n int
+	var last uint64
+	err := s.r.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM mail WHERE device_id = ?1),
+		COALESCE((SELECT last_seq FROM mailbox_seq WHERE device_id = ?1), 0)`, deviceID).Scan(&n, &last)
+	return n, last, wrap("mailbox depth", err)
+}
+
+// Expire also drops expired link requests and invites: nothing else
+// would, and an expired one behaves exactly like an unknown one.
+func (s *Store) Expire(ctx context.Context, now, idsBefore time.Time) (int, error) {
+	var n int64
+	err := s.write(ctx, "expire", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM mail WHERE expires < ?`, nanos(now))
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		for _, q := range []struct {
+			sql string
+			at  time.Time
+		}{
+			{`DELETE FROM message_ids WHERE seen_at < ?`, idsBefore},
+			{`DELETE FROM link_requests WHERE expires_at < ?`, now},
+			{`DELETE FROM invites WHERE expires_at < ?`, now},
+		} {
+			if _, err := tx.ExecContext(ctx, q.sql, nanos(q.at)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return int(n), err
+}

@@ -1,0 +1,197 @@
+// Package sqlite is Parley's embedded store: one SQLite file, pure Go
+// (modernc.org/sqlite), no external service. It is the default for a
+// single-node `parley serve`.
+//
+// Durability: the database runs in WAL mode with synchronous=FULL, so a
+// transaction is on disk (the WAL is fsynced) before Commit returns. WAL with
+// synchronous=NORMAL would survive a kill -9 of the process but could lose
+// the last transactions on an OS crash or power cut, and the server
+// acknowledges a message only once it is durable. The cost of the extra
+// fsync is paid once per transaction, and Deliver writes a whole batch of
+// messages in one transaction (group commit), so it is small per message.
+//
+// Concurrency: SQLite allows one writer at a time. All writes go through a
+// pool of exactly one connection, so they are serialised in Go (waiting
+// callers queue in database/sql and honour their context) instead of
+// spinning on SQLITE_BUSY. Reads use a small separate pool of query-only
+// connections, which WAL lets run alongside the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/parleyhq/parley/store"
+)
+
+const (
+	// maxReaders bounds the read pool. Reads are short; two cores gain
+	// nothing from more, and each connection holds its own page cache.
+	maxReaders = 4
+
+	// busyTimeoutMs is how long a connection waits for a lock held by
+	// another process (a backup tool, `sqlite3` in a shell) before failing
+	// with ErrUnavailable. Within this process the writer is never contended.
+	busyTimeoutMs = 5000
+
+	// MaxFetch bounds the entries one Fetch returns, whatever limit asks.
+	MaxFetch = 1024
+
+	// keptCommits is how many past epochs keep their winning commit for
+	// EpochConflict. A client more than this many epochs behind gets no
+	// winning commit and must rejoin from the GroupInfo.
+	keptCommits = 64
+)
+
+// Store is the SQLite implementation of store.Store.
+type Store struct {
+	w     *sql.DB // exactly one connection: the writer
+	r     *sql.DB // query-only readers
+	stmts writeStmts
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database file at path, applies any
+// pending schema migrations and returns the store.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: open: empty database path")
+	}
+	// The database file must be a file we can create or open; give a clear
+	// error for a missing directory rather than SQLite's "out of memory".
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	} else {
+		f.Close()
+	}
+	w, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	s := &Store{w: w}
+	if err := s.init(ctx, path); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context, path string) error {
+	// Read something first: on a file that is not a database this fails
+	// with SQLITE_NOTADB, reported as such instead of a migration error.
+	var mode string
+	if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("sqlite: open %s: not a usable Parley database: %w", path, err)
+	}
+	if mode != "wal" {
+		return fmt.Errorf("sqlite: open %s: journal mode is %q, want wal", path, mode)
+	}
+	var check string
+	if err := s.w.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&check); err != nil {
+		return fmt.Errorf("sqlite: open %s: integrity check: %w", path, err)
+	}
+	if check != "ok" {
+		return fmt.Errorf("sqlite: open %s: database is corrupt (%s); restore it from a backup", path, check)
+	}
+	if err := migrate(ctx, s.w, migrations, 0); err != nil {
+		return fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		return fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(maxReaders)
+	r.SetMaxIdleConns(maxReaders)
+	s.r = r
+	if err := s.stmts.prepare(ctx, s.w); err != nil {
+		return fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return nil
+}
+
+// dsn builds the connection string. Pragmas are per connection, so they go
+// in the DSN where database/sql applies them to every new connection.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMs))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		// Take the write lock at BEGIN, so a transaction never fails
+		// half-way with SQLITE_BUSY when upgrading a read lock.
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Close closes the store's connections.
+func (s *Store) Close() error {
+	s.stmts.close()
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	if s.w != nil {
+		errs = append(errs, s.w.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// write runs fn in one write transaction, committing when it returns nil.
+func (s *Store) write(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return wrap(op, err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return wrap(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return wrap(op, err)
+	}
+	return nil
+}
+
+// wrap names the operation and maps SQLite's transient failures to
+// store.ErrUnavailable, keeping the original error for the log.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN:
+			return fmt.Errorf("sqlite: %s: %w (%w)", op, store.ErrUnavailable, err)
+		}
+	}
+	if errors.Is(err, sql.ErrConnDone) {
+		return fmt.Errorf("sqlite: %s: %w (%w)", op, store.ErrUnavailable, err)
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+// isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	c := se.Code()
+	return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
