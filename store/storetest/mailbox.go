@@ -97,7 +97,7 @@ func testDeliverDuplicates(t *testing.T, s store.Store) {
 		sub("dev-a", 1, mail("dev-x", "a1")),
 		sub("dev-a", 2, mail("dev-x", "a2"), mail("dev-y", "a2")),
 		sub("dev-a", 1, mail("dev-x", "a1-again"), mail("dev-y", "a1-again")), // same id, same batch
-		sub("dev-b", 1, mail("dev-x", "b1")),                                   // same id, other sender
+		sub("dev-b", 1, mail("dev-x", "b1")),                                  // same id, other sender
 	}
 	errs := deliver(t, s, first...)
 	for i, want := range []error{nil, nil, store.ErrDuplicate, nil} {

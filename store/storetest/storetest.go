@@ -208,4 +208,3 @@ func equalBytes(a, b [][]byte) bool {
 	}
 	return true
 }
-
