@@ -44,7 +44,6 @@ var pending = map[string]string{
 	"passive-client-random.json":          "not implemented yet",
 	"passive-client-welcome.json":         "not implemented yet",
 	"transcript-hashes.json":              "not implemented yet",
-	"treekem.json":                        "not implemented yet",
 	"welcome.json":                        "not implemented yet",
 }
 
