@@ -12,7 +12,7 @@ import (
 type kemBackend interface {
 	generate() (priv any, privBytes, pub []byte, err error)
 	derive(ikm []byte) (priv any, privBytes, pub []byte, err error)
-	parsePrivate(b []byte) (priv any, pub []byte, err error)
+	parsePrivate(b []byte) (priv any, privBytes, pub []byte, err error)
 	validatePublic(pub []byte) error
 	seal(pub, info, plaintext []byte) (enc, ct []byte, err error)
 	open(priv any, enc, info, ct []byte) ([]byte, error)
@@ -68,11 +68,11 @@ func (s *Suite) DeriveKeyPair(ikm Secret) (*HPKEKey, error) {
 
 // ParseHPKEKey builds a key from SerializePrivateKey octets.
 func (s *Suite) ParseHPKEKey(priv []byte) (*HPKEKey, error) {
-	p, pub, err := s.kem.parsePrivate(priv)
+	p, raw, pub, err := s.kem.parsePrivate(priv)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadKey, err)
 	}
-	return &HPKEKey{suite: s.id, pub: pub, raw: NewSecret(priv), priv: p}, nil
+	return &HPKEKey{suite: s.id, pub: pub, raw: secretOwn(raw), priv: p}, nil
 }
 
 // ValidateHPKEPublicKey checks that pub is a valid HPKEPublicKey (on the

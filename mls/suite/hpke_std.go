@@ -17,6 +17,7 @@ const (
 
 // stdBackend is HPKE from crypto/hpke: DHKEM over X25519 or a NIST curve.
 type stdBackend struct {
+	nsk  int // private key length; 0 for X25519, whose keys are not integers
 	kem  hpke.KEM
 	kdf  hpke.KDF
 	aead hpke.AEAD
@@ -30,11 +31,11 @@ func stdKEM(k kemKind, aeadID uint16) kemBackend {
 	case kemX25519:
 		b.kem, b.kdf = hpke.DHKEM(ecdh.X25519()), hpke.HKDFSHA256()
 	case kemP256:
-		b.kem, b.kdf = hpke.DHKEM(ecdh.P256()), hpke.HKDFSHA256()
+		b.kem, b.kdf, b.nsk = hpke.DHKEM(ecdh.P256()), hpke.HKDFSHA256(), 32
 	case kemP384:
-		b.kem, b.kdf = hpke.DHKEM(ecdh.P384()), hpke.HKDFSHA384()
+		b.kem, b.kdf, b.nsk = hpke.DHKEM(ecdh.P384()), hpke.HKDFSHA384(), 48
 	case kemP521:
-		b.kem, b.kdf = hpke.DHKEM(ecdh.P521()), hpke.HKDFSHA512()
+		b.kem, b.kdf, b.nsk = hpke.DHKEM(ecdh.P521()), hpke.HKDFSHA512(), 66
 	}
 	a, err := hpke.NewAEAD(aeadID)
 	if err != nil {
@@ -63,12 +64,10 @@ func (b *stdBackend) derive(ikm []byte) (any, []byte, []byte, error) {
 	return b.wrap(b.kem.DeriveKeyPair(ikm))
 }
 
-func (b *stdBackend) parsePrivate(raw []byte) (any, []byte, error) {
-	p, err := b.kem.NewPrivateKey(raw)
-	if err != nil {
-		return nil, nil, err
-	}
-	return p, p.PublicKey().Bytes(), nil
+// parsePrivate accepts a NIST-curve scalar shorter than the field
+// (leading zeros dropped) by left-padding it.
+func (b *stdBackend) parsePrivate(raw []byte) (any, []byte, []byte, error) {
+	return b.wrap(b.kem.NewPrivateKey(leftPad(raw, b.nsk)))
 }
 
 func (b *stdBackend) validatePublic(pub []byte) error {

@@ -74,16 +74,12 @@ func (b *x448Backend) derive(ikm []byte) (any, []byte, []byte, error) {
 	return b.wrap(sk)
 }
 
-func (b *x448Backend) parsePrivate(raw []byte) (any, []byte, error) {
+func (b *x448Backend) parsePrivate(raw []byte) (any, []byte, []byte, error) {
 	sk, err := b.scheme.UnmarshalBinaryPrivateKey(raw)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	pub, err := sk.Public().MarshalBinary()
-	if err != nil {
-		return nil, nil, err
-	}
-	return sk, pub, nil
+	return b.wrap(sk)
 }
 
 func (b *x448Backend) validatePublic(pub []byte) error {

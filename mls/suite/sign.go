@@ -76,8 +76,13 @@ func (s *Suite) GenerateSigningKey() (*SigningKey, error) {
 }
 
 // ParseSigningKey builds a key from its private octets: the EdDSA seed, or
-// the ECDSA scalar as a fixed-length big-endian integer.
+// the ECDSA scalar as a big-endian integer. A scalar shorter than the
+// field (as some implementations write P-521 keys, dropping a leading
+// zero) is left-padded.
 func (s *Suite) ParseSigningKey(priv []byte) (*SigningKey, error) {
+	if c := s.curve(); c != nil {
+		priv = leftPad(priv, (c.Params().BitSize+7)/8)
+	}
 	k := &SigningKey{suite: s.id, raw: NewSecret(priv)}
 	switch s.sig {
 	case sigEd25519:
@@ -184,4 +189,15 @@ func (s *Suite) VerifyWithLabel(pub []byte, label string, content, sig []byte) e
 		return ErrBadSignature
 	}
 	return nil
+}
+
+// leftPad returns b left-padded with zeros to n octets (b itself if it is
+// not shorter).
+func leftPad(b []byte, n int) []byte {
+	if len(b) >= n {
+		return b
+	}
+	out := make([]byte, n)
+	copy(out[n-len(b):], b)
+	return out
 }
