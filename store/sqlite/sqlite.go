@@ -92,7 +92,7 @@ func (s *Store) init(ctx context.Context, path string) error {
 	// with SQLITE_NOTADB, reported as such instead of a migration error.
 	var mode string
 	if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return fmt.Errorf("sqlite: open %s: not a usable Parley database: %w", path, err)
+		return fmt.Errorf("sqlite: open %s: not a usable Parley database (restore it from a backup, or move it aside to start empty): %w", path, err)
 	}
 	if mode != "wal" {
 		return fmt.Errorf("sqlite: open %s: journal mode is %q, want wal", path, mode)
