@@ -41,12 +41,13 @@ func (p *Profile) Conversation(ctx context.Context, groupID []byte) (Conversatio
 	return scanConversation(p.db.QueryRowContext(ctx, `SELECT `+convColumns+` FROM conversations WHERE group_id = ?`, groupID))
 }
 
-// ConversationWith returns the newest direct conversation with an account.
-// (Two devices may create one concurrently; the newest is the one used to
-// send, and both keep receiving.)
+// ConversationWith returns the direct conversation with an account. When
+// two devices created one concurrently there are two; both sides pick the
+// one with the smallest group id to send, so they converge, and both keep
+// receiving on either.
 func (p *Profile) ConversationWith(ctx context.Context, peerAccount string) (Conversation, error) {
 	return scanConversation(p.db.QueryRowContext(ctx,
-		`SELECT `+convColumns+` FROM conversations WHERE peer_account = ? ORDER BY created_ms DESC, group_id LIMIT 1`, peerAccount))
+		`SELECT `+convColumns+` FROM conversations WHERE peer_account = ? ORDER BY group_id LIMIT 1`, peerAccount))
 }
 
 // Conversations lists every conversation.

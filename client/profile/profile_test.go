@@ -131,8 +131,8 @@ func TestConversations(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := p.ConversationWith(ctx, "bob")
-	if err != nil || !bytes.Equal(got.GroupID, []byte("g2")) {
-		t.Fatalf("ConversationWith = %q, %v; want the newest, g2", got.GroupID, err)
+	if err != nil || !bytes.Equal(got.GroupID, []byte("g1")) {
+		t.Fatalf("ConversationWith = %q, %v; want the smallest id, g1", got.GroupID, err)
 	}
 	c1.Epoch, c1.State = 2, []byte("a2")
 	p.Update(ctx, func(tx *Tx) error { return tx.SaveConversation(c1) })

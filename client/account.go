@@ -1,0 +1,310 @@
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"time"
+
+	gproto "google.golang.org/protobuf/proto"
+
+	"github.com/parleyhq/parley/client/profile"
+	"github.com/parleyhq/parley/client/rpc"
+	"github.com/parleyhq/parley/identity"
+	"github.com/parleyhq/parley/proto"
+)
+
+// accountIDFor is the account id the protocol derives from the first
+// primary device's id ("a" + the id without its leading "d"), so the
+// primary can sign its first device list before the server answers.
+func accountIDFor(deviceID string) string { return "a" + deviceID[1:] }
+
+// Register creates an account for handle with this device as its primary,
+// then stays connected. The server URL is remembered in the profile.
+func (c *Client) Register(ctx context.Context, handle string) error {
+	if c.Registered() {
+		return ErrRegistered
+	}
+	h, err := identity.CanonicalHandle(handle)
+	if err != nil {
+		return &proto.Error{Code: proto.Code_INVALID_HANDLE, Message: err.Error()}
+	}
+	if len(c.opts.DeviceName) > proto.MaxDeviceNameBytes {
+		return proto.Errorf(proto.Code_TOO_LARGE, "device name is over %d bytes", proto.MaxDeviceNameBytes)
+	}
+	list, err := identity.SignDeviceList(c.key, &proto.DeviceList{
+		AccountId: accountIDFor(c.deviceID),
+		Handle:    h,
+		Version:   1,
+		Devices: []*proto.Device{{DeviceId: c.deviceID, SigningKey: c.publicKey(), Name: c.opts.DeviceName,
+			Primary: true, AddedMs: c.clk.Now().UnixMilli()}},
+	})
+	if err != nil {
+		return err
+	}
+	conn, err := rpc.Dial(ctx, c.server, c.opts.HTTPClient)
+	if err != nil {
+		return err
+	}
+	resp, err := conn.Call(ctx, &proto.Request{Body: &proto.Request_Register{Register: &proto.Register{
+		Handle:          h,
+		SigningKey:      c.publicKey(),
+		DeviceList:      list,
+		Signature:       c.authSignature(conn),
+		InviteCode:      c.opts.InviteCode,
+		ProtocolVersion: proto.ProtocolVersion,
+		DeviceName:      c.opts.DeviceName,
+	}}})
+	if err == nil && resp.GetAuth() == nil {
+		err = errors.New("register: the server answered without an AuthResult")
+	}
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	if err := c.becomeDevice(ctx, conn, resp.GetAuth()); err != nil {
+		return err
+	}
+	// Trust our own first key-log entry from the start.
+	if _, err := c.verifyAccountID(ctx, resp.GetAuth().AccountId); err != nil {
+		c.log.Warn("verifying own key log", "err", err)
+	}
+	return nil
+}
+
+// becomeDevice records the account this device now belongs to and starts
+// the connection loop on conn.
+func (c *Client) becomeDevice(ctx context.Context, conn *rpc.Conn, res *proto.AuthResult) error {
+	self := profile.Self{AccountID: res.AccountId, Handle: res.Handle, DeviceID: c.deviceID, Primary: res.Primary}
+	if err := c.prof.Update(ctx, func(tx *profile.Tx) error {
+		if err := tx.SetServerURL(c.server); err != nil {
+			return err
+		}
+		return tx.SetSelf(self)
+	}); err != nil {
+		conn.Close()
+		return err
+	}
+	c.mu.Lock()
+	c.self = self
+	c.mu.Unlock()
+	c.noteAuth(res)
+	c.start(conn)
+	return nil
+}
+
+// Link is a pending request to link this (new) device to an account.
+type Link struct {
+	// Code is the one-time code to enter on the primary device
+	// (`parley link --approve CODE`).
+	Code    string
+	Expires time.Time
+	c       *Client
+	conn    *rpc.Conn
+}
+
+// LinkBegin asks the server to link this new device to an account and
+// returns the code to show; Wait then waits for the primary's approval.
+func (c *Client) LinkBegin(ctx context.Context) (*Link, error) {
+	if c.Registered() {
+		return nil, ErrRegistered
+	}
+	conn, err := rpc.Dial(ctx, c.server, c.opts.HTTPClient)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := conn.Call(ctx, &proto.Request{Body: &proto.Request_LinkBegin{LinkBegin: &proto.LinkBegin{
+		SigningKey:      c.publicKey(),
+		DeviceName:      c.opts.DeviceName,
+		Signature:       c.authSignature(conn),
+		ProtocolVersion: proto.ProtocolVersion,
+	}}})
+	if err == nil && resp.GetLinkCode() == nil {
+		err = errors.New("link: the server answered without a code")
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	lc := resp.GetLinkCode()
+	return &Link{Code: lc.Code, Expires: time.UnixMilli(lc.ExpiresMs), c: c, conn: conn}, nil
+}
+
+// Wait blocks until the primary approves the link, then authenticates and
+// stays connected as the new device. It pings while waiting so the server
+// keeps the connection.
+func (l *Link) Wait(ctx context.Context) error {
+	c := l.c
+	t := c.clk.NewTicker(c.opts.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case ev, ok := <-l.conn.Events():
+			if !ok {
+				continue // Done is closed too
+			}
+			if n := ev.GetNotice(); n != nil {
+				c.log.Info("server notice while linking", "code", n.Code, "message", n.Message)
+			}
+			if ev.GetLinkApproved() == nil {
+				continue
+			}
+			res, err := c.authenticate(ctx, l.conn)
+			if err != nil {
+				l.conn.Close()
+				return err
+			}
+			return c.becomeDevice(ctx, l.conn, res)
+		case <-l.conn.Done():
+			// The approval may have happened while we were cut off: the
+			// device exists once approved, so try to log in once.
+			cause := l.conn.Err()
+			l.conn.Close()
+			conn, err := rpc.Dial(ctx, c.server, c.opts.HTTPClient)
+			if err != nil {
+				return fmt.Errorf("link: connection lost (%v); run link again", cause)
+			}
+			res, err := c.authenticate(ctx, conn)
+			if err != nil {
+				conn.Close()
+				return fmt.Errorf("link: connection lost before approval (%v); run link again", cause)
+			}
+			return c.becomeDevice(ctx, conn, res)
+		case <-t.C():
+			pctx, cancel := context.WithTimeout(ctx, callTimeout)
+			l.conn.Call(pctx, &proto.Request{Body: &proto.Request_Ping{Ping: &proto.Ping{}}})
+			cancel()
+		case <-ctx.Done():
+			l.conn.Close()
+			return ctx.Err()
+		}
+	}
+}
+
+// Close abandons a link that was not approved.
+func (l *Link) Close() { l.conn.Close() }
+
+// Device is one device of this account.
+type Device struct {
+	ID      string
+	Name    string
+	Primary bool
+	Added   time.Time
+	This    bool // the device this client runs on
+}
+
+// Devices lists this account's devices from its verified key log.
+func (c *Client) Devices(ctx context.Context) ([]Device, error) {
+	me, err := c.ownAccount(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Device
+	for _, d := range me.Head.List.Devices {
+		out = append(out, Device{ID: d.DeviceId, Name: d.Name, Primary: d.Primary,
+			Added: time.UnixMilli(d.AddedMs), This: d.DeviceId == c.deviceID})
+	}
+	return out, nil
+}
+
+func (c *Client) ownAccount(ctx context.Context) (*account, error) {
+	self := c.Self()
+	if self.AccountID == "" {
+		return nil, profile.ErrNotRegistered
+	}
+	return c.verifyAccountID(ctx, self.AccountID)
+}
+
+func (c *Client) requirePrimary(op string) error {
+	if !c.Self().Primary {
+		return proto.Errorf(proto.Code_FORBIDDEN, "%s needs the primary device of the account; this is a linked device", op)
+	}
+	return nil
+}
+
+// nextList returns the account's device list, one version up, changed by
+// edit and signed by this (primary) device.
+func (c *Client) nextList(me *account, edit func(l *proto.DeviceList)) (*proto.SignedDeviceList, error) {
+	l := gproto.Clone(me.Head.List).(*proto.DeviceList)
+	l.Version++
+	edit(l)
+	return identity.SignDeviceList(c.key, l)
+}
+
+// LinkApprove, on the primary, approves the device waiting behind code:
+// it signs the new device list, has the server add the device, and adds
+// the device to every conversation of the account by MLS commit (waiting,
+// within ctx, for the new device to upload its key packages).
+func (c *Client) LinkApprove(ctx context.Context, code string) (Device, error) {
+	if err := c.requirePrimary("approving a link"); err != nil {
+		return Device{}, err
+	}
+	resp, err := c.call(ctx, &proto.Request{Body: &proto.Request_LinkLookup{LinkLookup: &proto.LinkLookup{Code: code}}})
+	if err != nil {
+		return Device{}, err
+	}
+	p := resp.GetLinkPending()
+	if p == nil || len(p.SigningKey) != ed25519.PublicKeySize || identity.DeviceID(p.SigningKey) != p.DeviceId {
+		return Device{}, errors.New("link: the server described the waiting device inconsistently; not approving")
+	}
+	me, err := c.ownAccount(ctx)
+	if err != nil {
+		return Device{}, err
+	}
+	now := c.clk.Now()
+	signed, err := c.nextList(me, func(l *proto.DeviceList) {
+		l.Devices = append(l.Devices, &proto.Device{DeviceId: p.DeviceId, SigningKey: p.SigningKey,
+			Name: p.DeviceName, AddedMs: now.UnixMilli()})
+	})
+	if err != nil {
+		return Device{}, err
+	}
+	if _, err := c.call(ctx, &proto.Request{Body: &proto.Request_LinkApprove{LinkApprove: &proto.LinkApprove{
+		Code: code, DeviceList: signed}}}); err != nil {
+		return Device{}, err
+	}
+	dev := Device{ID: p.DeviceId, Name: p.DeviceName, Added: now}
+	if _, err := c.ownAccount(ctx); err != nil {
+		return dev, err
+	}
+	return dev, c.addDeviceEverywhere(ctx, me.ID, p.DeviceId)
+}
+
+// RevokeDevice, on the primary, removes a device from the account and
+// from every conversation (by MLS commit), so it cannot decrypt anything
+// sent afterwards.
+func (c *Client) RevokeDevice(ctx context.Context, deviceID string) error {
+	if err := c.requirePrimary("revoking a device"); err != nil {
+		return err
+	}
+	if deviceID == c.deviceID {
+		return proto.Errorf(proto.Code_FORBIDDEN, "the primary device cannot revoke itself")
+	}
+	me, err := c.ownAccount(ctx)
+	if err != nil {
+		return err
+	}
+	if _, ok := me.Devices[deviceID]; !ok {
+		return proto.Errorf(proto.Code_NOT_FOUND, "no device %s in this account; see `parley devices`", deviceID)
+	}
+	signed, err := c.nextList(me, func(l *proto.DeviceList) {
+		for i, d := range l.Devices {
+			if d.DeviceId == deviceID {
+				l.Devices = append(l.Devices[:i], l.Devices[i+1:]...)
+				break
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := c.call(ctx, &proto.Request{Body: &proto.Request_RevokeDevice{RevokeDevice: &proto.RevokeDevice{
+		DeviceId: deviceID, DeviceList: signed}}}); err != nil {
+		return err
+	}
+	if _, err := c.ownAccount(ctx); err != nil {
+		return err
+	}
+	return c.removeDeviceEverywhere(ctx, deviceID)
+}

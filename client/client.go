@@ -1,0 +1,339 @@
+// Package client is Parley's Go SDK: one Client is one device. It keeps
+// the device's state in a profile directory (package client/profile),
+// keeps one WebSocket to the server open (reconnecting with jittered
+// backoff), registers or links the device, manages the account's devices,
+// and runs 1:1 conversations as MLS groups of all devices of both
+// accounts. Incoming mail is decrypted, stored and only then acknowledged,
+// and announced on Events.
+//
+// The client never sends plaintext: every message, receipt and typing
+// indicator is an MLS application message; without an MLS engine the
+// send path fails with ErrNoEncryption.
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/parleyhq/parley/client/profile"
+	"github.com/parleyhq/parley/client/rpc"
+	"github.com/parleyhq/parley/identity"
+	"github.com/parleyhq/parley/internal/clock"
+	"github.com/parleyhq/parley/proto"
+)
+
+// DefaultServer is the server a new profile talks to.
+const DefaultServer = "http://127.0.0.1:8080"
+
+// Defaults of Options.
+const (
+	// DefaultPingInterval keeps the connection inside the server's idle
+	// timeout (90 s by default; the protocol asks for a third of it).
+	DefaultPingInterval = 25 * time.Second
+	// DefaultEventBuffer is how many events wait for the application
+	// before the client stops processing (and acking) incoming mail.
+	DefaultEventBuffer = 256
+	// callTimeout bounds requests the client makes on its own (acks,
+	// pings, key package uploads).
+	callTimeout = 30 * time.Second
+	// ackEvery acks at least this often during a long burst (the server
+	// stops pushing at proto.MaxEventBatch unacked events).
+	ackEvery = proto.MaxEventBatch / 2
+)
+
+// Errors callers branch on.
+var (
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("client: closed")
+	// ErrRevoked means this device was removed from its account.
+	ErrRevoked = errors.New("client: this device was revoked from its account; register or link it again with a new profile")
+	// ErrRegistered means the profile already has an account.
+	ErrRegistered = errors.New("client: this profile is already registered")
+)
+
+// Options configure a Client. Only Profile is required.
+type Options struct {
+	// Profile is the directory holding this device's state.
+	Profile string
+	// Server is the server URL. Empty: the one the profile registered
+	// with, else DefaultServer.
+	Server string
+	// DeviceName is shown in device lists (registration and linking).
+	DeviceName string
+	// InviteCode is needed to register on a server with the invite policy.
+	InviteCode string
+	Logger     *slog.Logger // default: discard
+	Clock      clock.Clock  // default: the wall clock
+	// Rand drives reconnect jitter; default: a random source.
+	Rand *rand.Rand
+	// BackoffMin and BackoffMax bound the reconnect backoff.
+	BackoffMin, BackoffMax time.Duration
+	// PingInterval is how often an idle connection sends Ping.
+	PingInterval time.Duration
+	// EventBuffer is the capacity of Events().
+	EventBuffer int
+	// HTTPClient dials the WebSocket (tests, proxies).
+	HTTPClient *http.Client
+}
+
+// Client is one device connected to a Parley server.
+type Client struct {
+	opts     Options
+	log      *slog.Logger
+	clk      clock.Clock
+	prof     *profile.Profile
+	key      ed25519.PrivateKey
+	deviceID string
+	server   string
+	engine   groupEngine
+
+	events chan Event
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	self      profile.Self
+	conn      *rpc.Conn // authenticated connection, nil while down
+	connCh    chan struct{}
+	lastErr   error // why the last connection attempt failed
+	fatal     error // the client stopped for good (revoked)
+	running   bool  // the run loop was started
+	closed    bool
+	kpLeft    uint32
+	kpPending bool
+
+	// groupMu serializes every change to MLS group state: incoming
+	// processing and outgoing commits/messages load, change and save
+	// group states under it.
+	groupMu sync.Mutex
+	// advanced is closed and replaced whenever incoming processing
+	// changed a group, so a commit that lost a race can wait for the
+	// mailbox to catch up.
+	advanced chan struct{}
+}
+
+// Dial opens the profile and, if it has an account, connects and keeps
+// connected (reconnecting with backoff) until Close. A new profile stays
+// offline until Register or LinkBegin.
+func Dial(ctx context.Context, opts Options) (*Client, error) {
+	if opts.Profile == "" {
+		return nil, errors.New("client: no profile directory given")
+	}
+	prof, err := profile.Open(opts.Profile)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newClient(ctx, opts, prof)
+	if err != nil {
+		prof.Close()
+		return nil, err
+	}
+	if c.Registered() {
+		c.start(nil)
+	}
+	return c, nil
+}
+
+func newClient(ctx context.Context, opts Options, prof *profile.Profile) (*Client, error) {
+	key, err := prof.DeviceKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	server := opts.Server
+	if server == "" {
+		if server, err = prof.ServerURL(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if server == "" {
+		server = DefaultServer
+	}
+	if _, err := rpc.WebSocketURL(server); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = DefaultPingInterval
+	}
+	if opts.EventBuffer <= 0 {
+		opts.EventBuffer = DefaultEventBuffer
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	c := &Client{
+		opts:     opts,
+		log:      opts.Logger,
+		clk:      clock.OrReal(opts.Clock),
+		prof:     prof,
+		key:      key,
+		deviceID: identity.DeviceID(pub),
+		server:   server,
+		events:   make(chan Event, opts.EventBuffer),
+		connCh:   make(chan struct{}),
+		advanced: make(chan struct{}),
+	}
+	c.engine = newEngine(key, c.deviceID)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	self, err := prof.Self(ctx)
+	switch {
+	case err == nil:
+		c.self = self
+	case errors.Is(err, profile.ErrNotRegistered):
+	default:
+		return nil, err
+	}
+	// Ids of mail the server can no longer redeliver need not be kept.
+	if err := prof.PruneSeen(ctx, c.clk.Now().Add(-proto.MailboxTTL-24*time.Hour)); err != nil {
+		c.log.Warn("pruning seen message ids", "err", err)
+	}
+	return c, nil
+}
+
+// Close stops the client, waits for its goroutines and closes the profile.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
+	return c.prof.Close()
+}
+
+// Events delivers what happens, in order. Read it: while it is full the
+// client stops processing incoming mail (which then waits, safely, in the
+// server's mailbox). Typing events are dropped rather than waited for.
+func (c *Client) Events() <-chan Event { return c.events }
+
+// DeviceID is this device's id.
+func (c *Client) DeviceID() string { return c.deviceID }
+
+// Server is the URL the client talks to.
+func (c *Client) Server() string { return c.server }
+
+// Profile is the client's local state.
+func (c *Client) Profile() *profile.Profile { return c.prof }
+
+// Registered reports whether the profile has an account.
+func (c *Client) Registered() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.self.AccountID != ""
+}
+
+// Self returns this device's account (zero before registration).
+func (c *Client) Self() profile.Self {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.self
+}
+
+// WaitConnected waits until the client is authenticated to the server.
+// When ctx ends first, the error says why the last attempt failed.
+func (c *Client) WaitConnected(ctx context.Context) error {
+	_, err := c.waitConn(ctx)
+	return err
+}
+
+func (c *Client) waitConn(ctx context.Context) (*rpc.Conn, error) {
+	for {
+		c.mu.Lock()
+		conn, ch, fatal, last, closed, running := c.conn, c.connCh, c.fatal, c.lastErr, c.closed, c.running
+		c.mu.Unlock()
+		switch {
+		case fatal != nil:
+			return nil, fatal
+		case closed:
+			return nil, ErrClosed
+		case !running:
+			return nil, profile.ErrNotRegistered
+		case conn != nil:
+			return conn, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			if last != nil {
+				return nil, fmt.Errorf("not connected to %s: %w", c.server, last)
+			}
+			return nil, fmt.Errorf("not connected to %s: %w", c.server, ctx.Err())
+		case <-c.ctx.Done():
+			return nil, ErrClosed
+		}
+	}
+}
+
+// setConn publishes the current connection (nil: down) and wakes waiters.
+func (c *Client) setConn(conn *rpc.Conn, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.conn = conn
+	if err != nil {
+		c.lastErr = err
+	}
+	close(c.connCh)
+	c.connCh = make(chan struct{})
+}
+
+// call sends a request on the authenticated connection, waiting for one
+// if the client is reconnecting. Requests that are safe to repeat (all
+// but device-list changes) are retried once the connection is back when
+// it broke under them; Send and Commit repeat with the same message id,
+// and the server's DUPLICATE then means the first attempt was stored.
+func (c *Client) call(ctx context.Context, req *proto.Request) (*proto.Response, error) {
+	const attempts = 3
+	retryable := req.GetLinkApprove() == nil && req.GetRevokeDevice() == nil
+	for i := 0; ; i++ {
+		conn, err := c.waitConn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := conn.Call(ctx, req)
+		var pe *proto.Error
+		if err == nil || errors.As(err, &pe) || ctx.Err() != nil || !retryable || i+1 == attempts {
+			return resp, err
+		}
+		// The connection broke under the request; wait for the next one.
+		select {
+		case <-conn.Done():
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		c.log.Debug("retrying request after reconnect", "err", err)
+	}
+}
+
+// emit hands an event to the application, waiting while Events is full
+// (typing indicators are dropped instead).
+func (c *Client) emit(ev Event) {
+	if _, ephemeral := ev.(TypingEvent); ephemeral {
+		select {
+		case c.events <- ev:
+		default:
+		}
+		return
+	}
+	select {
+	case c.events <- ev:
+	case <-c.ctx.Done():
+	}
+}
+
+// authMessage signs this connection's challenge.
+func (c *Client) authSignature(conn *rpc.Conn) []byte {
+	return ed25519.Sign(c.key, identity.AuthMessage(conn.Hello().Challenge, c.deviceID))
+}
+
+func (c *Client) publicKey() ed25519.PublicKey { return c.key.Public().(ed25519.PublicKey) }

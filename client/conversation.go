@@ -1,0 +1,278 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+
+	gproto "google.golang.org/protobuf/proto"
+
+	"github.com/parleyhq/parley/client/profile"
+	"github.com/parleyhq/parley/proto"
+)
+
+// MaxTextBytes bounds one text message. With its Content wrapper and MLS
+// padding and framing it stays well inside proto.MaxCiphertextBytes.
+const MaxTextBytes = 16 << 10
+
+// ErrUnverifiedMember means a conversation holds a device that is not in
+// the verified device list of either account: nothing is sent to it.
+var ErrUnverifiedMember = errors.New("client: the conversation contains a device that neither account's verified key log lists; not sending (check the safety number)")
+
+func newMessageID() []byte {
+	id := make([]byte, proto.MessageIDBytes)
+	rand.Read(id)
+	return id
+}
+
+// Send encrypts text to every device of handle's account (and this
+// account's other devices), creating the 1:1 conversation on first use.
+// The returned message is already in the local history.
+func (c *Client) Send(ctx context.Context, handle, text string) (Message, error) {
+	if text == "" {
+		return Message{}, proto.Errorf(proto.Code_BAD_REQUEST, "empty message")
+	}
+	if len(text) > MaxTextBytes || !utf8.ValidString(text) {
+		return Message{}, proto.Errorf(proto.Code_TOO_LARGE, "a message is at most %d bytes of UTF-8 text", MaxTextBytes)
+	}
+	conv, err := c.conversationWith(ctx, handle)
+	if err != nil {
+		return Message{}, err
+	}
+	id := newMessageID()
+	now := c.clk.Now()
+	self := c.Self()
+	msg := Message{ID: id, GroupID: conv.GroupID, SenderAccount: self.AccountID, SenderHandle: self.Handle,
+		SenderDevice: c.deviceID, Text: text, Sent: now, Received: now, Outgoing: true, Shown: true}
+	content := &proto.Content{Id: id, SentMs: now.UnixMilli(), Body: &proto.Content_Text{Text: &proto.Text{Text: text}}}
+	if err := c.sendContent(ctx, conv.GroupID, id, content, false, &msg); err != nil {
+		return Message{}, err
+	}
+	return msg, nil
+}
+
+// SetTyping tells handle's devices that this user is (or stopped) typing.
+// It is ephemeral: only connected devices get it, nothing stores it, and
+// without a conversation yet it does nothing.
+func (c *Client) SetTyping(ctx context.Context, handle string, typing bool) error {
+	conv, err := c.existingConversation(ctx, handle)
+	if err != nil || conv == nil {
+		return err
+	}
+	content := &proto.Content{SentMs: c.clk.Now().UnixMilli(), Body: &proto.Content_Typing{Typing: &proto.Typing{Typing: typing}}}
+	return c.sendContent(ctx, conv.GroupID, newMessageID(), content, true, nil)
+}
+
+// MarkRead records that the user saw these incoming messages and sends
+// read receipts to their senders.
+func (c *Client) MarkRead(ctx context.Context, msgs ...Message) error {
+	byGroup := map[string][][]byte{}
+	var ids [][]byte
+	for _, m := range msgs {
+		ids = append(ids, m.ID)
+		if !m.Outgoing {
+			byGroup[string(m.GroupID)] = append(byGroup[string(m.GroupID)], m.ID)
+		}
+	}
+	if err := c.prof.MarkShown(ctx, ids...); err != nil {
+		return err
+	}
+	var errs []error
+	for g, ids := range byGroup {
+		errs = append(errs, c.sendReceipt(ctx, []byte(g), proto.Receipt_READ, ids))
+	}
+	return errors.Join(errs...)
+}
+
+// Unshown returns incoming messages not yet handed to the user (for
+// example received while another command ran), oldest first.
+func (c *Client) Unshown(ctx context.Context) ([]Message, error) {
+	return c.prof.Unshown(ctx, 1000)
+}
+
+func (c *Client) sendReceipt(ctx context.Context, groupID []byte, kind proto.Receipt_Kind, ids [][]byte) error {
+	for len(ids) > 0 {
+		// Bound one receipt well inside the ciphertext limit.
+		n := min(len(ids), 512)
+		content := &proto.Content{SentMs: c.clk.Now().UnixMilli(),
+			Body: &proto.Content_Receipt{Receipt: &proto.Receipt{Kind: kind, MessageIds: ids[:n]}}}
+		if err := c.sendContent(ctx, groupID, newMessageID(), content, false, nil); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// sendContent encrypts content in the group and sends it. The advanced
+// MLS state (and record, the history entry, if any) is saved before the
+// ciphertext leaves, so a crash can never make this device reuse a
+// message key.
+func (c *Client) sendContent(ctx context.Context, groupID, id []byte, content *proto.Content, ephemeral bool, record *Message) error {
+	pt, err := gproto.Marshal(content)
+	if err != nil {
+		return err
+	}
+	c.groupMu.Lock()
+	conv, g, err := c.loadGroup(ctx, groupID)
+	if err == nil {
+		err = c.checkMembers(ctx, conv, g)
+	}
+	var ct []byte
+	if err == nil {
+		ct, err = g.Encrypt(pt, nil)
+	}
+	if err == nil {
+		err = c.saveGroup(ctx, conv, g, func(tx *profile.Tx) error {
+			if record != nil {
+				return tx.AddMessage(*record)
+			}
+			return nil
+		})
+	}
+	c.groupMu.Unlock()
+	if err != nil {
+		return err
+	}
+	_, err = c.call(ctx, &proto.Request{Body: &proto.Request_Send{Send: &proto.Send{
+		GroupId: groupID, MessageId: id, Epoch: g.Epoch(), Ciphertext: ct, Ephemeral: ephemeral}}})
+	var pe *proto.Error
+	if errors.As(err, &pe) && pe.Code == proto.Code_DUPLICATE {
+		return nil // a retry after a lost response: the first one was stored
+	}
+	return err
+}
+
+// loadGroup restores a conversation's MLS state. Call with groupMu held.
+func (c *Client) loadGroup(ctx context.Context, groupID []byte) (profile.Conversation, mlsGroup, error) {
+	conv, err := c.prof.Conversation(ctx, groupID)
+	if err != nil {
+		return conv, nil, err
+	}
+	g, err := c.engine.Import(conv.State)
+	if err != nil {
+		return conv, nil, fmt.Errorf("restore conversation state: %w", err)
+	}
+	return conv, g, nil
+}
+
+// saveGroup stores g's state, and whatever more happens in the same
+// transaction. Call with groupMu held.
+func (c *Client) saveGroup(ctx context.Context, conv profile.Conversation, g mlsGroup, more func(*profile.Tx) error) error {
+	state, err := g.Export()
+	if err != nil {
+		return fmt.Errorf("export conversation state: %w", err)
+	}
+	conv.State, conv.Epoch = state, g.Epoch()
+	return c.prof.Update(ctx, func(tx *profile.Tx) error {
+		if err := tx.SaveConversation(conv); err != nil {
+			return err
+		}
+		if more != nil {
+			return more(tx)
+		}
+		return nil
+	})
+}
+
+// checkMembers refuses to encrypt to a group holding a device that is
+// not in the verified device list of one of its two accounts. The lists
+// are re-fetched once when something does not match (a device may have
+// been linked since the last check).
+func (c *Client) checkMembers(ctx context.Context, conv profile.Conversation, g mlsGroup) error {
+	for attempt := 0; ; attempt++ {
+		unknown, err := c.unverifiedMembers(ctx, conv, g.Members(), attempt > 0)
+		if err != nil {
+			return err
+		}
+		if len(unknown) == 0 {
+			return nil
+		}
+		if attempt > 0 {
+			c.emit(KeyChangeEvent{Handle: conv.PeerHandle, AccountID: conv.PeerAccount,
+				Err: fmt.Errorf("%w: %v", ErrUnverifiedMember, unknown)})
+			return ErrUnverifiedMember
+		}
+	}
+}
+
+// unverifiedMembers lists members whose credential and signature key are
+// not a device of the conversation's accounts.
+func (c *Client) unverifiedMembers(ctx context.Context, conv profile.Conversation, members []member, refresh bool) ([]string, error) {
+	var accounts []*account
+	for _, id := range []string{c.Self().AccountID, conv.PeerAccount} {
+		var a *account
+		var err error
+		if refresh {
+			a, err = c.verifyAccountID(ctx, id)
+		} else if a, err = c.trusted(ctx, id); a == nil && err == nil {
+			a, err = c.verifyAccountID(ctx, id)
+		}
+		if err != nil {
+			return nil, err
+		}
+		accounts = append(accounts, a)
+	}
+	var unknown []string
+	for _, m := range members {
+		if !slices.ContainsFunc(accounts, func(a *account) bool { return a.hasMember(m) }) {
+			unknown = append(unknown, m.DeviceID)
+		}
+	}
+	return unknown, nil
+}
+
+func (a *account) hasMember(m member) bool {
+	d, ok := a.Devices[m.DeviceID]
+	return ok && string(d.SigningKey) == string(m.SignatureKey)
+}
+
+// existingConversation returns the conversation with handle's account, or
+// nil if there is none yet.
+func (c *Client) existingConversation(ctx context.Context, handle string) (*profile.Conversation, error) {
+	peer, err := c.lookupPeer(ctx, handle)
+	if err != nil {
+		return nil, err
+	}
+	conv, err := c.prof.ConversationWith(ctx, peer.ID)
+	if errors.Is(err, profile.ErrNotFound) {
+		return nil, nil
+	}
+	return &conv, err
+}
+
+// lookupPeer resolves a handle to a verified account that is not ours.
+func (c *Client) lookupPeer(ctx context.Context, handle string) (*account, error) {
+	self := c.Self()
+	if self.AccountID == "" {
+		return nil, profile.ErrNotRegistered
+	}
+	peer, err := c.verifyHandle(ctx, handle)
+	if err != nil {
+		return nil, err
+	}
+	if peer.ID == self.AccountID {
+		return nil, proto.Errorf(proto.Code_BAD_REQUEST, "%s is this account; send to someone else (your other devices get your messages anyway)", handle)
+	}
+	return peer, nil
+}
+
+// conversationWith returns the conversation with handle's account,
+// creating it when there is none.
+func (c *Client) conversationWith(ctx context.Context, handle string) (profile.Conversation, error) {
+	if _, none := c.engine.(noEngine); none {
+		return profile.Conversation{}, ErrNoEncryption
+	}
+	peer, err := c.lookupPeer(ctx, handle)
+	if err != nil {
+		return profile.Conversation{}, err
+	}
+	conv, err := c.prof.ConversationWith(ctx, peer.ID)
+	if err == nil || !errors.Is(err, profile.ErrNotFound) {
+		return conv, err
+	}
+	return c.createConversation(ctx, peer)
+}

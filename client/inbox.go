@@ -1,0 +1,346 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	gproto "google.golang.org/protobuf/proto"
+
+	"github.com/parleyhq/parley/client/profile"
+	"github.com/parleyhq/parley/client/rpc"
+	"github.com/parleyhq/parley/proto"
+)
+
+// inbox processes the events of one connection: each stored envelope is
+// decrypted, persisted together with the group state it advanced and the
+// record that it was seen, and only then acknowledged (in batches).
+// Delivery receipts go out after the ack.
+type inbox struct {
+	c         *Client
+	ctx       context.Context // ends with the connection
+	conn      *rpc.Conn
+	persisted uint64 // highest seq persisted
+	acked     uint64
+	unacked   int
+	receipts  map[string][][]byte // group id -> message ids to confirm
+}
+
+func (in *inbox) handle(ev *proto.Event) error {
+	c := in.c
+	switch b := ev.Body.(type) {
+	case *proto.Event_Envelope:
+		ctx, cancel := context.WithTimeout(in.ctx, callTimeout)
+		defer cancel()
+		if err := c.receive(ctx, ev.Seq, b.Envelope, in); err != nil {
+			return err
+		}
+		if ev.Seq > 0 {
+			in.persisted = max(in.persisted, ev.Seq)
+			in.unacked++
+		}
+	case *proto.Event_Notice:
+		c.log.Info("server notice", "code", b.Notice.Code, "message", b.Notice.Message)
+	default:
+		// LinkApproved only matters while linking; Presence is reserved.
+	}
+	return nil
+}
+
+// flush acks what was persisted and sends the delivery receipts.
+func (in *inbox) flush() {
+	c := in.c
+	if in.persisted > in.acked {
+		ctx, cancel := context.WithTimeout(in.ctx, callTimeout)
+		_, err := in.conn.Call(ctx, &proto.Request{Body: &proto.Request_Ack{Ack: &proto.Ack{UpToSeq: in.persisted}}})
+		cancel()
+		if err != nil {
+			c.log.Debug("ack failed; the mail will be redelivered and skipped", "err", err)
+			return
+		}
+		in.acked, in.unacked = in.persisted, 0
+	}
+	for g, ids := range in.receipts {
+		ctx, cancel := context.WithTimeout(in.ctx, callTimeout)
+		if err := c.sendReceipt(ctx, []byte(g), proto.Receipt_DELIVERED, ids); err != nil {
+			c.log.Debug("delivery receipt not sent", "err", err)
+		}
+		cancel()
+	}
+	in.receipts = nil
+}
+
+// seenKey identifies an envelope for de-duplication: message ids are
+// unique per sending device.
+func seenKey(env *proto.Envelope) []byte {
+	return append(append([]byte(env.SenderDevice), 0), env.MessageId...)
+}
+
+// receive processes one envelope. It returns an error only for local
+// failures (the profile could not be written); a message that cannot be
+// processed is logged, recorded as seen and acknowledged, so one bad
+// message never blocks the mailbox.
+func (c *Client) receive(ctx context.Context, seq uint64, env *proto.Envelope, in *inbox) error {
+	stored := seq > 0
+	if stored {
+		var seen bool
+		if err := c.prof.Update(ctx, func(tx *profile.Tx) (err error) {
+			seen, err = tx.Seen(seenKey(env))
+			return err
+		}); err != nil {
+			return err
+		}
+		if seen {
+			return nil // redelivered after a lost ack
+		}
+	}
+	var events []Event
+	var err error
+	c.groupMu.Lock()
+	switch env.Kind {
+	case proto.EnvelopeKind_WELCOME:
+		events, err = c.receiveWelcome(ctx, env)
+	case proto.EnvelopeKind_COMMIT:
+		events, err = c.receiveCommit(ctx, env)
+	case proto.EnvelopeKind_APPLICATION:
+		events, err = c.receiveApplication(ctx, env, stored, in)
+	default:
+		err = c.skip(ctx, env, stored, fmt.Errorf("unknown envelope kind %v", env.Kind))
+	}
+	c.groupMu.Unlock()
+	if err != nil {
+		return err
+	}
+	for _, ev := range events {
+		c.emit(ev)
+	}
+	return nil
+}
+
+// skip records an envelope that cannot be processed as seen.
+func (c *Client) skip(ctx context.Context, env *proto.Envelope, stored bool, why error) error {
+	c.log.Warn("dropping incoming message", "kind", env.Kind, "from", env.SenderHandle, "device", env.SenderDevice, "err", why)
+	if !stored {
+		return nil
+	}
+	return c.prof.Update(ctx, func(tx *profile.Tx) error { return tx.MarkSeen(seenKey(env), c.clk.Now()) })
+}
+
+func (c *Client) receiveWelcome(ctx context.Context, env *proto.Envelope) ([]Event, error) {
+	self := c.Self()
+	i := slices.IndexFunc(env.Accounts, func(a string) bool { return a != self.AccountID })
+	if len(env.Accounts) != 2 || i < 0 || !slices.Contains(env.Accounts, self.AccountID) {
+		return nil, c.skip(ctx, env, true, fmt.Errorf("welcome for accounts %v", env.Accounts))
+	}
+	peerID := env.Accounts[i]
+	bundles, err := c.prof.KeyPackages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var g mlsGroup
+	var used profile.KeyPackage
+	for _, kp := range bundles {
+		if g, err = c.engine.JoinFromWelcome(env.Payload, kp.Bundle); err == nil {
+			used = kp
+			break
+		}
+	}
+	if g == nil {
+		return nil, c.skip(ctx, env, true, fmt.Errorf("welcome for none of this device's key packages: %v", err))
+	}
+	peer, err := c.verifyAccountID(ctx, peerID)
+	if err != nil {
+		return nil, c.skip(ctx, env, true, err)
+	}
+	conv := profile.Conversation{GroupID: g.GroupID(), Kind: int32(env.ConversationKind),
+		PeerAccount: peer.ID, PeerHandle: peer.Handle, Created: c.clk.Now()}
+	var events []Event
+	if unknown, err := c.unverifiedMembers(ctx, conv, g.Members(), true); err != nil {
+		return nil, err
+	} else if len(unknown) > 0 {
+		events = append(events, KeyChangeEvent{Handle: peer.Handle, AccountID: peer.ID,
+			Err: fmt.Errorf("%w: %v", ErrUnverifiedMember, unknown)})
+	}
+	err = c.saveGroup(ctx, conv, g, func(tx *profile.Tx) error {
+		if !used.LastResort {
+			if err := tx.DeleteKeyPackage(used.Ref); err != nil {
+				return err
+			}
+		}
+		return tx.MarkSeen(seenKey(env), c.clk.Now())
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !used.LastResort {
+		c.mu.Lock()
+		if c.kpLeft > 0 {
+			c.kpLeft--
+		}
+		c.mu.Unlock()
+		c.kickKeyPackages()
+	}
+	c.groupAdvanced()
+	return events, nil
+}
+
+func (c *Client) receiveCommit(ctx context.Context, env *proto.Envelope) ([]Event, error) {
+	conv, g, err := c.loadGroup(ctx, env.GroupId)
+	if errors.Is(err, profile.ErrNotFound) {
+		return nil, c.skip(ctx, env, true, errors.New("commit for a conversation this device is not in"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if env.Epoch < g.Epoch() {
+		// Already applied: it won a race against our own commit and came
+		// with the CONFLICT answer.
+		return nil, c.skip(ctx, env, true, nil)
+	}
+	p, err := g.Process(env.Payload)
+	if err != nil {
+		return nil, c.skip(ctx, env, true, err)
+	}
+	var events []Event
+	if len(p.Added) > 0 {
+		if unknown, err := c.unverifiedMembers(ctx, conv, p.Added, true); err != nil {
+			return nil, err
+		} else if len(unknown) > 0 {
+			events = append(events, KeyChangeEvent{Handle: conv.PeerHandle, AccountID: conv.PeerAccount,
+				Err: fmt.Errorf("%w: %v", ErrUnverifiedMember, unknown)})
+		}
+	}
+	markSeen := func(tx *profile.Tx) error { return tx.MarkSeen(seenKey(env), c.clk.Now()) }
+	if !g.Active() {
+		// This device was removed: forget the group's keys, keep history.
+		err = c.prof.Update(ctx, func(tx *profile.Tx) error {
+			if err := tx.DeleteConversation(conv.GroupID); err != nil {
+				return err
+			}
+			return markSeen(tx)
+		})
+	} else {
+		err = c.saveGroup(ctx, conv, g, markSeen)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.groupAdvanced()
+	return events, nil
+}
+
+func (c *Client) receiveApplication(ctx context.Context, env *proto.Envelope, stored bool, in *inbox) ([]Event, error) {
+	conv, g, err := c.loadGroup(ctx, env.GroupId)
+	if errors.Is(err, profile.ErrNotFound) {
+		return nil, c.skip(ctx, env, stored, errors.New("message for a conversation this device is not in"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := g.Process(env.Payload)
+	if err != nil {
+		return nil, c.skip(ctx, env, stored, err)
+	}
+	if p.Kind != processedApplication {
+		return nil, c.skip(ctx, env, stored, errors.New("handshake message in an application envelope"))
+	}
+	// The server's sender claim must match the MLS sender.
+	if p.Sender.DeviceID != env.SenderDevice {
+		return nil, c.skip(ctx, env, stored, fmt.Errorf("server says device %s sent it, MLS says %s", env.SenderDevice, p.Sender.DeviceID))
+	}
+	self := c.Self()
+	sender, err := c.senderOf(ctx, conv, p.Sender)
+	if err != nil {
+		return nil, err
+	}
+	if sender == nil {
+		return nil, c.skip(ctx, env, stored, fmt.Errorf("%w: sender %s", ErrUnverifiedMember, p.Sender.DeviceID))
+	}
+	var content proto.Content
+	if err := gproto.Unmarshal(p.Data, &content); err != nil {
+		return nil, c.skip(ctx, env, stored, fmt.Errorf("undecodable content: %w", err))
+	}
+	now := c.clk.Now()
+	own := sender.ID == self.AccountID
+	markSeen := func(tx *profile.Tx) error {
+		if !stored {
+			return nil
+		}
+		return tx.MarkSeen(seenKey(env), now)
+	}
+	var events []Event
+	var more func(tx *profile.Tx) error
+	switch b := content.Body.(type) {
+	case *proto.Content_Text:
+		msg := Message{ID: env.MessageId, GroupID: conv.GroupID, SenderAccount: sender.ID, SenderHandle: sender.Handle,
+			SenderDevice: p.Sender.DeviceID, Text: b.Text.Text, Sent: timeMs(content.SentMs), Received: now,
+			Outgoing: own, Shown: own}
+		more = func(tx *profile.Tx) error {
+			if err := tx.AddMessage(msg); err != nil {
+				return err
+			}
+			return markSeen(tx)
+		}
+		events = append(events, MessageEvent{Message: msg})
+		if !own && stored {
+			if in.receipts == nil {
+				in.receipts = map[string][][]byte{}
+			}
+			in.receipts[string(conv.GroupID)] = append(in.receipts[string(conv.GroupID)], msg.ID)
+		}
+	case *proto.Content_Receipt:
+		status := profile.StatusDelivered
+		if b.Receipt.Kind == proto.Receipt_READ {
+			status = profile.StatusRead
+		}
+		ids := b.Receipt.MessageIds
+		more = func(tx *profile.Tx) error {
+			if !own {
+				if err := tx.SetStatus(ids, status); err != nil {
+					return err
+				}
+			}
+			return markSeen(tx)
+		}
+		if !own {
+			events = append(events, ReceiptEvent{From: sender.Handle, Kind: b.Receipt.Kind, MessageIDs: ids, GroupID: conv.GroupID})
+		}
+	case *proto.Content_Typing:
+		more = markSeen
+		if !own {
+			events = append(events, TypingEvent{From: sender.Handle, Typing: b.Typing.Typing, GroupID: conv.GroupID})
+		}
+	default:
+		more = markSeen // a content type from a newer client
+	}
+	// The MLS state moved (a message key was consumed) even for typing:
+	// save it, so a restart never re-derives a used key.
+	if err := c.saveGroup(ctx, conv, g, more); err != nil {
+		return nil, err
+	}
+	return events, nil
+}
+
+// senderOf finds which of the conversation's accounts lists the sending
+// device (re-fetching the key logs once when neither does yet).
+func (c *Client) senderOf(ctx context.Context, conv profile.Conversation, m member) (*account, error) {
+	for attempt := 0; attempt < 2; attempt++ {
+		for _, id := range []string{conv.PeerAccount, c.Self().AccountID} {
+			var a *account
+			var err error
+			if attempt == 0 {
+				a, err = c.trusted(ctx, id)
+			} else {
+				a, err = c.verifyAccountID(ctx, id)
+			}
+			if err != nil {
+				return nil, err
+			}
+			if a != nil && a.hasMember(m) {
+				return a, nil
+			}
+		}
+	}
+	return nil, nil
+}
