@@ -26,7 +26,9 @@ func (c *Client) SetContact(ctx context.Context, handle string, on bool) error {
 }
 
 // Contacts lists this profile's contacts.
-func (c *Client) Contacts(ctx context.Context) ([]profile.Contact, error) { return c.prof.Contacts(ctx) }
+func (c *Client) Contacts(ctx context.Context) ([]profile.Contact, error) {
+	return c.prof.Contacts(ctx)
+}
 
 // SetBlocked blocks (or unblocks) handle: a blocked account cannot send to
 // this one or see its presence.
