@@ -1,0 +1,159 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	gproto "google.golang.org/protobuf/proto"
+
+	"github.com/parleyhq/parley/identity"
+	"github.com/parleyhq/parley/proto"
+	"github.com/parleyhq/parley/server/gateway"
+	"github.com/parleyhq/parley/store"
+)
+
+// account finds an account by handle or id.
+func (s *Service) account(ctx context.Context, handle, id string) (store.Account, error) {
+	var a store.Account
+	var err error
+	switch {
+	case handle != "":
+		h, herr := identity.CanonicalHandle(handle)
+		if herr != nil {
+			return a, proto.Errorf(proto.Code_INVALID_HANDLE, "%v", herr)
+		}
+		a, err = s.st.AccountByHandle(ctx, h)
+		if errors.Is(err, store.ErrNotFound) {
+			return a, proto.Errorf(proto.Code_NOT_FOUND, "no account %s on this server; check the handle", h)
+		}
+	case id != "":
+		a, err = s.st.AccountByID(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return a, proto.Errorf(proto.Code_NOT_FOUND, "no account with id %q on this server", id)
+		}
+	default:
+		return a, proto.Errorf(proto.Code_BAD_REQUEST, "name the account by handle or account_id")
+	}
+	if err != nil {
+		return a, storeErr("account", err)
+	}
+	return a, nil
+}
+
+// FetchKeys returns an account's key log from an index, exactly as stored.
+func (s *Service) FetchKeys(ctx context.Context, who gateway.Identity, f *proto.FetchKeys) (*proto.KeysResult, error) {
+	a, err := s.account(ctx, f.Handle, f.AccountId)
+	if err != nil {
+		return nil, err
+	}
+	log, err := s.st.KeyLog(ctx, a.ID, f.FromIndex)
+	if err != nil {
+		return nil, storeErr("fetch keys", err)
+	}
+	res := &proto.KeysResult{AccountId: a.ID, Handle: a.Handle, Log: make([]*proto.KeyLogEntry, len(log))}
+	for i, e := range log {
+		res.Log[i] = new(proto.KeyLogEntry)
+		if err := gproto.Unmarshal(e.Entry, res.Log[i]); err != nil {
+			return nil, storeErr("fetch keys: decode", err)
+		}
+	}
+	return res, nil
+}
+
+// UploadKeyPackages adds one-time key packages and replaces the
+// last-resort one.
+func (s *Service) UploadKeyPackages(ctx context.Context, who gateway.Identity, u *proto.UploadKeyPackages) (*proto.UploadResult, error) {
+	if n := len(u.OneTime); n > proto.MaxKeyPackagesPerUpload {
+		return nil, proto.Errorf(proto.Code_TOO_LARGE, "%d key packages in one upload; the limit is %d", n, proto.MaxKeyPackagesPerUpload)
+	}
+	for i, kp := range append(u.OneTime, u.LastResort) {
+		if len(kp) > proto.MaxKeyPackageBytes {
+			return nil, proto.Errorf(proto.Code_TOO_LARGE, "key package %d is %d bytes; the limit is %d", i, len(kp), proto.MaxKeyPackageBytes)
+		}
+		if len(kp) == 0 && i < len(u.OneTime) {
+			return nil, proto.Errorf(proto.Code_BAD_REQUEST, "key package %d is empty", i)
+		}
+	}
+	if len(u.OneTime) == 0 && len(u.LastResort) == 0 {
+		return nil, proto.Errorf(proto.Code_BAD_REQUEST, "nothing to upload")
+	}
+	var lastResort []byte
+	if len(u.LastResort) > 0 {
+		lastResort = u.LastResort
+	}
+	n, err := s.st.PutKeyPackages(ctx, who.DeviceID, u.OneTime, lastResort, proto.MaxStoredKeyPackages)
+	if err != nil {
+		return nil, storeErr("upload key packages", err)
+	}
+	return &proto.UploadResult{KeyPackagesLeft: uint32(n)}, nil
+}
+
+// ClaimKeyPackages hands out one key package per device of an account:
+// one-time first, each at most once, else the last-resort one.
+func (s *Service) ClaimKeyPackages(ctx context.Context, who gateway.Identity, c *proto.ClaimKeyPackages) (*proto.ClaimResult, error) {
+	a, err := s.account(ctx, "", c.AccountId)
+	if err != nil {
+		return nil, err
+	}
+	if a.ID != who.AccountID {
+		if blocked, err := s.st.IsBlocked(ctx, a.ID, who.AccountID); err != nil {
+			return nil, storeErr("claim: blocked", err)
+		} else if blocked {
+			return nil, proto.Errorf(proto.Code_BLOCKED, "%s does not accept messages from you", a.Handle)
+		}
+	}
+	devs, err := s.st.Devices(ctx, a.ID)
+	if err != nil {
+		return nil, storeErr("claim: devices", err)
+	}
+	ids := make([]string, 0, len(devs))
+	if len(c.DeviceIds) == 0 {
+		for _, d := range devs {
+			ids = append(ids, d.ID)
+		}
+	} else {
+		active := make(map[string]bool, len(devs))
+		for _, d := range devs {
+			active[d.ID] = true
+		}
+		seen := make(map[string]bool, len(devs))
+		for _, id := range c.DeviceIds {
+			if !active[id] {
+				return nil, proto.Errorf(proto.Code_NOT_FOUND, "%s has no active device %q; fetch its keys again", a.Handle, id)
+			}
+			if !seen[id] { // each device once, however often it is listed
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	res := &proto.ClaimResult{}
+	for _, id := range ids {
+		kp, lastResort, err := s.st.ClaimKeyPackage(ctx, id)
+		if errors.Is(err, store.ErrNoKeyPackage) {
+			continue
+		}
+		if err != nil {
+			return nil, storeErr("claim", err)
+		}
+		res.KeyPackages = append(res.KeyPackages, &proto.ClaimedKeyPackage{DeviceId: id, KeyPackage: kp, LastResort: lastResort})
+	}
+	if len(res.KeyPackages) == 0 {
+		return nil, proto.Errorf(proto.Code_NO_KEY_PACKAGE, "%s's devices have no key packages left; try again once one of them has been online", a.Handle)
+	}
+	return res, nil
+}
+
+// CreateInvite stores a single-use registration invite valid for ttl.
+func (s *Service) CreateInvite(ctx context.Context, ttl time.Duration) (string, time.Time, error) {
+	code, err := s.inviteCode()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	expires := s.clock.Now().Add(ttl)
+	if err := s.st.CreateInvite(ctx, code, expires); err != nil {
+		return "", time.Time{}, storeErr("create invite", err)
+	}
+	return code, expires, nil
+}

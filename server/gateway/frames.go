@@ -1,0 +1,75 @@
+package gateway
+
+import (
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	gproto "google.golang.org/protobuf/proto"
+
+	"github.com/parleyhq/parley/proto"
+)
+
+// Field numbers of the messages the pusher encodes by hand (see
+// eventFrame); a test checks them against the generated code.
+const (
+	frameEventField    = 4
+	eventSeqField      = 1
+	eventEnvelopeField = 10
+)
+
+// eventFrame encodes Frame{Event{seq, Envelope}} around an envelope that is
+// already serialized, as stored in the mailbox. A protobuf sub-message is
+// just length-delimited bytes, so the stored envelope is copied into place
+// instead of being decoded and encoded again for every push.
+func eventFrame(seq uint64, envelope []byte) []byte {
+	evLen := protowire.SizeTag(eventSeqField) + protowire.SizeVarint(seq) +
+		protowire.SizeTag(eventEnvelopeField) + protowire.SizeBytes(len(envelope))
+	b := make([]byte, 0, protowire.SizeTag(frameEventField)+protowire.SizeBytes(evLen))
+	b = protowire.AppendTag(b, frameEventField, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(evLen))
+	b = protowire.AppendTag(b, eventSeqField, protowire.VarintType)
+	b = protowire.AppendVarint(b, seq)
+	b = protowire.AppendTag(b, eventEnvelopeField, protowire.BytesType)
+	return protowire.AppendBytes(b, envelope)
+}
+
+// EventFrame serializes Frame{Event{seq: 0, body}} for pushing through the
+// bus (ephemeral envelopes, LinkApproved).
+func EventFrame(ev *proto.Event) []byte {
+	return mustMarshal(&proto.Frame{Kind: &proto.Frame_Event{Event: ev}})
+}
+
+// responseFrame serializes a Response. Messages may quote what a device
+// sent, so they are made valid UTF-8 first (protobuf refuses invalid UTF-8
+// in strings); if the body still cannot be encoded, the device gets
+// INTERNAL rather than the server failing.
+func responseFrame(r *proto.Response) []byte {
+	r.Message = strings.ToValidUTF8(r.Message, "\uFFFD")
+	b, err := gproto.Marshal(&proto.Frame{Kind: &proto.Frame_Response{Response: r}})
+	if err != nil {
+		return mustMarshal(&proto.Frame{Kind: &proto.Frame_Response{Response: &proto.Response{
+			Id: r.Id, Code: proto.Code_INTERNAL, Message: "the server could not encode its answer"}}})
+	}
+	return b
+}
+
+func noticeFrame(code proto.Code, msg string) []byte {
+	return EventFrame(&proto.Event{Body: &proto.Event_Notice{Notice: &proto.Notice{Code: code, Message: msg}}})
+}
+
+// mustMarshal serializes a message built entirely by the server from
+// constants and stored, already validated values. Marshal fails only for
+// invalid UTF-8 in a string or a message over 2 GiB, so a failure here is a
+// programming error.
+func mustMarshal(m gproto.Message) []byte {
+	b, err := gproto.Marshal(m)
+	if err != nil {
+		panic("gateway: marshal " + string(m.ProtoReflect().Descriptor().FullName()) + ": " + err.Error())
+	}
+	return b
+}
+
+// ErrorResponse answers request id with code and a message for a person.
+func ErrorResponse(id uint64, code proto.Code, msg string) *proto.Response {
+	return &proto.Response{Id: id, Code: code, Message: msg}
+}

@@ -1,0 +1,311 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/parleyhq/parley/bus"
+	"github.com/parleyhq/parley/internal/clock"
+	"github.com/parleyhq/parley/proto"
+	"github.com/parleyhq/parley/server/metrics"
+	"github.com/parleyhq/parley/store"
+)
+
+// Path is where devices connect.
+const Path = "/v1/ws"
+
+// Protocol bounds of the gateway itself (the configurable ones are in
+// Config).
+const (
+	// challengeBytes is the size of the Hello challenge: 256 bits, so a
+	// signature can never be replayed on another connection.
+	challengeBytes = 32
+	// maxMalformed is how many unparseable frames a connection may send
+	// before it is closed: one is a bug worth an answer, a stream of them
+	// is not worth reading.
+	maxMalformed = 3
+	// maxHandshakeAttempts bounds failed Authenticate/Register/LinkBegin
+	// on one connection (each costs a signature check).
+	maxHandshakeAttempts = 5
+	// maxPipelinedSends is how many Sends of one connection may wait for
+	// the delivery batcher at once; the reader stops reading beyond that,
+	// which pushes back on the device through TCP.
+	maxPipelinedSends = 64
+	// drainStep bounds the pause between two lame-duck closes: with few
+	// connections there is no reconnect storm to spread, so draining does
+	// not take the whole drain period.
+	drainStep = 10 * time.Millisecond
+	// pooledBufferMax is the largest read buffer kept for reuse; a rare
+	// big frame's buffer is left to the collector.
+	pooledBufferMax = 64 << 10
+)
+
+// Identity is who an authenticated connection speaks for.
+type Identity struct {
+	AccountID string
+	Handle    string
+	DeviceID  string
+	Primary   bool
+}
+
+// Authenticator checks the handshake requests. Errors should be
+// *proto.Error; anything else is answered INTERNAL and logged.
+type Authenticator interface {
+	Authenticate(ctx context.Context, challenge []byte, a *proto.Authenticate) (*proto.AuthResult, error)
+	Register(ctx context.Context, challenge []byte, r *proto.Register) (*proto.AuthResult, error)
+	// LinkBegin returns the new device's id and the code to show.
+	LinkBegin(ctx context.Context, challenge []byte, l *proto.LinkBegin) (deviceID string, code *proto.LinkCode, err error)
+}
+
+// Handler serves the requests of authenticated devices.
+type Handler interface {
+	// Serve handles req and calls done exactly once with the response,
+	// possibly later and from another goroutine (the delivery batcher).
+	// The response's Id is set by the gateway.
+	Serve(ctx context.Context, who Identity, req *proto.Request, done func(*proto.Response))
+	// Left is called when the last connection of an account closes.
+	Left(accountID string, at time.Time)
+}
+
+// Mailbox reads a device's mailbox for the pusher.
+type Mailbox interface {
+	Fetch(ctx context.Context, deviceID string, after uint64, limit int) ([]store.Mail, error)
+}
+
+// Config configures a Gateway. Durations and sizes must be positive (the
+// server package fills in its documented defaults).
+type Config struct {
+	HandshakeTimeout time.Duration
+	IdleTimeout      time.Duration
+	WriteTimeout     time.Duration
+	// SendQueue is the per-connection queue of frames waiting for the
+	// writer (responses and events other than mailbox pushes).
+	SendQueue int
+	// RatePerSecond and RateBurst form each connection's token bucket.
+	RatePerSecond float64
+	RateBurst     int
+	// DrainPeriod is the longest a lame-duck drain spreads its closes
+	// over.
+	DrainPeriod time.Duration
+
+	Auth    Authenticator
+	Handler Handler
+	Mailbox Mailbox
+	Bus     bus.Bus
+	Metrics *metrics.Metrics
+	Clock   clock.Clock
+	Logger  *slog.Logger
+	Rand    io.Reader // challenges; nil means crypto/rand
+}
+
+// Gateway is an http.Handler for Path.
+type Gateway struct {
+	cfg    Config
+	log    *slog.Logger
+	clock  clock.Clock
+	rand   io.Reader
+	node   string // random, names this gateway in connection ids
+	nextID atomic.Uint64
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	online   map[string]int // account id → authenticated connections
+	draining bool
+	wg       sync.WaitGroup // one per connection handler
+}
+
+// New returns a gateway; it starts nothing until connections arrive.
+func New(cfg Config) (*Gateway, error) {
+	switch {
+	case cfg.Auth == nil || cfg.Handler == nil || cfg.Mailbox == nil || cfg.Bus == nil || cfg.Metrics == nil:
+		return nil, errors.New("gateway: Auth, Handler, Mailbox, Bus and Metrics are required")
+	case cfg.HandshakeTimeout <= 0 || cfg.IdleTimeout <= 0 || cfg.WriteTimeout <= 0 || cfg.DrainPeriod <= 0:
+		return nil, errors.New("gateway: timeouts must be positive")
+	case cfg.SendQueue < 1 || cfg.RatePerSecond <= 0 || cfg.RateBurst < 1:
+		return nil, errors.New("gateway: SendQueue, RatePerSecond and RateBurst must be positive")
+	}
+	g := &Gateway{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		clock:  clock.OrReal(cfg.Clock),
+		rand:   cfg.Rand,
+		conns:  make(map[*conn]struct{}),
+		online: make(map[string]int),
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.rand == nil {
+		g.rand = rand.Reader
+	}
+	var node [6]byte
+	if _, err := io.ReadFull(g.rand, node[:]); err != nil {
+		return nil, fmt.Errorf("gateway: node id: %w", err)
+	}
+	g.node = hex.EncodeToString(node[:])
+	return g, nil
+}
+
+type netConnKey struct{}
+
+// ConnContext is for http.Server.ConnContext: it lets the gateway close a
+// connection's socket outright when a graceful close does not finish in
+// time (a peer that never answers the close handshake).
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, netConnKey{}, c)
+}
+
+// ServeHTTP accepts a WebSocket and serves it until it closes.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	if g.draining {
+		g.mu.Unlock()
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "server is shutting down; reconnect to another node or retry shortly", http.StatusServiceUnavailable)
+		return
+	}
+	g.wg.Add(1)
+	g.mu.Unlock()
+	defer g.wg.Done()
+
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		g.log.Debug("websocket accept failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	nc, _ := r.Context().Value(netConnKey{}).(net.Conn)
+	c := g.newConn(ws, nc, r.RemoteAddr)
+	g.mu.Lock()
+	g.conns[c] = struct{}{}
+	g.mu.Unlock()
+	g.cfg.Metrics.Connections.Inc()
+	defer func() {
+		g.mu.Lock()
+		delete(g.conns, c)
+		g.mu.Unlock()
+		g.cfg.Metrics.Connections.Dec()
+	}()
+	c.serve()
+}
+
+// Online reports whether any device of the account is connected to this
+// gateway.
+func (g *Gateway) Online(accountID string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.online[accountID] > 0
+}
+
+// joined records an authenticated connection of the account.
+func (g *Gateway) joined(accountID string) {
+	g.mu.Lock()
+	g.online[accountID]++
+	g.mu.Unlock()
+	g.cfg.Metrics.Authenticated.Inc()
+}
+
+// left undoes joined and tells the handler when the account's last
+// connection went away (for last-seen).
+func (g *Gateway) left(accountID string) {
+	g.mu.Lock()
+	g.online[accountID]--
+	last := g.online[accountID] <= 0
+	if last {
+		delete(g.online, accountID)
+	}
+	g.mu.Unlock()
+	g.cfg.Metrics.Authenticated.Dec()
+	if last {
+		g.cfg.Handler.Left(accountID, g.clock.Now())
+	}
+}
+
+// Drain is the lame-duck close: it refuses new connections, then sends
+// every connection Notice{SHUTTING_DOWN} and closes it, spreading the
+// closes over at most DrainPeriod (and at most half of what is left of
+// ctx) so clients do not all reconnect at once. It returns when every
+// connection handler has finished; if ctx ends first, it closes the
+// remaining sockets outright, waits for their handlers and returns
+// ctx.Err().
+func (g *Gateway) Drain(ctx context.Context) error {
+	g.mu.Lock()
+	g.draining = true
+	conns := make([]*conn, 0, len(g.conns))
+	for c := range g.conns {
+		conns = append(conns, c)
+	}
+	g.mu.Unlock()
+
+	period := g.cfg.DrainPeriod
+	if dl, ok := ctx.Deadline(); ok {
+		period = min(period, time.Until(dl)/2)
+	}
+	var step time.Duration
+	if n := len(conns); n > 1 && period > 0 {
+		step = min(period/time.Duration(n), drainStep)
+	}
+	// Pacing uses the wall clock on purpose: it spreads real reconnects,
+	// and a fake clock in a test must not stall shutdown.
+	pace := time.NewTimer(0)
+	defer pace.Stop()
+	<-pace.C
+	for i, c := range conns {
+		if i > 0 && step > 0 {
+			pace.Reset(step)
+			select {
+			case <-pace.C:
+			case <-ctx.Done():
+			}
+		}
+		c.cut(proto.Code_SHUTTING_DOWN, "the server is shutting down; reconnect in a moment")
+	}
+
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	g.mu.Lock()
+	for c := range g.conns {
+		c.kill()
+	}
+	g.mu.Unlock()
+	<-done
+	return fmt.Errorf("gateway: drain: %w", ctx.Err())
+}
+
+// Draining reports whether Drain has begun.
+func (g *Gateway) Draining() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.draining
+}
+
+// challenge returns fresh random bytes for a Hello.
+func (g *Gateway) challenge() ([]byte, error) {
+	b := make([]byte, challengeBytes)
+	if _, err := io.ReadFull(g.rand, b); err != nil {
+		return nil, fmt.Errorf("gateway: challenge: %w", err)
+	}
+	return b, nil
+}
+
+// connID names a connection uniquely in the cluster: a random node prefix
+// drawn at New and a counter.
+func (g *Gateway) connID() string {
+	return fmt.Sprintf("%s-%d", g.node, g.nextID.Add(1))
+}

@@ -1,0 +1,200 @@
+package gateway
+
+import (
+	"errors"
+	"time"
+
+	"github.com/parleyhq/parley/bus"
+	"github.com/parleyhq/parley/proto"
+)
+
+// serveRequest applies the rate limit and the connection's state to one
+// request. It runs on the reader goroutine, so requests are handled in the
+// order they arrive.
+func (c *conn) serveRequest(req *proto.Request) {
+	if !c.limiter.take(c.g.clock.Now()) {
+		c.respond(ErrorResponse(req.Id, proto.Code_RATE_LIMITED, "too many requests; slow down and retry in a second"))
+		return
+	}
+	if req.Body == nil {
+		c.respond(ErrorResponse(req.Id, proto.Code_UNKNOWN_FRAME, "this server does not know this request type; upgrade the server or the client"))
+		return
+	}
+	switch c.state {
+	case stateHandshake:
+		c.handshake(req)
+	case stateLinking:
+		switch req.Body.(type) {
+		case *proto.Request_Ping:
+			c.respond(&proto.Response{Id: req.Id})
+		case *proto.Request_Authenticate:
+			c.handshake(req)
+		default:
+			c.respond(ErrorResponse(req.Id, proto.Code_UNAUTHENTICATED, "this device is waiting for its link to be approved; only Ping and Authenticate are allowed"))
+		}
+	case stateAuthed:
+		c.authed(req)
+	}
+}
+
+func (c *conn) handshake(req *proto.Request) {
+	auth := c.g.cfg.Auth
+	switch b := req.Body.(type) {
+	case *proto.Request_Authenticate:
+		res, err := auth.Authenticate(c.ctx, c.challenge, b.Authenticate)
+		if err != nil {
+			c.handshakeFailed(req.Id, err)
+			return
+		}
+		c.authenticated(req.Id, res)
+	case *proto.Request_Register:
+		res, err := auth.Register(c.ctx, c.challenge, b.Register)
+		if err != nil {
+			c.handshakeFailed(req.Id, err)
+			return
+		}
+		c.authenticated(req.Id, res)
+	case *proto.Request_LinkBegin:
+		dev, code, err := auth.LinkBegin(c.ctx, c.challenge, b.LinkBegin)
+		if err != nil {
+			c.handshakeFailed(req.Id, err)
+			return
+		}
+		c.linking(req.Id, dev, code)
+	default:
+		c.respond(ErrorResponse(req.Id, proto.Code_UNAUTHENTICATED, "authenticate first: send Authenticate, Register or LinkBegin"))
+	}
+}
+
+// handshakeFailed answers a failed handshake request. The connection may
+// try again, except after a revoked device or a version mismatch, and not
+// indefinitely.
+func (c *conn) handshakeFailed(id uint64, err error) {
+	r := c.errorResponse(id, err)
+	c.g.cfg.Metrics.HandshakeFailures.WithLabelValues(r.Code.String()).Inc()
+	c.respond(r)
+	c.attempts++
+	switch {
+	case r.Code == proto.Code_DEVICE_REVOKED || r.Code == proto.Code_UNSUPPORTED_VERSION:
+		c.cut(r.Code, r.Message)
+	case c.attempts >= maxHandshakeAttempts:
+		c.cut(proto.Code_BAD_REQUEST, "too many failed handshake attempts; fix the client")
+	}
+}
+
+// errorResponse turns an error of the domain layer into a Response. Only a
+// *proto.Error's message reaches the device; anything else is logged and
+// answered INTERNAL (or UNAVAILABLE when the connection is going away).
+func (c *conn) errorResponse(id uint64, err error) *proto.Response {
+	var pe *proto.Error
+	if errors.As(err, &pe) {
+		return ErrorResponse(id, pe.Code, pe.Message)
+	}
+	if c.ctx.Err() != nil {
+		return ErrorResponse(id, proto.Code_UNAVAILABLE, "the connection is closing; retry")
+	}
+	c.log().Error("request failed", "err", err)
+	return ErrorResponse(id, proto.Code_INTERNAL, "internal server error; it has been logged")
+}
+
+// subscribe routes the device's bus messages to this connection.
+func (c *conn) subscribe(deviceID string) error {
+	if c.subDevice == deviceID {
+		return nil
+	}
+	if c.unsub != nil {
+		c.unsub()
+		c.unsub = nil
+	}
+	unsub, err := c.g.cfg.Bus.Subscribe(deviceID, c.onBus)
+	if err != nil {
+		return err
+	}
+	c.unsub, c.subDevice = unsub, deviceID
+	return nil
+}
+
+// authenticated moves the connection to the authenticated state and starts
+// pushing the mailbox.
+func (c *conn) authenticated(id uint64, res *proto.AuthResult) {
+	if err := c.subscribe(res.DeviceId); err != nil {
+		c.log().Error("bus subscribe failed", "err", err)
+		c.respond(ErrorResponse(id, proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later"))
+		c.cut(proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later")
+		return
+	}
+	c.handshakeT.Stop()
+	if c.linkT != nil {
+		c.linkT.Stop()
+	}
+	c.who = Identity{AccountID: res.AccountId, Handle: res.Handle, DeviceID: res.DeviceId, Primary: res.Primary}
+	c.logp.Store(c.log().With("device", res.DeviceId))
+	c.state = stateAuthed
+	c.g.joined(res.AccountId)
+	c.authedCount = true
+	// One device, one connection: close an older connection of this
+	// device wherever it is. Failure only leaves the old one to time out.
+	if err := c.g.cfg.Bus.Publish(c.ctx, res.DeviceId, bus.Message{
+		Kind: bus.KindClose, Code: int32(proto.Code_FORBIDDEN),
+		Reason: "replaced by a newer connection of this device", Except: c.id,
+	}); err != nil {
+		c.log().Warn("could not close older connections of the device", "err", err)
+	}
+	c.respond(&proto.Response{Id: id, Body: &proto.Response_Auth{Auth: res}})
+	c.tasks.Go(c.pushLoop)
+}
+
+// linking parks the connection until the primary approves the device.
+func (c *conn) linking(id uint64, deviceID string, code *proto.LinkCode) {
+	if err := c.subscribe(deviceID); err != nil {
+		c.log().Error("bus subscribe failed", "err", err)
+		c.respond(ErrorResponse(id, proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later"))
+		return
+	}
+	c.handshakeT.Stop()
+	c.state = stateLinking
+	wait := time.UnixMilli(code.ExpiresMs).Sub(c.g.clock.Now())
+	c.linkT = c.g.clock.AfterFunc(wait, func() {
+		c.cut(proto.Code_EXPIRED, "the link code expired before it was approved; start linking again")
+	})
+	c.respond(&proto.Response{Id: id, Body: &proto.Response_LinkCode{LinkCode: code}})
+}
+
+// authed dispatches a request of an authenticated device. Sends are
+// pipelined through the delivery batcher; every other request waits until
+// the earlier Sends are answered, so requests take effect in order.
+func (c *conn) authed(req *proto.Request) {
+	switch b := req.Body.(type) {
+	case *proto.Request_Authenticate, *proto.Request_Register, *proto.Request_LinkBegin:
+		c.respond(ErrorResponse(req.Id, proto.Code_BAD_REQUEST, "this connection is already authenticated"))
+		return
+	case *proto.Request_Ping:
+		c.respond(&proto.Response{Id: req.Id})
+		return
+	case *proto.Request_Send:
+		if b.Send != nil && !b.Send.Ephemeral {
+			if !c.sends.waitBelow(maxPipelinedSends, c.quit) {
+				return
+			}
+			c.sends.add()
+			c.g.cfg.Handler.Serve(c.ctx, c.who, req, func(r *proto.Response) {
+				r.Id = req.Id
+				c.respond(r)
+				c.sends.done()
+			})
+			return
+		}
+	}
+	if !c.sends.waitBelow(1, c.quit) {
+		return
+	}
+	done := make(chan *proto.Response, 1)
+	c.g.cfg.Handler.Serve(c.ctx, c.who, req, func(r *proto.Response) { done <- r })
+	r := <-done
+	r.Id = req.Id
+	if a := req.GetAck(); a != nil && r.Code == proto.Code_OK {
+		c.g.cfg.Metrics.MailboxInFlight.Sub(float64(c.win.ack(a.UpToSeq)))
+		c.wakePusher()
+	}
+	c.respond(r)
+}
