@@ -46,6 +46,9 @@ const (
 	// ackEvery acks at least this often during a long burst (the server
 	// stops pushing at proto.MaxEventBatch unacked events).
 	ackEvery = proto.MaxEventBatch / 2
+	// syncQuiet: with no pushed event for this long after connecting,
+	// the mailbox counts as drained.
+	syncQuiet = 2 * time.Second
 )
 
 // Errors callers branch on.
@@ -109,6 +112,11 @@ type Client struct {
 	closed    bool
 	kpLeft    uint32
 	kpPending bool
+	// mailboxSeq is the AuthResult's highest mailbox sequence: once the
+	// inbox has processed up to it, the device is synced.
+	mailboxSeq uint64
+	synced     chan struct{}
+	syncOnce   sync.Once
 
 	// groupMu serializes every change to MLS group state: incoming
 	// processing and outgoing commits/messages load, change and save
@@ -180,6 +188,7 @@ func newClient(ctx context.Context, opts Options, prof *profile.Profile) (*Clien
 		events:   make(chan Event, opts.EventBuffer),
 		connCh:   make(chan struct{}),
 		advanced: make(chan struct{}),
+		synced:   make(chan struct{}),
 	}
 	c.engine = newEngine(key, c.deviceID)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -274,6 +283,25 @@ func (c *Client) waitConn(ctx context.Context) (*rpc.Conn, error) {
 		}
 	}
 }
+
+// WaitSynced waits until the mail that waited on the server when the
+// client first connected has been processed (so a command sees the
+// conversations and messages that arrived while it was offline).
+func (c *Client) WaitSynced(ctx context.Context) error {
+	if err := c.WaitConnected(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-c.synced:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.ctx.Done():
+		return ErrClosed
+	}
+}
+
+func (c *Client) markSynced() { c.syncOnce.Do(func() { close(c.synced) }) }
 
 // setConn publishes the current connection (nil: down) and wakes waiters.
 func (c *Client) setConn(conn *rpc.Conn, err error) {

@@ -276,3 +276,37 @@ func (c *Client) conversationWith(ctx context.Context, handle string) (profile.C
 	}
 	return c.createConversation(ctx, peer)
 }
+
+// Peer names another account.
+type Peer struct {
+	Handle    string
+	AccountID string
+}
+
+// History resolves handle and returns the last n messages exchanged with
+// it, oldest first (none before the first message).
+func (c *Client) History(ctx context.Context, handle string, n int) (Peer, []Message, error) {
+	acc, err := c.lookupPeer(ctx, handle)
+	if err != nil {
+		return Peer{}, nil, err
+	}
+	p := Peer{Handle: acc.Handle, AccountID: acc.ID}
+	conv, err := c.prof.ConversationWith(ctx, acc.ID)
+	if errors.Is(err, profile.ErrNotFound) {
+		return p, nil, nil
+	}
+	if err != nil {
+		return p, nil, err
+	}
+	msgs, err := c.prof.History(ctx, conv.GroupID, n)
+	return p, msgs, err
+}
+
+// PeerOf returns the other account of a conversation this device is in.
+func (c *Client) PeerOf(ctx context.Context, groupID []byte) (Peer, error) {
+	conv, err := c.prof.Conversation(ctx, groupID)
+	if err != nil {
+		return Peer{}, err
+	}
+	return Peer{Handle: conv.PeerHandle, AccountID: conv.PeerAccount}, nil
+}

@@ -60,6 +60,9 @@ func (in *inbox) flush() {
 			return
 		}
 		in.acked, in.unacked = in.persisted, 0
+		if err := c.prof.SetAckedSeq(in.ctx, in.acked); err != nil {
+			c.log.Warn("recording acked sequence", "err", err)
+		}
 	}
 	for g, ids := range in.receipts {
 		ctx, cancel := context.WithTimeout(in.ctx, callTimeout)

@@ -113,6 +113,7 @@ func (c *Client) authenticate(ctx context.Context, conn *rpc.Conn) (*proto.AuthR
 func (c *Client) noteAuth(res *proto.AuthResult) {
 	c.mu.Lock()
 	c.kpLeft = res.KeyPackagesLeft
+	c.mailboxSeq = res.MailboxSeq
 	c.mu.Unlock()
 }
 
@@ -145,8 +146,20 @@ func (c *Client) serve(conn *rpc.Conn) error {
 	}()
 
 	in := &inbox{c: c, conn: conn, ctx: connCtx}
+	c.mu.Lock()
+	target := c.mailboxSeq
+	c.mu.Unlock()
+	if acked, err := c.prof.AckedSeq(connCtx); err == nil && acked >= target {
+		c.markSynced()
+	}
+	// Mail may have expired on the server below the announced sequence;
+	// after a quiet spell the device counts as synced anyway.
+	quiet := c.clk.NewTimer(syncQuiet)
+	defer quiet.Stop()
 	for {
 		select {
+		case <-quiet.C():
+			c.markSynced()
 		case ev, ok := <-conn.Events():
 			if !ok {
 				in.flush()
@@ -164,6 +177,10 @@ func (c *Client) serve(conn *rpc.Conn) error {
 			if len(conn.Events()) == 0 || in.unacked >= ackEvery {
 				in.flush()
 			}
+			if in.persisted >= target {
+				c.markSynced()
+			}
+			quiet.Reset(syncQuiet)
 		case <-c.ctx.Done():
 			return c.ctx.Err()
 		}

@@ -66,3 +66,24 @@ func (p *Profile) ServerURL(ctx context.Context) (string, error) {
 
 // SetServerURL records the server the profile belongs to.
 func (t *Tx) SetServerURL(url string) error { return t.setMeta(metaServerURL, []byte(url)) }
+
+// AckedSeq is the highest mailbox sequence this device acknowledged.
+func (p *Profile) AckedSeq(ctx context.Context) (uint64, error) {
+	v, err := p.meta(ctx, metaAckedSeq)
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	_, err = fmt.Sscan(string(v), &n)
+	return n, err
+}
+
+// SetAckedSeq records the highest acknowledged mailbox sequence.
+func (p *Profile) SetAckedSeq(ctx context.Context, seq uint64) error {
+	_, err := p.db.ExecContext(ctx, `INSERT INTO meta(k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v`,
+		metaAckedSeq, []byte(fmt.Sprint(seq)))
+	return err
+}
