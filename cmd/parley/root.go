@@ -156,4 +156,3 @@ func keyChangeText(e client.KeyChangeEvent) string {
 	}
 	return s + fmt.Sprintf(". If you did not expect this, compare safety numbers: parley safety-number %s", e.Handle)
 }
-
