@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -204,12 +205,21 @@ func (c *Client) tryCommit(ctx context.Context, groupID []byte, ch change) (done
 		}
 		return true, nil, c.saveGroup(ctx, conv, g, nil)
 	}
-	g.DiscardPendingCommit()
 	var pe *proto.Error
-	if !errors.As(err, &pe) || pe.Code != proto.Code_CONFLICT {
+	isConflict := errors.As(err, &pe) && pe.Code == proto.Code_CONFLICT
+	cf := resp.GetConflict()
+	if isConflict && bytes.Equal(cf.GetWinningCommit(), commit) {
+		// Our own commit won; only its answer was lost (the request was
+		// repeated after a reconnect).
+		if err := g.MergePendingCommit(); err != nil {
+			return false, nil, err
+		}
+		return true, nil, c.saveGroup(ctx, conv, g, nil)
+	}
+	g.DiscardPendingCommit()
+	if !isConflict {
 		return false, nil, err
 	}
-	cf := resp.GetConflict()
 	if w := cf.GetWinningCommit(); len(w) > 0 {
 		if _, perr := g.Process(w); perr != nil {
 			c.log.Warn("processing the winning commit", "err", perr)

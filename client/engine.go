@@ -1,3 +1,5 @@
+//go:build !parley_mls
+
 package client
 
 import "crypto/ed25519"
