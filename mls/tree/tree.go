@@ -288,7 +288,7 @@ func (t *Tree) resolve(x NodeIndex, skip []bool, out []NodeIndex) []NodeIndex {
 	case n.parent != nil:
 		out = append(out, x)
 		for _, l := range n.parent.UnmergedLeaves {
-			if skip == nil || !skip[l] {
+			if skip == nil || int(l) >= len(skip) || !skip[l] {
 				out = append(out, l.Node())
 			}
 		}

@@ -31,13 +31,28 @@ type ValidateOptions struct {
 //     and appear at every non-blank node in between;
 //   - every non-blank parent is parent-hash valid (VerifyParentHashes).
 func (t *Tree) Validate(opts *ValidateOptions) error {
-	var credTypes []CredentialType
+	var (
+		credTypes []CredentialType
+		members   []LeafIndex
+	)
 	sigKeys := make(map[string]LeafIndex)
-	for i, l := range t.Members() {
-		err := l.Check(t.cs, &LeafCheck{GroupID: opts.GroupID, Index: i, Required: opts.Required, Now: opts.Now})
+	for i := range t.Members() {
+		members = append(members, i)
+	}
+	// Signature checks dominate a join (one per member), so they run on
+	// every core.
+	err := parallel(len(members), func(k int) error {
+		i := members[k]
+		err := t.nodes[i.Node()].leaf.Check(t.cs, &LeafCheck{GroupID: opts.GroupID, Index: i, Required: opts.Required, Now: opts.Now})
 		if err != nil {
 			return nodeErr(i.Node(), err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, l := range t.Members() {
 		if !slices.Contains(credTypes, l.Credential.Type) {
 			credTypes = append(credTypes, l.Credential.Type)
 		}
