@@ -1,0 +1,242 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/parleyhq/parley/proto"
+	"github.com/parleyhq/parley/store"
+)
+
+// checkSubmission refuses what no caller should send; the whole batch
+// fails on it before anything is written.
+func checkSubmission(sender string, id []byte, mail []store.Mail) error {
+	if sender == "" || len(id) == 0 {
+		return errors.New("submission without sender device or message id")
+	}
+	for _, m := range mail {
+		if m.DeviceID == "" || m.Envelope == nil {
+			return fmt.Errorf("message %x: mail without device or envelope", id)
+		}
+	}
+	return nil
+}
+
+// seenAt is when a message id counts as seen: the caller's time, or when
+// it has none, the time its mail was written as implied by the mail's TTL.
+func seenAt(at time.Time, mail []store.Mail) int64 {
+	if !at.IsZero() {
+		return nanos(at)
+	}
+	var latest time.Time
+	for _, m := range mail {
+		if m.Expires.After(latest) {
+			latest = m.Expires
+		}
+	}
+	if latest.IsZero() {
+		return 0
+	}
+	return nanos(latest.Add(-proto.MailboxTTL))
+}
+
+type msgKey struct {
+	sender string
+	id     string
+}
+
+// claimIDs records the submissions' message ids in one statement and
+// reports which are new. Within the batch the first use of an id wins.
+// Rows are inserted in key order so two batches never wait on each
+// other's ids in opposite orders.
+func claimIDs(ctx context.Context, tx pgx.Tx, subs []store.Submission) ([]bool, error) {
+	first := make(map[msgKey]int, len(subs))
+	var senders []string
+	var ids [][]byte
+	var seen []int64
+	for i, sub := range subs {
+		k := msgKey{sub.SenderDevice, string(sub.MessageID)}
+		if _, dup := first[k]; dup {
+			continue
+		}
+		first[k] = i
+		senders = append(senders, sub.SenderDevice)
+		ids = append(ids, sub.MessageID)
+		seen = append(seen, seenAt(sub.At, sub.Mail))
+	}
+	rows, err := tx.Query(ctx, `INSERT INTO message_ids (sender, id, seen_at)
+		SELECT s, i, t FROM unnest($1::text[], $2::bytea[], $3::bigint[]) AS u(s, i, t) ORDER BY s, i
+		ON CONFLICT DO NOTHING RETURNING sender, id`, senders, ids, seen)
+	if err != nil {
+		return nil, err
+	}
+	fresh := make([]bool, len(subs))
+	var k msgKey
+	var id []byte
+	_, err = pgx.ForEachRow(rows, []any{&k.sender, &id}, func() error {
+		k.id = string(id)
+		fresh[first[k]] = true
+		return nil
+	})
+	return fresh, err
+}
+
+// writeMail numbers and inserts mail. Each device's counter row is bumped
+// once by its count of mail, in device order (so concurrent batches lock
+// counters in the same order), and holds its lock until commit: another
+// node's batch for the same device waits, then numbers after this one.
+func writeMail(ctx context.Context, tx pgx.Tx, mail []store.Mail) ([]uint64, error) {
+	if len(mail) == 0 {
+		return nil, nil
+	}
+	counts := make(map[string]int64)
+	var devices []string
+	for _, m := range mail {
+		if counts[m.DeviceID] == 0 {
+			devices = append(devices, m.DeviceID)
+		}
+		counts[m.DeviceID]++
+	}
+	ns := make([]int64, len(devices))
+	for i, d := range devices {
+		ns[i] = counts[d]
+	}
+	rows, err := tx.Query(ctx, `INSERT INTO mailbox_seq (device_id, last_seq)
+		SELECT d, n FROM unnest($1::text[], $2::bigint[]) AS u(d, n) ORDER BY d
+		ON CONFLICT (device_id) DO UPDATE SET last_seq = mailbox_seq.last_seq + EXCLUDED.last_seq
+		RETURNING device_id, last_seq`, devices, ns)
+	if err != nil {
+		return nil, err
+	}
+	next := make(map[string]int64, len(devices))
+	var dev string
+	var last int64
+	if _, err := pgx.ForEachRow(rows, []any{&dev, &last}, func() error {
+		next[dev] = last - counts[dev] + 1
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	seqs := make([]uint64, len(mail))
+	devs := make([]string, len(mail))
+	seqCol := make([]int64, len(mail))
+	envs := make([][]byte, len(mail))
+	exps := make([]int64, len(mail))
+	for i, m := range mail {
+		seqCol[i] = next[m.DeviceID]
+		next[m.DeviceID]++
+		seqs[i] = uint64(seqCol[i])
+		devs[i], envs[i], exps[i] = m.DeviceID, m.Envelope, nanos(m.Expires)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO mail (device_id, seq, envelope, expires)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[])`, devs, seqCol, envs, exps)
+	return seqs, err
+}
+
+func (s *Store) Deliver(ctx context.Context, subs []store.Submission) ([]error, error) {
+	for _, sub := range subs {
+		if err := checkSubmission(sub.SenderDevice, sub.MessageID, sub.Mail); err != nil {
+			return nil, wrap("deliver", err)
+		}
+	}
+	if len(subs) == 0 {
+		return []error{}, nil
+	}
+	var results []error
+	var seqs []uint64
+	err := s.tx(ctx, "deliver", func(tx pgx.Tx) error {
+		results = make([]error, len(subs))
+		fresh, err := claimIDs(ctx, tx, subs)
+		if err != nil {
+			return err
+		}
+		var mail []store.Mail
+		for i, sub := range subs {
+			if !fresh[i] {
+				results[i] = store.ErrDuplicate
+				continue
+			}
+			mail = append(mail, sub.Mail...)
+		}
+		seqs, err = writeMail(ctx, tx, mail)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Only now, with the batch committed, do the caller's Mail get their Seq.
+	k := 0
+	for i := range subs {
+		if results[i] != nil {
+			continue
+		}
+		for j := range subs[i].Mail {
+			subs[i].Mail[j].Seq = seqs[k]
+			k++
+		}
+	}
+	return results, nil
+}
+
+func (s *Store) Fetch(ctx context.Context, deviceID string, after uint64, limit int, now time.Time) ([]store.Mail, error) {
+	if limit <= 0 || limit > MaxFetch {
+		limit = MaxFetch
+	}
+	rows, err := s.pool.Query(ctx, `SELECT seq, envelope, expires FROM mail
+		WHERE device_id = $1 AND seq > $2 AND expires >= $3 ORDER BY seq LIMIT $4`,
+		deviceID, int64(min(after, 1<<63-1)), nanos(now), limit)
+	if err != nil {
+		return nil, wrap("fetch", err)
+	}
+	ms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Mail, error) {
+		m := store.Mail{DeviceID: deviceID}
+		var seq, exp int64
+		err := r.Scan(&seq, &m.Envelope, &exp)
+		m.Seq, m.Expires = uint64(seq), fromNanos(exp)
+		return m, err
+	})
+	return ms, wrap("fetch", err)
+}
+
+func (s *Store) Ack(ctx context.Context, deviceID string, upTo uint64) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM mail WHERE device_id = $1 AND seq <= $2`, deviceID, int64(min(upTo, 1<<63-1)))
+	return wrap("ack", err)
+}
+
+func (s *Store) MailboxDepth(ctx context.Context, deviceID string) (int, uint64, error) {
+	var n, last int64
+	err := s.pool.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM mail WHERE device_id = $1),
+		COALESCE((SELECT last_seq FROM mailbox_seq WHERE device_id = $1), 0)`, deviceID).Scan(&n, &last)
+	return int(n), uint64(last), wrap("mailbox depth", err)
+}
+
+// Expire also drops expired link requests and invites: nothing else
+// would, and an expired one behaves exactly like an unknown one.
+func (s *Store) Expire(ctx context.Context, now, idsBefore time.Time) (int, error) {
+	var n int64
+	err := s.tx(ctx, "expire", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM mail WHERE expires < $1`, nanos(now))
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		for _, q := range []struct {
+			sql string
+			at  time.Time
+		}{
+			{`DELETE FROM message_ids WHERE seen_at < $1`, idsBefore},
+			{`DELETE FROM link_requests WHERE expires_at < $1`, now},
+			{`DELETE FROM invites WHERE expires_at < $1`, now},
+		} {
+			if _, err := tx.Exec(ctx, q.sql, nanos(q.at)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return int(n), err
+}
