@@ -84,6 +84,24 @@ type Options struct {
 	EventBuffer int
 	// HTTPClient dials the WebSocket (tests, proxies).
 	HTTPClient *http.Client
+	// Hooks inject faults and observe traffic in tests; nil in programs.
+	Hooks *Hooks
+}
+
+// Hooks let tests inject faults into a client and observe what it gets.
+type Hooks struct {
+	// BeforeAck is called before the client acknowledges mail up to seq;
+	// returning false drops the connection instead (a lost ack).
+	BeforeAck func(seq uint64) bool
+	// Envelope is called with every envelope received, before processing.
+	Envelope func(*proto.Envelope)
+}
+
+// EncryptionAvailable reports whether this build has an MLS engine (the
+// client refuses to send without one).
+func EncryptionAvailable() bool {
+	_, none := newEngine(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)), "d").(noEngine)
+	return !none
 }
 
 // Client is one device connected to a Parley server.

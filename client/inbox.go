@@ -52,6 +52,10 @@ func (in *inbox) handle(ev *proto.Event) error {
 func (in *inbox) flush() {
 	c := in.c
 	if in.persisted > in.acked {
+		if h := c.opts.Hooks; h != nil && h.BeforeAck != nil && !h.BeforeAck(in.persisted) {
+			in.conn.Close()
+			return
+		}
 		ctx, cancel := context.WithTimeout(in.ctx, callTimeout)
 		_, err := in.conn.Call(ctx, &proto.Request{Body: &proto.Request_Ack{Ack: &proto.Ack{UpToSeq: in.persisted}}})
 		cancel()
@@ -85,6 +89,9 @@ func seenKey(env *proto.Envelope) []byte {
 // processed is logged, recorded as seen and acknowledged, so one bad
 // message never blocks the mailbox.
 func (c *Client) receive(ctx context.Context, seq uint64, env *proto.Envelope, in *inbox) error {
+	if h := c.opts.Hooks; h != nil && h.Envelope != nil {
+		h.Envelope(env)
+	}
 	stored := seq > 0
 	if stored {
 		var seen bool
