@@ -194,7 +194,7 @@ func (s *Store) Devices(ctx context.Context, accountID string) ([]store.Device, 
 }
 
 func (s *Store) KeyLog(ctx context.Context, accountID string, from uint64) ([]store.LogEntry, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT idx, entry FROM key_log WHERE account_id = ? AND idx >= ? ORDER BY idx`, accountID, from)
+	rows, err := s.r.QueryContext(ctx, `SELECT idx, entry FROM key_log WHERE account_id = ? AND idx >= ? ORDER BY idx`, accountID, clamp(from))
 	if err != nil {
 		return nil, wrap("key log", err)
 	}

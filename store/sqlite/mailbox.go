@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/parleyhq/parley/proto"
@@ -182,7 +183,7 @@ func (s *Store) Fetch(ctx context.Context, deviceID string, after uint64, limit 
 		limit = MaxFetch
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT seq, envelope, expires FROM mail
-		WHERE device_id = ? AND seq > ? AND expires >= ? ORDER BY seq LIMIT ?`, deviceID, after, nanos(now), limit)
+		WHERE device_id = ? AND seq > ? AND expires >= ? ORDER BY seq LIMIT ?`, deviceID, clamp(after), nanos(now), limit)
 	if err != nil {
 		return nil, wrap("fetch", err)
 	}
@@ -202,7 +203,7 @@ func (s *Store) Fetch(ctx context.Context, deviceID string, after uint64, limit 
 
 func (s *Store) Ack(ctx context.Context, deviceID string, upTo uint64) error {
 	return s.write(ctx, "ack", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM mail WHERE device_id = ? AND seq <= ?`, deviceID, upTo)
+		_, err := tx.ExecContext(ctx, `DELETE FROM mail WHERE device_id = ? AND seq <= ?`, deviceID, clamp(upTo))
 		return err
 	})
 }
@@ -243,3 +244,8 @@ func (s *Store) Expire(ctx context.Context, now, idsBefore time.Time) (int, erro
 	})
 	return int(n), err
 }
+
+// clamp maps a client-supplied sequence into SQLite's signed 64-bit range
+// (database/sql refuses uint64 values with the high bit set); real
+// sequences never get near it.
+func clamp(seq uint64) int64 { return int64(min(seq, math.MaxInt64)) }

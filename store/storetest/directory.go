@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -261,6 +262,11 @@ func testKeyLogFrom(t *testing.T, s store.Store) {
 	noErr(t, "KeyLog(from 2)", err)
 	if len(log) != 2 || log[0].Index != 2 || log[1].Index != 3 {
 		t.Errorf("KeyLog(from 2) = %+v, want entries 2 and 3", log)
+	}
+	log, err = s.KeyLog(t.Context(), a.ID, math.MaxUint64)
+	noErr(t, "KeyLog(from MaxUint64)", err)
+	if len(log) != 0 {
+		t.Errorf("KeyLog(from MaxUint64) = %+v, want none", log)
 	}
 	log, err = s.KeyLog(t.Context(), a.ID, 9)
 	noErr(t, "KeyLog(from 9)", err)

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -262,6 +263,18 @@ func testAck(t *testing.T, s store.Store) {
 		t.Errorf("depth after Ack(99) = %d", n)
 	}
 	noErr(t, "Ack(unknown device)", s.Ack(t.Context(), "dev-ghost", 1))
+
+	// Sequences from a client may be anything a uint64 holds.
+	deliver(t, s, sub("dev-a", 10, mail("dev-x", "10")))
+	ms, err := s.Fetch(t.Context(), "dev-x", math.MaxUint64, 10, T0)
+	noErr(t, "Fetch(after MaxUint64)", err)
+	if len(ms) != 0 {
+		t.Errorf("Fetch(after MaxUint64) = %d mails", len(ms))
+	}
+	noErr(t, "Ack(MaxUint64)", s.Ack(t.Context(), "dev-x", math.MaxUint64))
+	if n, _ := depth(t, s, "dev-x"); n != 0 {
+		t.Errorf("depth after Ack(MaxUint64) = %d", n)
+	}
 }
 
 func testExpire(t *testing.T, s store.Store) {
@@ -295,4 +308,16 @@ func testExpire(t *testing.T, s store.Store) {
 	errs := deliver(t, s, sub("dev-a", 1, mail("dev-x", "again-1")), sub("dev-a", 2, mail("dev-x", "again-2")))
 	noErr(t, "forgotten id", errs[0])
 	wantErr(t, "remembered id", errs[1], store.ErrDuplicate)
+
+	// Without At, an id counts as seen a mailbox TTL before its mail expires.
+	undated := sub("dev-b", 1, mail("dev-x", "undated")) // expires T0 + MailboxTTL
+	undated.At = time.Time{}
+	deliver(t, s, undated)
+	_, err = s.Expire(ctx, T0, T0)
+	noErr(t, "Expire", err)
+	again := sub("dev-b", 1, mail("dev-x", "undated-again"))
+	wantErr(t, "undated id before its time", deliver(t, s, again)[0], store.ErrDuplicate)
+	_, err = s.Expire(ctx, T0, T0.Add(time.Nanosecond))
+	noErr(t, "Expire", err)
+	noErr(t, "undated id after its time", deliver(t, s, again)[0])
 }
