@@ -1,0 +1,9 @@
+//go:build !parley_mls
+
+package parleytest
+
+import "errors"
+
+func decryptWithState(state, ciphertext []byte) ([]byte, error) {
+	return nil, errors.New("no MLS in this build")
+}
