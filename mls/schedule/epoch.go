@@ -135,3 +135,9 @@ func (e *Epoch) Wipe() {
 	}
 	e.externalKey = nil
 }
+
+// SecretTree returns a fresh secret tree over the epoch's encryption
+// secret for a ratchet tree of nLeaves leaves.
+func (e *Epoch) SecretTree(nLeaves uint32) *SecretTree {
+	return NewSecretTree(e.Suite, e.Encryption, nLeaves)
+}

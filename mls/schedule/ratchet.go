@@ -56,16 +56,17 @@ func (r *ratchet) derive(s *suite.Suite) (KeyNonce, error) {
 		return KeyNonce{}, ErrGenerationExhausted
 	}
 	g := r.next
+	x := s.Expander(r.secret)
 	kn := KeyNonce{
 		Generation: g,
-		Key:        s.DeriveTreeSecret(r.secret, "key", g, s.KeySize()),
-		Nonce:      s.DeriveTreeSecret(r.secret, "nonce", g, s.NonceSize()).Bytes(),
+		Key:        x.DeriveTreeSecret("key", g, s.KeySize()),
+		Nonce:      x.DeriveTreeSecret("nonce", g, s.NonceSize()).Bytes(),
 	}
 	old := r.secret
 	if g == math.MaxUint32 {
 		r.secret = suite.Secret{}
 	} else {
-		r.secret = s.DeriveTreeSecret(old, "secret", g, s.HashSize())
+		r.secret = x.DeriveTreeSecret("secret", g, s.HashSize())
 		r.next = g + 1
 	}
 	old.Wipe()

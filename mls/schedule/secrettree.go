@@ -70,8 +70,9 @@ func (t *SecretTree) ratchets(leaf uint32) (*leafRatchets, error) {
 		k := level(x)
 		left, right := x^(1<<(k-1)), x^(3<<(k-1))
 		if sec := t.nodes[x]; !sec.IsZero() {
-			t.nodes[left] = t.s.ExpandWithLabel(sec, "tree", []byte("left"), t.s.HashSize())
-			t.nodes[right] = t.s.ExpandWithLabel(sec, "tree", []byte("right"), t.s.HashSize())
+			ex := t.s.Expander(sec)
+			t.nodes[left] = ex.ExpandWithLabel("tree", []byte("left"), t.s.HashSize())
+			t.nodes[right] = ex.ExpandWithLabel("tree", []byte("right"), t.s.HashSize())
 			sec.Wipe()
 			t.nodes[x] = suite.Secret{}
 		}
@@ -87,9 +88,10 @@ func (t *SecretTree) ratchets(leaf uint32) (*leafRatchets, error) {
 		// are created, and those are never removed.
 		return nil, ErrLeafOutOfRange
 	}
+	ex := t.s.Expander(sec)
 	lr := &leafRatchets{
-		handshake:   newRatchet(t.s.ExpandWithLabel(sec, "handshake", nil, t.s.HashSize())),
-		application: newRatchet(t.s.ExpandWithLabel(sec, "application", nil, t.s.HashSize())),
+		handshake:   newRatchet(ex.ExpandWithLabel("handshake", nil, t.s.HashSize())),
+		application: newRatchet(ex.ExpandWithLabel("application", nil, t.s.HashSize())),
 	}
 	sec.Wipe()
 	t.nodes[x] = suite.Secret{}

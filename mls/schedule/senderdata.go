@@ -7,7 +7,8 @@ import "github.com/parleyhq/parley/mls/suite"
 // ciphertext (RFC 9420 §6.3.2).
 func SenderDataKeyNonce(s *suite.Suite, senderDataSecret suite.Secret, ciphertext []byte) (key suite.Secret, nonce []byte) {
 	sample := ciphertext[:min(len(ciphertext), s.HashSize())]
-	key = s.ExpandWithLabel(senderDataSecret, "key", sample, s.KeySize())
-	nonce = s.ExpandWithLabel(senderDataSecret, "nonce", sample, s.NonceSize()).Bytes()
+	x := s.Expander(senderDataSecret)
+	key = x.ExpandWithLabel("key", sample, s.KeySize())
+	nonce = x.ExpandWithLabel("nonce", sample, s.NonceSize()).Bytes()
 	return key, nonce
 }

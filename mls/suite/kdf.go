@@ -3,6 +3,7 @@ package suite
 import (
 	"crypto/hmac"
 	"fmt"
+	"hash"
 
 	"github.com/parleyhq/parley/mls/codec"
 )
@@ -26,33 +27,78 @@ func (s *Suite) MaxExpand() int { return min(255*s.nh, 0xffff) }
 // MaxExpand: every MLS caller passes a suite constant, and the one that
 // takes an application's length (the exporter) checks it first.
 func (s *Suite) Expand(prk Secret, info []byte, length int) Secret {
-	if length < 0 || length > s.MaxExpand() {
-		panic(fmt.Sprintf("suite: HKDF-Expand length %d out of range", length))
-	}
-	m := hmac.New(s.newHash, prk.b)
-	out := make([]byte, 0, (length+s.nh-1)/s.nh*s.nh)
-	var prev []byte
-	for ctr := byte(1); len(out) < length; ctr++ {
-		m.Reset()
-		m.Write(prev)
-		m.Write(info)
-		m.Write([]byte{ctr})
-		out = m.Sum(out)
-		prev = out[len(out)-s.nh:]
-	}
-	return secretOwn(out[:length:length])
+	return s.Expander(prk).expand(info, length)
 }
 
 // ExpandWithLabel is RFC 9420 §5.1's
 // HKDF-Expand(secret, KDFLabel{length, "MLS 1.0 "+label, context}, length).
 func (s *Suite) ExpandWithLabel(secret Secret, label string, context []byte, length int) Secret {
-	w := codec.NewWriter(2 + 1 + len(labelPrefix) + len(label) + 4 + len(context))
-	w.Uint16(uint16(length))
-	w.Varint(len(labelPrefix) + len(label))
-	w.Raw([]byte(labelPrefix))
-	w.Raw([]byte(label))
-	w.Opaque(context)
-	return s.Expand(secret, w.Bytes(), length)
+	return s.Expander(secret).ExpandWithLabel(label, context, length)
+}
+
+// Expander computes several HKDF-Expand outputs from one secret, keying
+// the HMAC once. The ratchets derive a key, a nonce and the next secret
+// from each ratchet secret, so this saves work on the message path.
+type Expander struct {
+	s    *Suite
+	mac  hash.Hash
+	info []byte // scratch for KDFLabel, reused across calls
+}
+
+// Expander returns an Expander keyed with prk.
+func (s *Suite) Expander(prk Secret) *Expander {
+	return &Expander{s: s, mac: hmac.New(s.newHash, prk.b)}
+}
+
+// ExpandWithLabel is Suite.ExpandWithLabel with the Expander's secret.
+func (e *Expander) ExpandWithLabel(label string, context []byte, length int) Secret {
+	info := append(e.info[:0], byte(length>>8), byte(length))
+	info = appendVarint(info, len(labelPrefix)+len(label))
+	info = append(info, labelPrefix...)
+	info = append(info, label...)
+	info = appendVarint(info, len(context))
+	info = append(info, context...)
+	e.info = info
+	return e.expand(info, length)
+}
+
+// DeriveTreeSecret is Suite.DeriveTreeSecret with the Expander's secret.
+func (e *Expander) DeriveTreeSecret(label string, generation uint32, length int) Secret {
+	ctx := [4]byte{byte(generation >> 24), byte(generation >> 16), byte(generation >> 8), byte(generation)}
+	return e.ExpandWithLabel(label, ctx[:], length)
+}
+
+// expand runs HKDF-Expand's loop: T(i) = HMAC(prk, T(i-1) || info || i).
+func (e *Expander) expand(info []byte, length int) Secret {
+	nh := e.s.nh
+	if length < 0 || length > e.s.MaxExpand() {
+		panic(fmt.Sprintf("suite: HKDF-Expand length %d out of range", length))
+	}
+	out := make([]byte, 0, (length+nh-1)/nh*nh)
+	ctr := [1]byte{1}
+	var prev []byte
+	for ; len(out) < length; ctr[0]++ {
+		e.mac.Reset()
+		e.mac.Write(prev)
+		e.mac.Write(info)
+		e.mac.Write(ctr[:])
+		out = e.mac.Sum(out)
+		prev = out[len(out)-nh:]
+	}
+	return secretOwn(out[:length:length])
+}
+
+// appendVarint appends the minimal MLS variable-length integer n
+// (n < 2^30, which every label and context satisfies).
+func appendVarint(b []byte, n int) []byte {
+	switch codec.VarintSize(n) {
+	case 1:
+		return append(b, byte(n))
+	case 2:
+		return append(b, 0x40|byte(n>>8), byte(n))
+	default:
+		return append(b, 0x80|byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
 }
 
 // DeriveSecret is ExpandWithLabel(secret, label, "", Nh).
