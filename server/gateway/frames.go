@@ -10,25 +10,31 @@ import (
 )
 
 // Field numbers of the messages the pusher encodes by hand (see
-// eventFrame); a test checks them against the generated code.
+// EnvelopeFrame); a test checks them against the generated code.
 const (
 	frameEventField    = 4
 	eventSeqField      = 1
 	eventEnvelopeField = 10
 )
 
-// eventFrame encodes Frame{Event{seq, Envelope}} around an envelope that is
-// already serialized, as stored in the mailbox. A protobuf sub-message is
-// just length-delimited bytes, so the stored envelope is copied into place
-// instead of being decoded and encoded again for every push.
-func eventFrame(seq uint64, envelope []byte) []byte {
-	evLen := protowire.SizeTag(eventSeqField) + protowire.SizeVarint(seq) +
-		protowire.SizeTag(eventEnvelopeField) + protowire.SizeBytes(len(envelope))
+// EnvelopeFrame encodes Frame{Event{seq, Envelope}} around an envelope
+// that is already serialized (as stored in the mailbox, or built once for
+// many recipients). A protobuf sub-message is just length-delimited bytes,
+// so the envelope is copied into place instead of being decoded and
+// encoded again for every push. Seq 0 (ephemeral) is omitted, as proto3
+// does.
+func EnvelopeFrame(seq uint64, envelope []byte) []byte {
+	evLen := protowire.SizeTag(eventEnvelopeField) + protowire.SizeBytes(len(envelope))
+	if seq != 0 {
+		evLen += protowire.SizeTag(eventSeqField) + protowire.SizeVarint(seq)
+	}
 	b := make([]byte, 0, protowire.SizeTag(frameEventField)+protowire.SizeBytes(evLen))
 	b = protowire.AppendTag(b, frameEventField, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(evLen))
-	b = protowire.AppendTag(b, eventSeqField, protowire.VarintType)
-	b = protowire.AppendVarint(b, seq)
+	if seq != 0 {
+		b = protowire.AppendTag(b, eventSeqField, protowire.VarintType)
+		b = protowire.AppendVarint(b, seq)
+	}
 	b = protowire.AppendTag(b, eventEnvelopeField, protowire.BytesType)
 	return protowire.AppendBytes(b, envelope)
 }

@@ -99,6 +99,9 @@ type Config struct {
 	// DrainPeriod is the longest a lame-duck drain spreads its closes
 	// over.
 	DrainPeriod time.Duration
+	// MaxConnections bounds open connections; more are refused with HTTP
+	// 503 before the WebSocket upgrade.
+	MaxConnections int
 
 	Auth    Authenticator
 	Handler Handler
@@ -123,6 +126,7 @@ type Gateway struct {
 	conns    map[*conn]struct{}
 	online   map[string]int // account id → authenticated connections
 	draining bool
+	accepting int // handlers running, counted before the upgrade
 	wg       sync.WaitGroup // one per connection handler
 }
 
@@ -133,8 +137,8 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, errors.New("gateway: Auth, Handler, Mailbox, Bus and Metrics are required")
 	case cfg.HandshakeTimeout <= 0 || cfg.IdleTimeout <= 0 || cfg.WriteTimeout <= 0 || cfg.DrainPeriod <= 0:
 		return nil, errors.New("gateway: timeouts must be positive")
-	case cfg.SendQueue < 1 || cfg.RatePerSecond <= 0 || cfg.RateBurst < 1:
-		return nil, errors.New("gateway: SendQueue, RatePerSecond and RateBurst must be positive")
+	case cfg.SendQueue < 1 || cfg.RatePerSecond <= 0 || cfg.RateBurst < 1 || cfg.MaxConnections < 1:
+		return nil, errors.New("gateway: SendQueue, RatePerSecond, RateBurst and MaxConnections must be positive")
 	}
 	g := &Gateway{
 		cfg:    cfg,
@@ -176,9 +180,22 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server is shutting down; reconnect to another node or retry shortly", http.StatusServiceUnavailable)
 		return
 	}
+	if g.accepting >= g.cfg.MaxConnections {
+		g.mu.Unlock()
+		g.cfg.Metrics.Error(proto.Code_UNAVAILABLE)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "server is at its connection limit; retry later or connect to another node", http.StatusServiceUnavailable)
+		return
+	}
+	g.accepting++
 	g.wg.Add(1)
 	g.mu.Unlock()
-	defer g.wg.Done()
+	defer func() {
+		g.mu.Lock()
+		g.accepting--
+		g.mu.Unlock()
+		g.wg.Done()
+	}()
 
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {

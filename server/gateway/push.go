@@ -86,7 +86,7 @@ func (c *conn) pushLoop() {
 				}
 				m.MailboxInFlight.Inc()
 				select {
-				case c.mail <- eventFrame(mail.Seq, mail.Envelope):
+				case c.mail <- EnvelopeFrame(mail.Seq, mail.Envelope):
 					m.MessagesOut.WithLabelValues("mailbox").Inc()
 				case <-c.quit:
 					return

@@ -1,0 +1,197 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/parleyhq/parley/proto"
+	"github.com/parleyhq/parley/server/gateway"
+	"github.com/parleyhq/parley/store"
+)
+
+// Commit is the MLS delivery service: it accepts exactly one commit per
+// epoch (the first to arrive), applies its membership changes and
+// delivers it, in one transaction, to the remaining members (COMMIT) and
+// the added devices (WELCOME). A late commit gets CONFLICT with the
+// winner. The returned Response has no Id (the gateway sets it).
+func (s *Service) Commit(ctx context.Context, who gateway.Identity, c *proto.Commit) *proto.Response {
+	rec, err := s.prepareCommit(ctx, who, c)
+	if err != nil {
+		return s.errorResponse(err)
+	}
+	g, err := s.st.ApplyCommit(ctx, *rec)
+	var conflict *store.EpochConflict
+	switch {
+	case errors.As(err, &conflict):
+		return &proto.Response{
+			Code:    proto.Code_CONFLICT,
+			Message: "another commit won this epoch; process the winning commit and retry in the new epoch",
+			Body:    &proto.Response_Conflict{Conflict: &proto.Conflict{Epoch: conflict.Current, WinningCommit: conflict.Winning}},
+		}
+	case errors.Is(err, store.ErrDuplicate):
+		return s.errorResponse(proto.Errorf(proto.Code_DUPLICATE, "this message id was already accepted; nothing to do"))
+	case errors.Is(err, store.ErrNotFound):
+		return s.errorResponse(proto.Errorf(proto.Code_NOT_FOUND, "no conversation with this group id on this server"))
+	case err != nil:
+		return s.errorResponse(storeErr("commit", err))
+	}
+	s.m.MessagesIn.WithLabelValues("commit").Inc()
+	s.m.MailboxWritten.Add(float64(len(rec.Mail)))
+	s.notify(rec.Mail)
+	return &proto.Response{Body: &proto.Response_Commit{Commit: &proto.CommitResult{
+		Epoch: g.Epoch, ServerTimeMs: rec.At.UnixMilli(),
+	}}}
+}
+
+// prepareCommit checks a commit against the group and builds the record.
+func (s *Service) prepareCommit(ctx context.Context, who gateway.Identity, c *proto.Commit) (*store.CommitRecord, error) {
+	if err := checkMessageID(c.MessageId); err != nil {
+		return nil, err
+	}
+	if err := checkGroupID(c.GroupId); err != nil {
+		return nil, err
+	}
+	if len(c.Commit) == 0 {
+		return nil, proto.Errorf(proto.Code_BAD_REQUEST, "commit is empty")
+	}
+	for _, f := range []struct {
+		name string
+		b    []byte
+	}{{"commit", c.Commit}, {"welcome", c.Welcome}, {"group_info", c.GroupInfo}} {
+		if len(f.b) > proto.MaxHandshakeBytes {
+			return nil, proto.Errorf(proto.Code_TOO_LARGE, "%s is %d bytes; the limit is %d", f.name, len(f.b), proto.MaxHandshakeBytes)
+		}
+	}
+	if (len(c.Welcome) > 0) != (len(c.AddDevices) > 0) {
+		return nil, proto.Errorf(proto.Code_BAD_REQUEST, "a commit carries a welcome exactly when it adds devices")
+	}
+
+	// The group as it is now, or as it will be created.
+	var members []string
+	var kind int32
+	var accounts []string
+	g, err := s.st.Group(ctx, c.GroupId)
+	switch {
+	case err == nil:
+		if !slices.Contains(g.Devices, who.DeviceID) {
+			return nil, proto.Errorf(proto.Code_FORBIDDEN, "this device is not a member of the conversation")
+		}
+		members, kind, accounts = g.Devices, g.Kind, g.Accounts
+	case errors.Is(err, store.ErrNotFound):
+		if c.Epoch != 0 {
+			return nil, proto.Errorf(proto.Code_NOT_FOUND, "no conversation with this group id on this server")
+		}
+		if accounts, err = s.checkCreation(ctx, who, c); err != nil {
+			return nil, err
+		}
+		members, kind = []string{who.DeviceID}, int32(c.Kind)
+	default:
+		return nil, storeErr("commit: group", err)
+	}
+
+	if err := s.checkMembership(ctx, who, c, members, accounts); err != nil {
+		return nil, err
+	}
+	if err := s.blockedBy(ctx, who, kind, accounts); err != nil {
+		return nil, err
+	}
+
+	now := s.clock.Now()
+	rec := &store.CommitRecord{
+		GroupID: c.GroupId, Epoch: c.Epoch, SenderDevice: who.DeviceID, MessageID: c.MessageId,
+		Commit: c.Commit, GroupInfo: nilIfEmpty(c.GroupInfo),
+		AddDevices: c.AddDevices, RemoveDevices: c.RemoveDevices,
+		Kind: kind, Accounts: accounts, At: now,
+	}
+	expires := now.Add(proto.MailboxTTL)
+	envelope := func(ek proto.EnvelopeKind, payload []byte, epoch uint64) ([]byte, error) {
+		return s.envelope(who, &proto.Envelope{
+			MessageId: c.MessageId, GroupId: c.GroupId, Kind: ek, Payload: payload,
+			ServerTimeMs: now.UnixMilli(), Epoch: epoch,
+			ConversationKind: proto.ConversationKind(kind), Accounts: accounts,
+		})
+	}
+	cb, err := envelope(proto.EnvelopeKind_COMMIT, c.Commit, c.Epoch)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range members {
+		if d != who.DeviceID && !slices.Contains(c.RemoveDevices, d) {
+			rec.Mail = append(rec.Mail, store.Mail{DeviceID: d, Envelope: cb, Expires: expires})
+		}
+	}
+	if len(c.AddDevices) > 0 {
+		// The welcome's epoch is the one the added devices join in.
+		wb, err := envelope(proto.EnvelopeKind_WELCOME, c.Welcome, c.Epoch+1)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range c.AddDevices {
+			rec.Mail = append(rec.Mail, store.Mail{DeviceID: d, Envelope: wb, Expires: expires})
+		}
+	}
+	return rec, nil
+}
+
+// checkCreation validates a new conversation's kind and accounts and
+// returns the accounts sorted.
+func (s *Service) checkCreation(ctx context.Context, who gateway.Identity, c *proto.Commit) ([]string, error) {
+	if c.Kind != proto.ConversationKind_DIRECT {
+		return nil, proto.Errorf(proto.Code_BAD_REQUEST, "a new conversation must have kind DIRECT")
+	}
+	accounts := slices.Clone(c.Accounts)
+	slices.Sort(accounts)
+	if len(accounts) != 2 || accounts[0] == accounts[1] || !slices.Contains(accounts, who.AccountID) {
+		return nil, proto.Errorf(proto.Code_BAD_REQUEST, "a DIRECT conversation has exactly two accounts, one of them yours")
+	}
+	for _, a := range accounts {
+		if _, err := s.st.AccountByID(ctx, a); errors.Is(err, store.ErrNotFound) {
+			return nil, proto.Errorf(proto.Code_NOT_FOUND, "no account with id %q on this server", a)
+		} else if err != nil {
+			return nil, storeErr("commit: account", err)
+		}
+	}
+	return accounts, nil
+}
+
+// checkMembership validates the devices a commit adds and removes.
+func (s *Service) checkMembership(ctx context.Context, who gateway.Identity, c *proto.Commit, members, accounts []string) error {
+	seen := make(map[string]bool, len(c.AddDevices)+len(c.RemoveDevices))
+	for _, d := range c.AddDevices {
+		if seen[d] {
+			return proto.Errorf(proto.Code_BAD_REQUEST, "device %q is listed twice", d)
+		}
+		seen[d] = true
+		if slices.Contains(members, d) {
+			return proto.Errorf(proto.Code_BAD_REQUEST, "device %q is already a member", d)
+		}
+		dev, err := s.st.Device(ctx, d)
+		if errors.Is(err, store.ErrNotFound) || err == nil && (dev.Revoked() || !slices.Contains(accounts, dev.AccountID)) {
+			return proto.Errorf(proto.Code_BAD_REQUEST, "device %q is not an active device of the conversation's accounts", d)
+		}
+		if err != nil {
+			return storeErr("commit: device", err)
+		}
+	}
+	for _, d := range c.RemoveDevices {
+		if seen[d] {
+			return proto.Errorf(proto.Code_BAD_REQUEST, "device %q is listed twice", d)
+		}
+		seen[d] = true
+		if d == who.DeviceID {
+			return proto.Errorf(proto.Code_BAD_REQUEST, "a device cannot remove itself by commit")
+		}
+		if !slices.Contains(members, d) {
+			return proto.Errorf(proto.Code_BAD_REQUEST, "device %q is not a member", d)
+		}
+	}
+	return nil
+}
+
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
