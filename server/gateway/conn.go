@@ -31,10 +31,10 @@ const (
 type conn struct {
 	g      *Gateway
 	ws     *websocket.Conn
-	nc     net.Conn // the raw socket, nil if the server did not use ConnContext
-	id     string   // unique in the cluster, for bus.Message.Except
+	nc     net.Conn                    // the raw socket, nil if the server did not use ConnContext
+	id     string                      // unique in the cluster, for bus.Message.Except
 	logp   atomic.Pointer[slog.Logger] // replaced at authentication to name the device
-	ctx    context.Context // canceled by kill: aborts socket I/O and handler calls
+	ctx    context.Context             // canceled by kill: aborts socket I/O and handler calls
 	cancel context.CancelFunc
 
 	out  chan []byte   // the bounded send queue; never closed

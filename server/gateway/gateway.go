@@ -122,12 +122,12 @@ type Gateway struct {
 	node   string // random, names this gateway in connection ids
 	nextID atomic.Uint64
 
-	mu       sync.Mutex
-	conns    map[*conn]struct{}
-	online   map[string]int // account id → authenticated connections
-	draining bool
-	accepting int // handlers running, counted before the upgrade
-	wg       sync.WaitGroup // one per connection handler
+	mu        sync.Mutex
+	conns     map[*conn]struct{}
+	online    map[string]int // account id → authenticated connections
+	draining  bool
+	accepting int            // handlers running, counted before the upgrade
+	wg        sync.WaitGroup // one per connection handler
 }
 
 // New returns a gateway; it starts nothing until connections arrive.
