@@ -214,29 +214,39 @@ func (s *Store) MailboxDepth(ctx context.Context, deviceID string) (int, uint64,
 	return int(n), uint64(last), wrap("mailbox depth", err)
 }
 
+// expireChunk bounds the rows one Expire statement deletes, so a large
+// backlog never holds locks or bloats one transaction for long.
+const expireChunk = 5000
+
 // Expire also drops expired link requests and invites: nothing else
-// would, and an expired one behaves exactly like an unknown one.
+// would, and an expired one behaves exactly like an unknown one. It deletes
+// in chunks, each its own transaction; a failure part-way leaves the rest
+// for the next run.
 func (s *Store) Expire(ctx context.Context, now, idsBefore time.Time) (int, error) {
-	var n int64
-	err := s.tx(ctx, "expire", func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM mail WHERE expires < $1`, nanos(now))
-		if err != nil {
-			return err
-		}
-		n = tag.RowsAffected()
-		for _, q := range []struct {
-			sql string
-			at  time.Time
-		}{
-			{`DELETE FROM message_ids WHERE seen_at < $1`, idsBefore},
-			{`DELETE FROM link_requests WHERE expires_at < $1`, now},
-			{`DELETE FROM invites WHERE expires_at < $1`, now},
-		} {
-			if _, err := tx.Exec(ctx, q.sql, nanos(q.at)); err != nil {
-				return err
+	var mailDeleted int
+	for _, q := range []struct {
+		sql  string
+		at   time.Time
+		mail bool
+	}{
+		{`DELETE FROM mail WHERE ctid IN (SELECT ctid FROM mail WHERE expires < $1 LIMIT $2)`, now, true},
+		{`DELETE FROM message_ids WHERE ctid IN (SELECT ctid FROM message_ids WHERE seen_at < $1 LIMIT $2)`, idsBefore, false},
+		{`DELETE FROM link_requests WHERE ctid IN (SELECT ctid FROM link_requests WHERE expires_at < $1 LIMIT $2)`, now, false},
+		{`DELETE FROM invites WHERE ctid IN (SELECT ctid FROM invites WHERE expires_at < $1 LIMIT $2)`, now, false},
+	} {
+		for {
+			tag, err := s.pool.Exec(ctx, q.sql, nanos(q.at), expireChunk)
+			if err != nil {
+				return mailDeleted, wrap("expire", err)
+			}
+			n := tag.RowsAffected()
+			if q.mail {
+				mailDeleted += int(n)
+			}
+			if n < expireChunk {
+				break
 			}
 		}
-		return nil
-	})
-	return int(n), err
+	}
+	return mailDeleted, nil
 }

@@ -216,33 +216,49 @@ func (s *Store) MailboxDepth(ctx context.Context, deviceID string) (int, uint64,
 	return n, last, wrap("mailbox depth", err)
 }
 
+// expireChunk bounds the rows one Expire transaction deletes, so a large
+// backlog of expired mail never holds the single writer (and with it every
+// Deliver) for long.
+const expireChunk = 5000
+
 // Expire also drops expired link requests and invites: nothing else
-// would, and an expired one behaves exactly like an unknown one.
+// would, and an expired one behaves exactly like an unknown one. It deletes
+// in chunks, one transaction each; a failure part-way leaves the rest for
+// the next run.
 func (s *Store) Expire(ctx context.Context, now, idsBefore time.Time) (int, error) {
-	var n int64
-	err := s.write(ctx, "expire", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM mail WHERE expires < ?`, nanos(now))
-		if err != nil {
-			return err
-		}
-		if n, err = res.RowsAffected(); err != nil {
-			return err
-		}
-		for _, q := range []struct {
-			sql string
-			at  time.Time
-		}{
-			{`DELETE FROM message_ids WHERE seen_at < ?`, idsBefore},
-			{`DELETE FROM link_requests WHERE expires_at < ?`, now},
-			{`DELETE FROM invites WHERE expires_at < ?`, now},
-		} {
-			if _, err := tx.ExecContext(ctx, q.sql, nanos(q.at)); err != nil {
+	var mailDeleted int
+	for _, q := range []struct {
+		sql  string
+		at   time.Time
+		mail bool
+	}{
+		{`DELETE FROM mail WHERE rowid IN (SELECT rowid FROM mail WHERE expires < ? LIMIT ?)`, now, true},
+		{`DELETE FROM message_ids WHERE (sender, id) IN (SELECT sender, id FROM message_ids WHERE seen_at < ? LIMIT ?)`, idsBefore, false},
+		{`DELETE FROM link_requests WHERE code IN (SELECT code FROM link_requests WHERE expires_at < ? LIMIT ?)`, now, false},
+		{`DELETE FROM invites WHERE code IN (SELECT code FROM invites WHERE expires_at < ? LIMIT ?)`, now, false},
+	} {
+		for {
+			var n int64
+			err := s.write(ctx, "expire", func(tx *sql.Tx) error {
+				res, err := tx.ExecContext(ctx, q.sql, nanos(q.at), expireChunk)
+				if err != nil {
+					return err
+				}
+				n, err = res.RowsAffected()
 				return err
+			})
+			if err != nil {
+				return mailDeleted, err
+			}
+			if q.mail {
+				mailDeleted += int(n)
+			}
+			if n < expireChunk {
+				break
 			}
 		}
-		return nil
-	})
-	return int(n), err
+	}
+	return mailDeleted, nil
 }
 
 // clamp maps a client-supplied sequence into SQLite's signed 64-bit range

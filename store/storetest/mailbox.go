@@ -321,3 +321,30 @@ func testExpire(t *testing.T, s store.Store) {
 	noErr(t, "Expire", err)
 	noErr(t, "undated id after its time", deliver(t, s, again)[0])
 }
+
+// testExpireBacklog: a backlog larger than any internal chunk is expired
+// completely, with an exact count.
+func testExpireBacklog(t *testing.T, s store.Store) {
+	const total = 12001
+	for start := 0; start < total; start += 1000 {
+		var subs []store.Submission
+		for i := start; i < min(start+1000, total); i++ {
+			m := mail(fmt.Sprintf("dev-%d", i%7), "old")
+			m.Expires = T0
+			subs = append(subs, sub("dev-a", i, m))
+		}
+		deliver(t, s, subs...)
+	}
+	keep := sub("dev-b", 1, mail("dev-0", "new"))
+	deliver(t, s, keep)
+	n, err := s.Expire(t.Context(), T0.Add(time.Second), T0.Add(time.Second))
+	noErr(t, "Expire", err)
+	if n != total {
+		t.Errorf("Expire deleted %d, want %d", n, total)
+	}
+	if got := envelopes(fetchAll(t, s, "dev-0")); !equalStrings(got, []string{"new"}) {
+		t.Errorf("dev-0 after Expire = %q", got)
+	}
+	// All message ids were dated T0, so all were forgotten.
+	noErr(t, "re-send", deliver(t, s, sub("dev-a", 0, mail("dev-1", "again")))[0])
+}

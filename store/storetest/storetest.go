@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Fetch", testFetch},
 		{"Ack", testAck},
 		{"Expire", testExpire},
+		{"ExpireBacklog", testExpireBacklog},
 		{"CreateGroup", testCreateGroup},
 		{"CommitMembership", testCommitMembership},
 		{"CommitConflict", testCommitConflict},
