@@ -259,7 +259,7 @@ func validateKeyPackage(cs *suite.Suite, kp *KeyPackage, now time.Time, required
 	switch {
 	case t+uint64(MaxClockSkew/time.Second) < lt.NotBefore:
 		return fmt.Errorf("%w: not valid before %d", ErrKeyPackageExpired, lt.NotBefore)
-	case t > lt.NotAfter+uint64(MaxClockSkew/time.Second):
+	case t > lt.NotAfter && t-lt.NotAfter > uint64(MaxClockSkew/time.Second):
 		return fmt.Errorf("%w: expired at %d", ErrKeyPackageExpired, lt.NotAfter)
 	}
 	return kp.Validate(&KeyPackageCheck{Suite: cs, Required: required})

@@ -184,7 +184,7 @@ func checkAddedKeyPackage(st *epochState, a *applied, kp *KeyPackage, required *
 			lt := kp.LeafNode.Lifetime
 			t := unixSeconds(opts.now)
 			skew := uint64(MaxClockSkew / time.Second)
-			if t+skew < lt.NotBefore || t > lt.NotAfter+uint64(opts.grace/time.Second) {
+			if t+skew < lt.NotBefore || (t > lt.NotAfter && t-lt.NotAfter > uint64(opts.grace/time.Second)) {
 				return fmt.Errorf("mls: Add: %w: lifetime [%d, %d]", ErrKeyPackageExpired, lt.NotBefore, lt.NotAfter)
 			}
 		}

@@ -38,9 +38,6 @@ var vectorFiles = []string{
 // The summary prints them loudly; an entry must be removed as soon as the
 // file's test lands, after which verifying zero vectors fails the run.
 var pending = map[string]string{
-	"passive-client-handling-commit.json": "not implemented yet",
-	"passive-client-random.json":          "not implemented yet",
-	"passive-client-welcome.json":         "not implemented yet",
 }
 
 // tally counts, per file, the vectors verified and those skipped because
