@@ -37,9 +37,11 @@ type passiveClientVector struct {
 // 2023): their key packages' lifetimes hold then, not today.
 var vectorTime = time.Unix(1677842100, 0)
 
-func TestPassiveClientWelcome(t *testing.T)        { runPassiveClient(t, "passive-client-welcome.json") }
-func TestPassiveClientHandlingCommit(t *testing.T) { runPassiveClient(t, "passive-client-handling-commit.json") }
-func TestPassiveClientRandom(t *testing.T)         { runPassiveClient(t, "passive-client-random.json") }
+func TestPassiveClientWelcome(t *testing.T) { runPassiveClient(t, "passive-client-welcome.json") }
+func TestPassiveClientHandlingCommit(t *testing.T) {
+	runPassiveClient(t, "passive-client-handling-commit.json")
+}
+func TestPassiveClientRandom(t *testing.T) { runPassiveClient(t, "passive-client-random.json") }
 
 func runPassiveClient(t *testing.T, file string) {
 	var vs []passiveClientVector

@@ -37,8 +37,7 @@ var vectorFiles = []string{
 // pending names the vector files whose verifier is not written yet and why.
 // The summary prints them loudly; an entry must be removed as soon as the
 // file's test lands, after which verifying zero vectors fails the run.
-var pending = map[string]string{
-}
+var pending = map[string]string{}
 
 // tally counts, per file, the vectors verified and those skipped because
 // their ciphersuite is not supported. Tests record into it; TestMain judges.
