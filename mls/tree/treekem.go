@@ -227,8 +227,9 @@ func parallel(n int, fn func(i int) error) error {
 // with their parent hashes and the new leaf, and checks the leaf's parent
 // hash. The leaf node itself is the caller's to validate first
 // (LeafNode.Check with SourceCommit, and CheckLeafCompat). t must reflect
-// the commit's proposals (for an external commit, the joiner's leaf added
-// with AddLeaf). On error t is in an unspecified state; callers merge into
+// the commit's proposals; for an external commit, the caller first adds
+// the path's leaf node with AddLeaf (after CheckLeafCompat with a nil
+// replacing) and passes the index it got as sender. On error t is in an unspecified state; callers merge into
 // a Clone.
 func (t *Tree) MergeUpdatePath(sender LeafIndex, up *UpdatePath, exclude []LeafIndex) error {
 	if err := t.checkLeaf(sender); err != nil {
@@ -249,7 +250,13 @@ func (t *Tree) MergeUpdatePath(sender LeafIndex, up *UpdatePath, exclude []LeafI
 		}
 		pubs[k] = up.Nodes[k].EncryptionKey
 	}
-	if err := t.checkFreshKeys(append(pubs, up.LeafNode.EncryptionKey)); err != nil {
+	// In an external commit the joiner's leaf was added just before, so
+	// its key is in the tree already; it is fresh all the same.
+	except := NodeIndex(len(t.nodes))
+	if old := t.nodes[sender.Node()].leaf; old == &up.LeafNode || old.Equal(&up.LeafNode) {
+		except = sender.Node()
+	}
+	if err := t.checkFreshKeys(append(pubs, up.LeafNode.EncryptionKey), except); err != nil {
 		return err
 	}
 	ph := t.applyPath(sender, path, copath, pubs)
@@ -261,8 +268,9 @@ func (t *Tree) MergeUpdatePath(sender LeafIndex, up *UpdatePath, exclude []LeafI
 	return nil
 }
 
-// checkFreshKeys fails if any of keys appears twice or in any node of t.
-func (t *Tree) checkFreshKeys(keys []HPKEPublicKey) error {
+// checkFreshKeys fails if any of keys appears twice or in any node of t
+// other than except.
+func (t *Tree) checkFreshKeys(keys []HPKEPublicKey, except NodeIndex) error {
 	for i, k := range keys {
 		for _, o := range keys[:i] {
 			if bytes.Equal(k, o) {
@@ -272,7 +280,7 @@ func (t *Tree) checkFreshKeys(keys []HPKEPublicKey) error {
 	}
 	for x := range t.nodes {
 		pub := t.EncryptionKey(NodeIndex(x))
-		if pub == nil {
+		if pub == nil || NodeIndex(x) == except {
 			continue
 		}
 		for _, k := range keys {

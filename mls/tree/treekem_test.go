@@ -139,3 +139,58 @@ func mustHPKEKey(t *testing.T, g *testGroup) *suite.HPKEKey {
 	}
 	return k
 }
+
+// TestExternalCommit has a non-member join by adding its own leaf and
+// sending a path, as an external commit does.
+func TestExternalCommit(t *testing.T) {
+	g := newTestGroup(t, testSuite(t))
+	g.commit(t, 0, 3)
+	g.commit(t, 2, 0, 1)
+	before := g.tree.Clone()
+
+	joiner := newMember(t, g.cs, "external")
+	mine := before.Clone()
+	if err := mine.CheckLeafCompat(joiner.leaf, nil); err != nil {
+		t.Fatal(err)
+	}
+	i, err := mine.AddLeaf(joiner.leaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i != 1 {
+		t.Fatalf("joined at leaf %d, want the blank leaf 1", i)
+	}
+	pp, err := mine.GeneratePath(i, joiner.leaf, joiner.sig, g.groupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := g.context(mine)
+	up, err := pp.Encrypt(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up = reencode(t, up)
+	for m, priv := range g.privs {
+		theirs := before.Clone()
+		if err := theirs.CheckLeafCompat(&up.LeafNode, nil); err != nil {
+			t.Fatal(err)
+		}
+		j, err := theirs.AddLeaf(&up.LeafNode)
+		if err != nil || j != i {
+			t.Fatalf("member %d placed the joiner at %d: %v", m, j, err)
+		}
+		if err := theirs.MergeUpdatePath(j, up, nil); err != nil {
+			t.Fatalf("member %d merges: %v", m, err)
+		}
+		d, err := theirs.DecryptPath(priv, j, up, ctx, nil)
+		if err != nil {
+			t.Fatalf("member %d decrypts: %v", m, err)
+		}
+		if !d.CommitSecret.Equal(pp.CommitSecret()) {
+			t.Fatalf("member %d: commit secret differs", m)
+		}
+	}
+	if err := mine.Validate(&ValidateOptions{GroupID: g.groupID}); err != nil {
+		t.Fatal(err)
+	}
+}
