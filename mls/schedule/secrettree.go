@@ -6,6 +6,11 @@ import (
 	"github.com/parleyhq/parley/mls/suite"
 )
 
+// MaxLeaves bounds the leaf count of a decoded secret tree state. It
+// matches tree.MaxLeaves (the schedule does not import package tree): no
+// group's ratchet tree, and so no secret tree, can be larger.
+const MaxLeaves = 1 << 16
+
 // SecretTree derives per-sender encryption keys from an epoch's
 // encryption_secret (RFC 9420 §9). Node secrets are derived lazily along
 // the path to a leaf the first time the leaf is used, and each parent
