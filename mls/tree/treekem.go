@@ -223,7 +223,8 @@ func parallel(n int, fn func(i int) error) error {
 // MergeUpdatePath merges a received UpdatePath from sender into t
 // (RFC 9420 §7.5): it checks that the path fits the tree (one node per
 // filtered direct path node, one ciphertext per resolution node not in
-// exclude), that its public keys are new to the tree, installs the keys
+// exclude), that its public keys are well-formed and new to the tree,
+// installs the keys
 // with their parent hashes and the new leaf, and checks the leaf's parent
 // hash. The leaf node itself is the caller's to validate first
 // (LeafNode.Check with SourceCommit, and CheckLeafCompat). t must reflect
@@ -249,6 +250,9 @@ func (t *Tree) MergeUpdatePath(sender LeafIndex, up *UpdatePath, exclude []LeafI
 			return fmt.Errorf("%w: %d ciphertexts for a resolution of %d at node %d", ErrPathLength, len(up.Nodes[k].EncryptedPathSecret), n, path[k])
 		}
 		pubs[k] = up.Nodes[k].EncryptionKey
+		if err := t.cs.ValidateHPKEPublicKey(pubs[k]); err != nil {
+			return fmt.Errorf("tree: update path key for node %d: %w", path[k], err)
+		}
 	}
 	// In an external commit the joiner's leaf was added just before, so
 	// its key is in the tree already; it is fresh all the same.

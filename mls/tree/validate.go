@@ -25,8 +25,8 @@ type ValidateOptions struct {
 //
 //   - every leaf is valid (LeafNode.Check) at its index;
 //   - every leaf supports the credential types of all the others;
-//   - no encryption key appears twice in the tree, no signature key twice
-//     among the leaves;
+//   - parents' encryption keys are well-formed, no encryption key appears
+//     twice in the tree, no signature key twice among the leaves;
 //   - unmerged_leaves are sorted, name non-blank leaves below their node,
 //     and appear at every non-blank node in between;
 //   - every non-blank parent is parent-hash valid (VerifyParentHashes).
@@ -77,13 +77,19 @@ func (t *Tree) Validate(opts *ValidateOptions) error {
 	return t.VerifyParentHashes()
 }
 
-// checkUniqueEncryptionKeys fails if two nodes share an HPKE public key.
+// checkUniqueEncryptionKeys fails if two nodes share an HPKE public key or
+// a parent's key is malformed.
 func (t *Tree) checkUniqueEncryptionKeys() error {
 	seen := make(map[string]NodeIndex, len(t.nodes))
 	for x := range t.nodes {
 		key := t.EncryptionKey(NodeIndex(x))
 		if key == nil {
 			continue
+		}
+		if !NodeIndex(x).IsLeaf() { // leaves' keys are checked with the leaf
+			if err := t.cs.ValidateHPKEPublicKey(key); err != nil {
+				return nodeErr(NodeIndex(x), err)
+			}
 		}
 		if y, dup := seen[string(key)]; dup {
 			return nodeErr(NodeIndex(x), fmt.Errorf("%w: encryption key of node %d", ErrDuplicateKey, y))
