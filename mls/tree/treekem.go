@@ -221,17 +221,18 @@ func parallel(n int, fn func(i int) error) error {
 }
 
 // MergeUpdatePath merges a received UpdatePath from sender into t
-// (RFC 9420 §7.5): it checks that the path fits the tree (one node per
+// (RFC 9420 §7.5). It checks that the path fits the tree (one node per
 // filtered direct path node, one ciphertext per resolution node not in
-// exclude), that its public keys are well-formed and new to the tree,
-// installs the keys
-// with their parent hashes and the new leaf, and checks the leaf's parent
-// hash. The leaf node itself is the caller's to validate first
-// (LeafNode.Check with SourceCommit, and CheckLeafCompat). t must reflect
-// the commit's proposals; for an external commit, the caller first adds
-// the path's leaf node with AddLeaf (after CheckLeafCompat with a nil
-// replacing) and passes the index it got as sender. On error t is in an unspecified state; callers merge into
-// a Clone.
+// exclude) and that its public keys are well-formed and new to the tree,
+// then installs the keys with their parent hashes and the new leaf, and
+// checks the leaf's parent hash.
+//
+// The leaf node itself is the caller's to validate first (LeafNode.Check
+// with SourceCommit, and CheckLeafCompat). t must reflect the commit's
+// proposals; for an external commit the caller first adds the path's leaf
+// node with AddLeaf (after CheckLeafCompat with a nil replacing) and
+// passes the index it got as sender. On error t is in an unspecified
+// state, so callers merge into a Clone.
 func (t *Tree) MergeUpdatePath(sender LeafIndex, up *UpdatePath, exclude []LeafIndex) error {
 	if err := t.checkLeaf(sender); err != nil {
 		return err
