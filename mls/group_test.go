@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/parleyhq/parley/mls/suite"
 )
@@ -215,3 +216,5 @@ func TestManyMembers(t *testing.T) {
 	sendMessage(t, cl, len(cl)-1, "newcomer speaks")
 	sendMessage(t, cl, 1, "welcome")
 }
+
+func timeNow() time.Time { return time.Now() }

@@ -1,0 +1,242 @@
+package mls
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func TestOutOfOrderApplicationMessages(t *testing.T) {
+	cl := newTestGroup(t, 1, 3)
+	var cts [][]byte
+	for i := range 6 {
+		ct, err := cl[0].g.Encrypt([]byte(fmt.Sprint("m", i)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cts = append(cts, ct)
+	}
+	for _, i := range []int{5, 2, 0, 4, 1, 3} {
+		p, err := cl[1].g.Process(cts[i])
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if string(p.Data) != fmt.Sprint("m", i) {
+			t.Fatalf("message %d decrypted to %q", i, p.Data)
+		}
+	}
+	// Each is accepted once.
+	for i := range cts {
+		if _, err := cl[1].g.Process(cts[i]); !errors.Is(err, ErrGenerationReused) {
+			t.Fatalf("replay of %d: %v", i, err)
+		}
+	}
+	// Member 2 reads them in order, interleaved with its own sends.
+	for i := range cts {
+		if _, err := cl[2].g.Process(cts[i]); err != nil {
+			t.Fatal(err)
+		}
+		sendMessage(t, cl, 2, "ack")
+	}
+}
+
+func TestConcurrentCommits(t *testing.T) {
+	cl := newTestGroup(t, 1, 4)
+	x := newClient(t, 1, "x")
+	// Members 1 and 2 commit in the same epoch; the delivery service
+	// takes 1's.
+	c1, err := cl[1].g.SelfUpdate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = cl[2].g.AddMembers([][]byte{x.bundle.Message()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2 cannot process 1's commit while its own is pending.
+	if _, err := cl[2].g.Process(c1); !errors.Is(err, ErrPendingCommit) {
+		t.Fatalf("commit while pending: %v", err)
+	}
+	// Nor start another commit.
+	if _, err := cl[2].g.SelfUpdate(); !errors.Is(err, ErrPendingCommit) {
+		t.Fatalf("second commit: %v", err)
+	}
+	cl[2].g.DiscardPendingCommit()
+	deliverCommit(t, cl, 1, c1)
+	checkAgree(t, cl)
+	// 2 re-applies its change on the new epoch.
+	c2, welcome, err := cl[2].g.AddMembers([][]byte{x.bundle.Message()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliverCommit(t, cl, 2, c2)
+	x.g, err = JoinFromWelcome(welcome, []*KeyPackageBundle{x.bundle}, x.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl = append(cl, x)
+	checkAgree(t, cl)
+	sendMessage(t, cl, 4, "x here")
+}
+
+func TestExternalJoin(t *testing.T) {
+	cl := newTestGroup(t, 1, 3)
+	gi, err := cl[1].g.GroupInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newClient(t, 1, "d")
+	var commit []byte
+	d.g, commit, err = JoinExternal(gi, d.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.g.Active() {
+		t.Fatal("active before the external commit is merged")
+	}
+	cl = append(cl, d)
+	deliverCommit(t, cl, 3, commit)
+	checkAgree(t, cl)
+	sendMessage(t, cl, 3, "joined by myself")
+	sendMessage(t, cl, 0, "hello d")
+
+	// Member 2 loses its state and rejoins externally with the same
+	// identity: the external commit removes its old leaf.
+	gi, err = cl[0].g.GroupInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := cl[2].g.OwnLeaf()
+	re, commit, err := JoinExternal(gi, cl[2].id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl[2].g = nil
+	if err := re.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cl {
+		if i == 2 {
+			continue
+		}
+		p, err := c.g.Process(commit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Removed) != 1 || p.Removed[0].Leaf != old || string(p.Sender.Credential) != "member-2" {
+			t.Fatalf("resync reported as %+v", p)
+		}
+	}
+	cl[2].g = re
+	checkAgree(t, cl)
+	sendMessage(t, cl, 2, "back again")
+}
+
+func TestExportImport(t *testing.T) {
+	cl := newTestGroup(t, 1, 3)
+	sendMessage(t, cl, 0, "before")
+	ct, err := cl[0].g.Encrypt([]byte("in flight"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cl {
+		state, err := c.g.Export()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := Import(state)
+		if err != nil {
+			t.Fatalf("member %d: %v", i, err)
+		}
+		again, _ := g.Export()
+		if !bytes.Equal(state, again) {
+			t.Fatalf("member %d: export of the import differs", i)
+		}
+		c.g = g
+	}
+	if p, err := cl[1].g.Process(ct); err != nil || string(p.Data) != "in flight" {
+		t.Fatalf("message across import: %v", err)
+	}
+	sendMessage(t, cl, 0, "after")
+	sendMessage(t, cl, 2, "after too")
+
+	// A pending commit survives export and import.
+	commit, err := cl[1].g.RemoveMembers([]uint32{2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := cl[1].g.Export()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl[1].g, err = Import(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliverCommit(t, cl, 1, commit)
+	checkAgree(t, cl)
+	if cl[2].g.Active() {
+		t.Fatal("removed member active")
+	}
+	sendMessage(t, cl, 1, "two of us")
+
+	// Corruption is detected.
+	state, _ = cl[0].g.Export()
+	for _, cut := range []int{1, len(state) / 2, len(state) - 1} {
+		if _, err := Import(state[:cut]); err == nil {
+			t.Fatalf("truncated state (%d) imported", cut)
+		}
+	}
+	bad := bytes.Clone(state)
+	bad[0] = 99
+	if _, err := Import(bad); !errors.Is(err, ErrStateVersion) {
+		t.Fatalf("version: %v", err)
+	}
+}
+
+func TestExporterAndAuthenticator(t *testing.T) {
+	cl := newTestGroup(t, 1, 2)
+	a, err := cl[0].g.ExportSecret("parley test", []byte("ctx"), 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := cl[1].g.ExportSecret("parley test", []byte("ctx"), 32)
+	if err != nil || !a.Equal(b) || a.Len() != 32 {
+		t.Fatalf("exporter differs: %v", err)
+	}
+	if fmt.Sprint(a) != "[redacted]" {
+		t.Fatal("secret printed")
+	}
+	before := cl[0].g.EpochAuthenticator()
+	commit, _ := cl[0].g.SelfUpdate()
+	deliverCommit(t, cl, 0, commit)
+	if before.Equal(cl[0].g.EpochAuthenticator()) {
+		t.Fatal("epoch authenticator did not change")
+	}
+}
+
+func TestKeyPackageBundleRoundTrip(t *testing.T) {
+	c := newClient(t, 1, "kp")
+	b, err := UnmarshalKeyPackageBundle(c.bundle.Marshal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b.Ref(), c.bundle.Ref()) || !bytes.Equal(b.Message(), c.bundle.Message()) {
+		t.Fatal("bundle changed")
+	}
+	kp, err := ParseKeyPackage(b.Message(), timeNow())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(kp.Credential()) != "kp" || !bytes.Equal(kp.SignatureKey(), c.id.SigningKey.Public()) {
+		t.Fatal("key package fields")
+	}
+	lr, err := NewKeyPackage(c.id, KeyPackageOptions{LastResort: true})
+	if err != nil || !lr.LastResort() || c.bundle.LastResort() {
+		t.Fatal("last resort flag")
+	}
+	if _, err := ParseKeyPackage(lr.Message(), timeNow()); err != nil {
+		t.Fatal(err)
+	}
+}
