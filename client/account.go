@@ -91,6 +91,11 @@ func (c *Client) becomeDevice(ctx context.Context, conn *rpc.Conn, res *proto.Au
 	c.mu.Unlock()
 	c.noteAuth(res)
 	c.start(conn)
+	// Upload key packages before returning, so others can start
+	// conversations with this device as soon as it exists.
+	if err := c.replenishKeyPackages(); err != nil && !errors.Is(err, ErrNoEncryption) {
+		c.log.Warn("uploading key packages", "err", err)
+	}
 	return nil
 }
 

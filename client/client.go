@@ -136,6 +136,8 @@ type Client struct {
 	synced     chan struct{}
 	syncOnce   sync.Once
 
+	kpMu sync.Mutex // one key-package upload at a time
+
 	// groupMu serializes every change to MLS group state: incoming
 	// processing and outgoing commits/messages load, change and save
 	// group states under it.

@@ -51,6 +51,9 @@ func (c *Client) replenishKeyPackages() error {
 	if _, none := c.engine.(noEngine); none {
 		return ErrNoEncryption
 	}
+	// One top-up at a time (registration and the maintainer may race).
+	c.kpMu.Lock()
+	defer c.kpMu.Unlock()
 	ctx, cancel := context.WithTimeout(c.ctx, callTimeout)
 	defer cancel()
 	c.mu.Lock()

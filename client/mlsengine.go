@@ -72,7 +72,7 @@ func (e *mlsEngine) JoinFromWelcome(welcome, bundle []byte) (mlsGroup, error) {
 }
 
 func (e *mlsEngine) Import(state []byte) (mlsGroup, error) {
-	g, err := mls.Import(state)
+	g, err := importGroup(state)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func (g group) Active() bool               { return g.g.Active() }
 func (g group) DiscardPendingCommit()      { g.g.DiscardPendingCommit() }
 func (g group) MergePendingCommit() error  { return g.g.MergePendingCommit() }
 func (g group) GroupInfo() ([]byte, error) { return g.g.GroupInfo() }
-func (g group) Export() ([]byte, error)    { return g.g.Export() }
+func (g group) Export() ([]byte, error)    { return exportGroup(g.g) }
 
 func (g group) Commit(adds [][]byte, removes []uint32) ([]byte, []byte, error) {
 	return g.g.Commit(adds, removes)
@@ -116,9 +116,9 @@ func (g group) Process(msg []byte) (*processed, error) {
 	}
 	out := &processed{Data: p.Data, Sender: toMember(p.Sender), Added: toMembers(p.Added), Removed: toMembers(p.Removed)}
 	switch p.Kind {
-	case mls.Application:
+	case mls.KindApplication:
 		out.Kind = processedApplication
-	case mls.Commit:
+	case mls.KindCommit:
 		out.Kind = processedCommit
 	default:
 		out.Kind = processedProposal

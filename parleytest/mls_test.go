@@ -1,4 +1,4 @@
-//go:build parley_mls
+//go:build parley_mls && !parley_mls_mem
 
 package parleytest
 
