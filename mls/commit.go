@@ -81,7 +81,7 @@ func applyProposals(st *epochState, entries []proposalEntry, committer Sender, o
 			return nil, fmt.Errorf("%w: Update from blank leaf %d", ErrNotMember, i)
 		}
 		l := &e.p.Update.LeafNode
-		if err := checkLeaf(st.cs, l, &tree.LeafCheck{GroupID: groupID, Index: i, Source: tree.SourceUpdate, Required: required}); err != nil {
+		if err := checkLeaf(st.cs, l, &tree.LeafCheck{GroupID: groupID, Index: i, Source: tree.SourceUpdate, Required: required}, ErrProposalNotAllowed); err != nil {
 			return nil, fmt.Errorf("mls: Update from leaf %d: %w", i, err)
 		}
 		if err := leafCompat(a.tree, l, &i); err != nil {
@@ -202,8 +202,10 @@ func checkAddedKeyPackage(st *epochState, a *applied, kp *KeyPackage, required *
 	return nil
 }
 
-// checkLeaf is LeafNode.Check with its errors mapped to this package's.
-func checkLeaf(cs *suite.Suite, l *tree.LeafNode, c *tree.LeafCheck) error {
+// checkLeaf is LeafNode.Check with its errors mapped to this package's:
+// signature and lifetime failures have their own errors, anything else
+// is reported as kind (the error for the place the leaf appears in).
+func checkLeaf(cs *suite.Suite, l *tree.LeafNode, c *tree.LeafCheck, kind error) error {
 	if err := l.Check(cs, c); err != nil {
 		switch {
 		case errors.Is(err, tree.ErrInvalidSignature):
@@ -211,7 +213,7 @@ func checkLeaf(cs *suite.Suite, l *tree.LeafNode, c *tree.LeafCheck) error {
 		case errors.Is(err, tree.ErrLifetime):
 			return fmt.Errorf("%w: %w", ErrKeyPackageExpired, err)
 		}
-		return fmt.Errorf("%w: leaf node: %w", ErrProposalNotAllowed, err)
+		return fmt.Errorf("%w: leaf node: %w", kind, err)
 	}
 	return nil
 }

@@ -75,7 +75,7 @@ func (g *Group) processCommit(st *epochState, ac *AuthenticatedContent) (next *e
 	priv := st.priv
 	if c.Path != nil {
 		leaf := &c.Path.LeafNode
-		if err := checkLeaf(cs, leaf, &tree.LeafCheck{GroupID: st.ctx.GroupID, Index: committer, Source: tree.SourceCommit, Required: required}); err != nil {
+		if err := checkLeaf(cs, leaf, &tree.LeafCheck{GroupID: st.ctx.GroupID, Index: committer, Source: tree.SourceCommit, Required: required}, ErrInvalidPath); err != nil {
 			return nil, nil, fmt.Errorf("mls: committer's leaf: %w", err)
 		}
 		if external {

@@ -245,7 +245,7 @@ func (g *Group) cacheProposal(st *epochState, ac *AuthenticatedContent) error {
 		}
 	case tree.ProposalUpdate:
 		i := tree.LeafIndex(s.Index)
-		if err := checkLeaf(st.cs, &p.Update.LeafNode, &tree.LeafCheck{GroupID: st.ctx.GroupID, Index: i, Source: tree.SourceUpdate, Required: required}); err != nil {
+		if err := checkLeaf(st.cs, &p.Update.LeafNode, &tree.LeafCheck{GroupID: st.ctx.GroupID, Index: i, Source: tree.SourceUpdate, Required: required}, ErrProposalNotAllowed); err != nil {
 			return fmt.Errorf("mls: Update proposal: %w", err)
 		}
 		if err := leafCompat(st.tree, &p.Update.LeafNode, &i); err != nil {
