@@ -220,6 +220,8 @@ func (c *Client) tryCommit(ctx context.Context, groupID []byte, ch change) (done
 	if !isConflict {
 		return false, nil, err
 	}
+	c.log.Info("commit lost the race for its epoch; processing the winner and retrying",
+		"epoch", epoch, "current", cf.GetEpoch())
 	if w := cf.GetWinningCommit(); len(w) > 0 {
 		if _, perr := g.Process(w); perr != nil {
 			c.log.Warn("processing the winning commit", "err", perr)

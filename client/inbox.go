@@ -206,7 +206,8 @@ func (c *Client) receiveCommit(ctx context.Context, env *proto.Envelope) ([]Even
 	if env.Epoch < g.Epoch() {
 		// Already applied: it won a race against our own commit and came
 		// with the CONFLICT answer.
-		return nil, c.skip(ctx, env, true, nil)
+		c.log.Debug("skipping a commit already applied", "epoch", env.Epoch, "current", g.Epoch())
+		return nil, c.prof.Update(ctx, func(tx *profile.Tx) error { return tx.MarkSeen(seenKey(env), c.clk.Now()) })
 	}
 	p, err := g.Process(env.Payload)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -181,4 +182,24 @@ func randomSuffix() string {
 	var b [3]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// Invite creates a registration invite code through the admin endpoint.
+func (s *Server) Invite(t testing.TB) string {
+	t.Helper()
+	if s.AdminURL == "" {
+		t.Fatal("the admin listener is off")
+	}
+	resp, err := http.Post(s.AdminURL+"/v1/invites", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatalf("create invite: %v", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Code string `json:"code"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || out.Code == "" {
+		t.Fatalf("create invite: %s, %v", resp.Status, err)
+	}
+	return out.Code
 }
