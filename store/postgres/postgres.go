@@ -42,6 +42,12 @@ const (
 	// as a deadlock or serialization failure; both are transient.
 	maxTxAttempts = 4
 
+	// defaultMaxConns is the pool size unless the DSN sets pool_max_conns.
+	// pgxpool's own default (max(4, CPUs)) starves a node whose requests
+	// wait on row locks held by other nodes; PostgreSQL's default of 100
+	// connections still fits several nodes at this size.
+	defaultMaxConns = 16
+
 	// connectTimeout bounds establishing one connection, so a node whose
 	// database is unreachable fails fast with ErrUnavailable.
 	connectTimeout = 5 * time.Second
@@ -81,6 +87,9 @@ func newPool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > connectTimeout {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = defaultMaxConns
 	}
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = appName
