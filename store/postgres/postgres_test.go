@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -26,15 +28,33 @@ func testDSN() string {
 	return defaultTestDSN
 }
 
+// TestMain checks once that PostgreSQL is reachable and fails the whole
+// package (never skips it) with instructions when it is not.
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	conn, err := pgx.Connect(ctx, testDSN())
+	cancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: %s\n", unreachable(err))
+		os.Exit(1)
+	}
+	conn.Close(context.Background())
+	os.Exit(m.Run())
+}
+
+func unreachable(err error) string {
+	return fmt.Sprintf("cannot reach the test PostgreSQL (%v).\n"+
+		"Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n"+
+		"or point PARLEY_TEST_POSTGRES at a database (default %s).", err, defaultTestDSN)
+}
+
 // admin connects to the test database, failing (never skipping) the test
 // with instructions when PostgreSQL is not there.
 func admin(t testing.TB) *pgx.Conn {
 	t.Helper()
 	conn, err := pgx.Connect(t.Context(), testDSN())
 	if err != nil {
-		t.Fatalf("cannot reach the test PostgreSQL (%v).\n"+
-			"Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n"+
-			"or point PARLEY_TEST_POSTGRES at a database (default %s).", err, defaultTestDSN)
+		t.Fatal(unreachable(err))
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
