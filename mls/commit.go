@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/parleyhq/parley/mls/schedule"
@@ -111,21 +112,34 @@ func applyProposals(st *epochState, entries []proposalEntry, committer Sender, o
 		}
 	}
 
+	var adds []*KeyPackage
 	for _, e := range entries {
-		if e.p.Type != tree.ProposalAdd {
-			continue
+		if e.p.Type == tree.ProposalAdd {
+			adds = append(adds, &e.p.Add.KeyPackage)
 		}
-		kp := &e.p.Add.KeyPackage
-		if err := checkAddedKeyPackage(st, a, kp, required, opts); err != nil {
+	}
+	if len(adds) > 0 {
+		// The signature checks of a mass add dominate its cost and are
+		// independent, so they run on every core; the checks against the
+		// group then run in order, against an index of the tree.
+		err := parallel(len(adds), func(i int) error { return checkKeyPackage(st.cs, adds[i], required, opts) })
+		if err != nil {
 			return nil, err
 		}
-		i, err := a.tree.AddLeaf(&kp.LeafNode)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrProposalNotAllowed, err)
+		idx := newCompatIndex(a.tree)
+		for _, kp := range adds {
+			if err := idx.check(&kp.LeafNode); err != nil {
+				return nil, fmt.Errorf("mls: Add: %w", err)
+			}
+			i, err := a.tree.AddLeaf(&kp.LeafNode)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrProposalNotAllowed, err)
+			}
+			idx.add(&kp.LeafNode)
+			a.addedLeafs = append(a.addedLeafs, i)
+			a.addedKPs = append(a.addedKPs, kp)
+			a.added = append(a.added, memberOf(i, &kp.LeafNode))
 		}
-		a.addedLeafs = append(a.addedLeafs, i)
-		a.addedKPs = append(a.addedKPs, kp)
-		a.added = append(a.added, memberOf(i, &kp.LeafNode))
 	}
 
 	for _, e := range entries {
@@ -169,37 +183,98 @@ func checkGroupExtensions(ext tree.Extensions) error {
 	return nil
 }
 
-// checkAddedKeyPackage validates the key package of an Add against the
-// group as it stands after the commit's Updates, Removes and earlier Adds.
-func checkAddedKeyPackage(st *epochState, a *applied, kp *KeyPackage, required *tree.RequiredCapabilities, opts applyOptions) error {
+// checkKeyPackage validates the key package of an Add on its own: with a
+// strict lifetime for our own commits, with ReceivedKeyPackageGrace for
+// received ones.
+func checkKeyPackage(cs *suite.Suite, kp *KeyPackage, required *tree.RequiredCapabilities, opts applyOptions) error {
 	if opts.grace == 0 {
-		if err := validateKeyPackage(st.cs, kp, opts.now, required); err != nil {
+		if err := validateKeyPackage(cs, kp, opts.now, required); err != nil {
 			return fmt.Errorf("mls: Add: %w", err)
 		}
-	} else {
-		if err := kp.Validate(&KeyPackageCheck{Suite: st.cs, Required: required}); err != nil {
-			return fmt.Errorf("mls: Add: %w", err)
-		}
-		if !opts.now.IsZero() {
-			lt := kp.LeafNode.Lifetime
-			t := unixSeconds(opts.now)
-			skew := uint64(MaxClockSkew / time.Second)
-			if t+skew < lt.NotBefore || (t > lt.NotAfter && t-lt.NotAfter > uint64(opts.grace/time.Second)) {
-				return fmt.Errorf("mls: Add: %w: lifetime [%d, %d]", ErrKeyPackageExpired, lt.NotBefore, lt.NotAfter)
-			}
-		}
+		return nil
 	}
-	if err := leafCompat(a.tree, &kp.LeafNode, nil); err != nil {
+	if err := kp.Validate(&KeyPackageCheck{Suite: cs, Required: required}); err != nil {
 		return fmt.Errorf("mls: Add: %w", err)
 	}
-	if id := credentialIdentity(&kp.LeafNode.Credential); id != nil {
-		for i, m := range a.tree.Members() {
-			if bytes.Equal(credentialIdentity(&m.Credential), id) {
-				return fmt.Errorf("mls: Add: %w: identity of leaf %d", ErrDuplicateMember, i)
-			}
+	if !opts.now.IsZero() {
+		lt := kp.LeafNode.Lifetime
+		t := unixSeconds(opts.now)
+		skew := uint64(MaxClockSkew / time.Second)
+		if t+skew < lt.NotBefore || (t > lt.NotAfter && t-lt.NotAfter > uint64(opts.grace/time.Second)) {
+			return fmt.Errorf("mls: Add: %w: lifetime [%d, %d]", ErrKeyPackageExpired, lt.NotBefore, lt.NotAfter)
 		}
 	}
 	return nil
+}
+
+// compatIndex answers Tree.CheckLeafCompat(l, nil) for a batch of Adds in
+// constant time per leaf instead of a scan of the tree, and also rejects
+// an identity already present (Parley's notion of "the same client",
+// RFC 9420 §12.2).
+type compatIndex struct {
+	sigKeys    map[string]bool
+	encKeys    map[string]bool
+	identities map[string]bool
+	inUse      []tree.CredentialType       // credential types of the members
+	supported  map[tree.CredentialType]int // how many members support each type
+	members    int
+}
+
+func newCompatIndex(t *tree.Tree) *compatIndex {
+	idx := &compatIndex{
+		sigKeys:    map[string]bool{},
+		encKeys:    map[string]bool{},
+		identities: map[string]bool{},
+		supported:  map[tree.CredentialType]int{},
+	}
+	for x := range t.Width() {
+		if k := t.EncryptionKey(tree.NodeIndex(x)); k != nil {
+			idx.encKeys[string(k)] = true
+		}
+	}
+	for _, l := range t.Members() {
+		idx.add(l)
+	}
+	return idx
+}
+
+// check fails if l may not join: a key or identity already present, or
+// credential types that l and the members do not support mutually.
+func (idx *compatIndex) check(l *tree.LeafNode) error {
+	if idx.sigKeys[string(l.SignatureKey)] {
+		return fmt.Errorf("%w: signature key already in the group", ErrDuplicateMember)
+	}
+	if idx.encKeys[string(l.EncryptionKey)] {
+		return fmt.Errorf("%w: encryption key already in the tree", ErrDuplicateMember)
+	}
+	if id := credentialIdentity(&l.Credential); id != nil && idx.identities[string(id)] {
+		return fmt.Errorf("%w: identity %q already in the group", ErrDuplicateMember, id)
+	}
+	if idx.supported[l.Credential.Type] != idx.members {
+		return fmt.Errorf("%w: credential type %d not supported by every member", ErrProposalNotAllowed, l.Credential.Type)
+	}
+	for _, ct := range idx.inUse {
+		if !l.Capabilities.SupportsCredential(ct) {
+			return fmt.Errorf("%w: credential type %d of the group not supported", ErrProposalNotAllowed, ct)
+		}
+	}
+	return nil
+}
+
+// add records l as a member.
+func (idx *compatIndex) add(l *tree.LeafNode) {
+	idx.members++
+	idx.sigKeys[string(l.SignatureKey)] = true
+	idx.encKeys[string(l.EncryptionKey)] = true
+	if id := credentialIdentity(&l.Credential); id != nil {
+		idx.identities[string(id)] = true
+	}
+	if !slices.Contains(idx.inUse, l.Credential.Type) {
+		idx.inUse = append(idx.inUse, l.Credential.Type)
+	}
+	for _, ct := range slices.Compact(slices.Sorted(slices.Values(l.Capabilities.Credentials))) {
+		idx.supported[ct]++
+	}
 }
 
 // checkLeaf is LeafNode.Check with its errors mapped to this package's:
