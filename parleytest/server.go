@@ -41,7 +41,10 @@ type Server struct {
 	// Clock is the server's fake clock, nil unless WithFakeClock.
 	Clock *clock.Fake
 
-	logs *logBuffer
+	logs    *logBuffer
+	cfg     server.Config
+	stopped chan struct{} // closed when the current instance has shut down
+	runErr  chan error
 }
 
 // Option configures NewServer.
@@ -75,35 +78,37 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 		AdminAddr:    "localhost:0", // a different string: the config refuses identical addresses
 		DataDir:      s.DataDir,
 		Registration: "open",
-		Logger:       slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// Tests have few connections; a short drain keeps shutdown fast.
+		DrainPeriod: 200 * time.Millisecond,
+		Logger:      slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	for _, o := range opts {
 		o(&cfg, s)
 	}
-	srv, err := server.New(cfg)
+	s.cfg = cfg
+	s.start(t)
+	t.Cleanup(func() {
+		s.stop(t)
+		s.logs.stop()
+	})
+	return s
+}
+
+// start runs a server instance with s.cfg.
+func (s *Server) start(t testing.TB) {
+	t.Helper()
+	srv, err := server.New(s.cfg)
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
 	s.Server = srv
-	ctx, cancel := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)
-	go func() { runErr <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			t.Errorf("server shutdown: %v", err)
-		}
-		cancel()
-		select {
-		case err := <-runErr:
-			if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, http.ErrServerClosed) {
-				t.Errorf("server run: %v", err)
-			}
-		default: // Run already reported a start failure
-		}
-		s.logs.stop()
-	})
+	stopped := make(chan struct{})
+	s.stopped = stopped
+	go func() {
+		defer close(stopped)
+		runErr <- srv.Run(context.Background())
+	}()
 	select {
 	case <-srv.Ready():
 	case <-time.After(startTimeout):
@@ -116,7 +121,30 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 	if a := srv.AdminAddr(); a != "" {
 		s.AdminURL = "http://" + a
 	}
-	return s
+	s.runErr = runErr
+}
+
+// stop shuts the current instance down (lame duck, bounded).
+func (s *Server) stop(t testing.TB) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Server.Shutdown(sctx); err != nil {
+		t.Errorf("server shutdown: %v", err)
+	}
+	<-s.stopped
+	if err := <-s.runErr; err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("server run: %v", err)
+	}
+}
+
+// Restart shuts the server down and starts a new instance on the same
+// address and data directory, as an operator's restart would.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.stop(t)
+	s.cfg.Addr = strings.TrimPrefix(s.URL, "http://")
+	s.start(t)
 }
 
 // Logs returns everything the server logged so far.
