@@ -13,7 +13,7 @@ import (
 // exercised before and independently of the group layer's internals.
 
 // ErrNoEncryption is returned by every operation that would need MLS
-// when this build has no MLS engine. The client never falls back to
+// when the client has no MLS engine. The client never falls back to
 // sending plaintext.
 var ErrNoEncryption = errors.New("client: end-to-end encryption (MLS) is not available in this build; refusing to send")
 
@@ -80,8 +80,9 @@ type mlsGroup interface {
 	Export() ([]byte, error)
 }
 
-// noEngine is the engine of a build without MLS: every operation fails
-// with ErrNoEncryption.
+// noEngine is an engine without MLS: every operation fails with
+// ErrNoEncryption. The client never falls back to it on its own; it
+// exists so the refusal path stays tested (TestNoEngineRefuses).
 type noEngine struct{}
 
 func (noEngine) NewKeyPackage(bool) (keyPackage, error) { return keyPackage{}, ErrNoEncryption }

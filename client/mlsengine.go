@@ -1,5 +1,3 @@
-//go:build parley_mls
-
 package client
 
 import (
@@ -72,7 +70,7 @@ func (e *mlsEngine) JoinFromWelcome(welcome, bundle []byte) (mlsGroup, error) {
 }
 
 func (e *mlsEngine) Import(state []byte) (mlsGroup, error) {
-	g, err := importGroup(state)
+	g, err := mls.Import(state)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +99,7 @@ func (g group) Active() bool               { return g.g.Active() }
 func (g group) DiscardPendingCommit()      { g.g.DiscardPendingCommit() }
 func (g group) MergePendingCommit() error  { return g.g.MergePendingCommit() }
 func (g group) GroupInfo() ([]byte, error) { return g.g.GroupInfo() }
-func (g group) Export() ([]byte, error)    { return exportGroup(g.g) }
+func (g group) Export() ([]byte, error)    { return g.g.Export() }
 
 func (g group) Commit(adds [][]byte, removes []uint32) ([]byte, []byte, error) {
 	return g.g.Commit(adds, removes)

@@ -231,9 +231,11 @@ func TestLinkedDevices(t *testing.T) {
 	if ct == nil {
 		t.Fatal("no ciphertext captured")
 	}
-	if pt, err := decryptWithState(state, ct); err == nil {
+	pt, err := decryptWithState(state, ct)
+	if err == nil {
 		t.Fatalf("the revoked device's keys decrypt a later message: %q", pt)
 	}
+	t.Logf("the revoked device's last state cannot open the new message: %v", err)
 }
 
 // TestBlocking: a blocked account cannot send.

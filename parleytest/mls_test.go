@@ -1,5 +1,3 @@
-//go:build parley_mls && !parley_mls_mem
-
 package parleytest
 
 import "github.com/parleyhq/parley/mls"
