@@ -255,14 +255,22 @@ func (g *Group) makeWelcome(next *epochState, a *applied, joiner, pskSecret suit
 		return nil, err
 	}
 	w := &Welcome{CipherSuite: cs.ID(), Secrets: make([]EncryptedGroupSecrets, len(a.addedKPs)), EncryptedGroupInfo: encGI}
+	// One encrypter for all joiners: the context (the encrypted
+	// GroupInfo, which holds the tree) is hashed once, not per joiner.
+	enc := cs.NewLabelEncrypter(welcomeEncryptLabel, encGI)
 	err = parallel(len(a.addedKPs), func(i int) error {
 		ps, err := pathSecret(a.addedLeafs[i])
 		if err != nil {
 			return err
 		}
 		gs := GroupSecrets{JoinerSecret: joiner, PathSecret: ps, PSKs: a.psks}
-		w.Secrets[i], err = EncryptGroupSecrets(cs, a.addedKPs[i], &gs, encGI)
-		return err
+		kp := a.addedKPs[i]
+		kem, ct, err := enc.Encrypt(kp.InitKey, codec.Marshal(&gs))
+		if err != nil {
+			return fmt.Errorf("mls: encrypt group secrets: %w", err)
+		}
+		w.Secrets[i] = EncryptedGroupSecrets{NewMember: kp.Ref(cs), EncryptedGroupSecrets: tree.HPKECiphertext{KEMOutput: kem, Ciphertext: ct}}
+		return nil
 	})
 	if err != nil {
 		return nil, err
