@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -195,5 +196,12 @@ func TestSendRecvChat(t *testing.T) {
 	}
 	if out := mustRun(t, append(alice, "recv", "--wait", "5s")...); !strings.Contains(out, "@bob: from chat") {
 		t.Fatalf("alice's recv printed %q", out)
+	}
+}
+
+func writeFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
