@@ -90,8 +90,12 @@ func (s *Service) prepareCommit(ctx context.Context, who gateway.Identity, c *pr
 		return nil, storeErr("commit: group", err)
 	}
 
-	if err := s.checkMembership(ctx, who, c, members, accounts); err != nil {
-		return nil, err
+	// A commit for another epoch is refused by the store with the winner
+	// (CONFLICT); membership is checked only against the epoch it is for.
+	if c.Epoch == g.Epoch || g.ID == nil {
+		if err := s.checkMembership(ctx, who, c, members, accounts); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.blockedBy(ctx, who, kind, accounts); err != nil {
 		return nil, err

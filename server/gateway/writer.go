@@ -1,8 +1,7 @@
 package gateway
 
 import (
-	"context"
-	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -31,27 +30,27 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// write writes one frame within WriteTimeout (on the injected clock). A
-// write that times out means the device stopped reading: SLOW_CONSUMER.
+// write writes one frame within WriteTimeout. A write that times out
+// means the device stopped reading: SLOW_CONSUMER.
+//
+// This deadline is on the wall clock, unlike every other timeout: it
+// bounds a real socket, which a fake clock cannot stall, and a test that
+// moves a fake clock forward must not cut a connection whose write had
+// already finished on the wire.
 func (c *conn) write(f []byte) bool {
-	ctx, cancel := context.WithCancel(c.ctx)
-	defer cancel()
-	var timedOut atomic.Bool
-	t := c.g.clock.AfterFunc(c.g.cfg.WriteTimeout, func() {
-		timedOut.Store(true)
-		cancel()
-	})
-	err := c.ws.Write(ctx, websocket.MessageBinary, f)
-	t.Stop()
-	if err == nil {
-		return true
-	}
-	if timedOut.Load() {
+	// The cut comes first and then closes the socket, so the reader,
+	// which sees the socket close, cannot record a plain disconnect
+	// instead.
+	t := time.AfterFunc(c.g.cfg.WriteTimeout, func() {
 		c.cut(proto.Code_SLOW_CONSUMER, "the device did not read fast enough; reconnect, undelivered mail is kept")
-	} else {
+	})
+	err := c.ws.Write(c.ctx, websocket.MessageBinary, f)
+	t.Stop()
+	if err != nil {
 		c.cut(proto.Code_OK, "")
+		return false
 	}
-	return false
+	return true
 }
 
 // closeSocket flushes what is queued (typically the response that explains
