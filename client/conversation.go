@@ -116,6 +116,11 @@ func (c *Client) sendContent(ctx context.Context, groupID, id []byte, content *p
 	if err != nil {
 		return err
 	}
+	if !ephemeral {
+		if err := c.catchUp(ctx, groupID); err != nil {
+			return err
+		}
+	}
 	c.groupMu.Lock()
 	conv, g, err := c.loadGroup(ctx, groupID)
 	if err == nil {
@@ -144,6 +149,32 @@ func (c *Client) sendContent(ctx context.Context, groupID, id []byte, content *p
 		return nil // a retry after a lost response: the first one was stored
 	}
 	return err
+}
+
+// catchUp makes sure this device has processed every commit the server
+// accepted for the group before it encrypts: a message encrypted in an
+// old epoch could not be opened by members who already moved on (or who
+// joined since). The server does not check a Send's epoch, so the client
+// asks for the group's epoch and waits for its mailbox to deliver the
+// missing commits.
+func (c *Client) catchUp(ctx context.Context, groupID []byte) error {
+	resp, err := c.call(ctx, &proto.Request{Body: &proto.Request_GetGroup{GetGroup: &proto.GetGroup{GroupId: groupID}}})
+	if err != nil {
+		var pe *proto.Error
+		if errors.As(err, &pe) && pe.Code == proto.Code_FORBIDDEN {
+			return proto.Errorf(proto.Code_FORBIDDEN, "this device is no longer in the conversation")
+		}
+		return err
+	}
+	conv, err := c.prof.Conversation(ctx, groupID)
+	if err != nil {
+		return err
+	}
+	if want := resp.GetGroup().GetEpoch(); conv.Epoch < want {
+		c.log.Debug("waiting for missed commits before sending", "epoch", conv.Epoch, "server_epoch", want)
+		return c.waitEpoch(ctx, groupID, want)
+	}
+	return nil
 }
 
 // loadGroup restores a conversation's MLS state. Call with groupMu held.

@@ -160,8 +160,12 @@ func (c *Client) receiveWelcome(ctx context.Context, env *proto.Envelope) ([]Eve
 		return nil, c.skip(ctx, env, true, fmt.Errorf("welcome for none of this device's key packages: %v", err))
 	}
 	peer, err := c.verifyAccountID(ctx, peerID)
-	if err != nil {
+	var pe *proto.Error
+	if errors.Is(err, ErrKeyLog) || errors.As(err, &pe) && !pe.Code.Retryable() {
 		return nil, c.skip(ctx, env, true, err)
+	}
+	if err != nil {
+		return nil, err // the connection failed: retry after reconnecting
 	}
 	conv := profile.Conversation{GroupID: g.GroupID(), Kind: int32(env.ConversationKind),
 		PeerAccount: peer.ID, PeerHandle: peer.Handle, Created: c.clk.Now()}
