@@ -88,6 +88,9 @@ func applyProposals(st *epochState, entries []proposalEntry, committer Sender, o
 		if err := leafCompat(a.tree, l, &i); err != nil {
 			return nil, fmt.Errorf("mls: Update from leaf %d: %w", i, err)
 		}
+		if !l.Credential.Equal(&old.Credential) {
+			return nil, fmt.Errorf("%w: Update from leaf %d changes its credential", ErrProposalNotAllowed, i)
+		}
 		if err := a.tree.UpdateLeaf(i, l); err != nil {
 			return nil, err
 		}

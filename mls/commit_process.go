@@ -92,8 +92,16 @@ func (g *Group) processCommit(st *epochState, ac *AuthenticatedContent) (next *e
 			if i, err := a.tree.AddLeaf(leaf); err != nil || i != committer {
 				return nil, nil, fmt.Errorf("%w: joiner's leaf: %v", ErrInvalidPath, err)
 			}
-		} else if err := leafCompat(a.tree, leaf, &committer); err != nil {
-			return nil, nil, fmt.Errorf("mls: committer's leaf: %w", err)
+		} else {
+			if err := leafCompat(a.tree, leaf, &committer); err != nil {
+				return nil, nil, fmt.Errorf("mls: committer's leaf: %w", err)
+			}
+			// A member keeps its identity: a new credential would let a
+			// member (or a thief of its signing key) turn into someone
+			// else without the others being told (RFC 9420 §5.3.1).
+			if old := st.tree.Leaf(committer); old != nil && !leaf.Credential.Equal(&old.Credential) {
+				return nil, nil, fmt.Errorf("%w: committer's leaf changes its credential", ErrInvalidPath)
+			}
 		}
 		if err := a.tree.MergeUpdatePath(committer, c.Path, a.addedLeafs); err != nil {
 			return nil, nil, pathError(err)

@@ -251,6 +251,9 @@ func (g *Group) cacheProposal(st *epochState, ac *AuthenticatedContent) error {
 		if err := leafCompat(st.tree, &p.Update.LeafNode, &i); err != nil {
 			return fmt.Errorf("mls: Update proposal: %w", err)
 		}
+		if old := st.tree.Leaf(i); old == nil || !old.Credential.Equal(&p.Update.LeafNode.Credential) {
+			return fmt.Errorf("%w: Update changes the sender's credential", ErrProposalNotAllowed)
+		}
 	case tree.ProposalRemove:
 		if st.tree.Leaf(tree.LeafIndex(p.Remove.Removed)) == nil {
 			return fmt.Errorf("%w: Remove of blank leaf %d", ErrNotMember, p.Remove.Removed)

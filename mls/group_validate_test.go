@@ -137,6 +137,16 @@ func TestRejectTamperedCommits(t *testing.T) {
 		})
 		expectReject(t, b, m, ErrInvalidPath)
 	})
+	t.Run("new identity", func(t *testing.T) {
+		m := remac(t, commit, a.g, true, func(pm *PublicMessage) {
+			l := &pm.Content.Commit.Path.LeafNode
+			l.Credential = tree.BasicCredential([]byte("someone else"))
+			if err := l.Sign(a.g.st.cs, a.g.signer, a.g.GroupID(), 1); err != nil {
+				t.Fatal(err)
+			}
+		})
+		expectReject(t, b, m, ErrInvalidPath)
+	})
 	t.Run("leaf signature", func(t *testing.T) {
 		m := remac(t, commit, a.g, true, func(pm *PublicMessage) { flip(pm.Content.Commit.Path.LeafNode.Signature) })
 		expectReject(t, b, m, ErrBadSignature)
