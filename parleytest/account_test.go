@@ -99,7 +99,7 @@ func TestLinkRevokeDeviceList(t *testing.T) {
 	if _, err := bob.SafetyNumber(Ctx(t), "@alice"); err != nil { // bob trusts alice's first head
 		t.Fatal(err)
 	}
-	alice2 := LinkDevice(t, srv, alice)
+	alice2 := LinkDevice(t, alice)
 	if s := alice2.Self(); s.AccountID != alice.Self().AccountID || s.Primary {
 		t.Fatalf("linked device Self = %+v", s)
 	}

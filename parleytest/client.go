@@ -77,8 +77,9 @@ func NewClient(t testing.TB, srv *Server, handle string, opts ...ClientOption) *
 // LinkDevice links a new device (its own profile) to primary's account:
 // the new device asks for a code, primary approves it (adding it to every
 // conversation), and the new device is returned connected and synced.
-func LinkDevice(t testing.TB, srv *Server, primary *Client, opts ...ClientOption) *Client {
+func LinkDevice(t testing.TB, primary *Client, opts ...ClientOption) *Client {
 	t.Helper()
+	srv := primary.srv
 	name := primary.Handle + "-" + randomSuffix()
 	dir := filepath.Join(t.TempDir(), strings.TrimPrefix(name, "@"))
 	o := clientOptions(t, srv, name, dir, opts)

@@ -183,7 +183,7 @@ func TestLinkedDevices(t *testing.T) {
 	}
 	WaitMessage(t, alice, "before link")
 
-	alice2 := LinkDevice(t, srv, alice) // joins the existing conversation
+	alice2 := LinkDevice(t, alice) // joins the existing conversation
 	if _, err := bob.Send(ctx, "@alice", "to both"); err != nil {
 		t.Fatal(err)
 	}
@@ -276,8 +276,8 @@ func TestPlaintextNeverReachesServer(t *testing.T) {
 	srv := NewServer(t)
 	alice := NewClient(t, srv, "@alice")
 	bob := NewClient(t, srv, "@bob")
-	alice2 := LinkDevice(t, srv, alice)
-	bob2 := LinkDevice(t, srv, bob)
+	alice2 := LinkDevice(t, alice)
+	bob2 := LinkDevice(t, bob)
 	ctx := Ctx(t)
 
 	var mark [12]byte

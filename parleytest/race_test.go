@@ -42,9 +42,9 @@ func TestConcurrentCommits(t *testing.T) {
 	WaitMessage(t, bob, "hi")
 
 	hold.Store(true)
-	alice2 := LinkDevice(t, srv, alice)
+	alice2 := LinkDevice(t, alice)
 	<-held // bob has alice's commit in hand but has not applied it
-	bob2 := LinkDevice(t, srv, bob)
+	bob2 := LinkDevice(t, bob)
 	close(release)
 
 	if _, err := alice.Send(ctx, "@bob", "to all of bob"); err != nil {
