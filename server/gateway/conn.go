@@ -233,25 +233,39 @@ func (c *conn) respond(r *proto.Response) {
 
 // handleMessage parses one WebSocket message and acts on it.
 func (c *conn) handleMessage(typ websocket.MessageType, b []byte) {
+	req, code, msg := parseFrame(typ, b)
+	switch code {
+	case proto.Code_OK:
+		c.serveRequest(req)
+	case proto.Code_BAD_REQUEST:
+		c.malformedFrame(msg)
+	default:
+		c.respond(ErrorResponse(0, code, msg))
+	}
+}
+
+// parseFrame decodes a device's message: the Request it carries, or the
+// code and message to answer it with (BAD_REQUEST for a malformed frame,
+// UNKNOWN_FRAME for a kind this server does not know). It is pure, so
+// the decoder can be fuzzed alone.
+func parseFrame(typ websocket.MessageType, b []byte) (*proto.Request, proto.Code, string) {
 	if typ != websocket.MessageBinary {
-		c.malformedFrame("text messages are not part of the protocol; send binary protobuf frames")
-		return
+		return nil, proto.Code_BAD_REQUEST, "text messages are not part of the protocol; send binary protobuf frames"
 	}
 	var f proto.Frame
 	if err := gproto.Unmarshal(b, &f); err != nil {
-		c.malformedFrame("the message is not a valid protobuf Frame")
-		return
+		return nil, proto.Code_BAD_REQUEST, "the message is not a valid protobuf Frame"
 	}
 	switch k := f.Kind.(type) {
 	case *proto.Frame_Request:
 		if k.Request == nil {
-			k.Request = &proto.Request{}
+			return &proto.Request{}, proto.Code_OK, ""
 		}
-		c.serveRequest(k.Request)
+		return k.Request, proto.Code_OK, ""
 	case nil:
-		c.respond(ErrorResponse(0, proto.Code_UNKNOWN_FRAME, "this server does not know this frame type; upgrade the server or the client"))
+		return nil, proto.Code_UNKNOWN_FRAME, "this server does not know this frame type; upgrade the server or the client"
 	default:
-		c.malformedFrame("devices send only Request frames")
+		return nil, proto.Code_BAD_REQUEST, "devices send only Request frames"
 	}
 }
 
