@@ -110,7 +110,13 @@ func (g *Group) processPublic(pm *PublicMessage) (*Processed, error) {
 func (g *Group) processPrivate(pm *PrivateMessage) (*Processed, error) {
 	st := g.st
 	if err := st.checkHeader(pm.GroupID, pm.Epoch); err != nil {
-		return nil, err
+		// A late application message of a recent epoch is still
+		// readable; handshake messages of past epochs are not.
+		old := g.pastEpoch(pm.Epoch)
+		if !errors.Is(err, ErrWrongEpoch) || pm.ContentType != ContentApplication || old == nil {
+			return nil, err
+		}
+		return g.processPastApplication(old, pm)
 	}
 	sd, err := pm.DecryptSenderData(st.cs, st.keys.SenderData)
 	if err != nil {
@@ -132,6 +138,34 @@ func (g *Group) processPrivate(pm *PrivateMessage) (*Processed, error) {
 	}
 	typ := ratchetFor(pm.ContentType)
 	return g.handleContent(ac, func() { st.secrets.Consume(sd.LeafIndex, typ, sd.Generation) })
+}
+
+// processPastApplication reads an application message of a past epoch
+// with that epoch's keys and members.
+func (g *Group) processPastApplication(st *epochState, pm *PrivateMessage) (*Processed, error) {
+	sd, err := pm.DecryptSenderData(st.cs, st.keys.SenderData)
+	if err != nil {
+		return nil, err
+	}
+	leaf := st.tree.Leaf(tree.LeafIndex(sd.LeafIndex))
+	if leaf == nil {
+		return nil, fmt.Errorf("%w: sender leaf %d", ErrNotMember, sd.LeafIndex)
+	}
+	ac, err := openPrivate(st, pm, sd)
+	if err != nil {
+		return nil, err
+	}
+	if err := ac.VerifySignature(st.cs, leaf.SignatureKey, st.ctxBytes); err != nil {
+		return nil, err
+	}
+	st.secrets.Consume(sd.LeafIndex, schedule.Application, sd.Generation)
+	return &Processed{
+		Kind:   KindApplication,
+		Data:   ac.Content.ApplicationData,
+		AAD:    ac.Content.AuthenticatedData,
+		Sender: memberOf(tree.LeafIndex(sd.LeafIndex), leaf),
+		Epoch:  st.ctx.Epoch,
+	}, nil
 }
 
 // openPrivate is PrivateMessage.Unprotect without consuming the key: it

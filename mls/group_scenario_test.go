@@ -240,3 +240,39 @@ func TestKeyPackageBundleRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestLateMessageFromPastEpoch(t *testing.T) {
+	cl := newTestGroup(t, 1, 3)
+	late, err := cl[0].g.Encrypt([]byte("sent before the commit"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, err := cl[1].g.SelfUpdate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliverCommit(t, cl, 1, commit)
+	p, err := cl[2].g.Process(late)
+	if err != nil || string(p.Data) != "sent before the commit" || p.Epoch != 1 || p.Sender.Leaf != 0 {
+		t.Fatalf("late message: %v %+v", err, p)
+	}
+	if _, err := cl[2].g.Process(late); !errors.Is(err, ErrGenerationReused) {
+		t.Fatalf("replay of a late message: %v", err)
+	}
+	// Beyond MaxPastEpochs the old keys are gone.
+	late, _ = cl[0].g.Encrypt([]byte("too late"), nil)
+	for range MaxPastEpochs + 1 {
+		commit, _ := cl[1].g.SelfUpdate()
+		deliverCommit(t, cl, 1, commit)
+	}
+	if _, err := cl[2].g.Process(late); !errors.Is(err, ErrWrongEpoch) {
+		t.Fatalf("message %d epochs late: %v", MaxPastEpochs+1, err)
+	}
+	if cl[2].g.Epoch() != 5 {
+		t.Fatal(cl[2].g.Epoch())
+	}
+	// Handshake messages of a past epoch are refused.
+	if _, err := cl[2].g.Process(commit); !errors.Is(err, ErrWrongEpoch) {
+		t.Fatalf("old commit: %v", err)
+	}
+}
