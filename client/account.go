@@ -147,7 +147,7 @@ func (l *Link) Wait(ctx context.Context) error {
 		select {
 		case ev, ok := <-l.conn.Events():
 			if !ok {
-				continue // Done is closed too
+				return l.reconnect(ctx)
 			}
 			if n := ev.GetNotice(); n != nil {
 				c.log.Info("server notice while linking", "code", n.Code, "message", n.Message)
@@ -162,20 +162,7 @@ func (l *Link) Wait(ctx context.Context) error {
 			}
 			return c.becomeDevice(ctx, l.conn, res)
 		case <-l.conn.Done():
-			// The approval may have happened while we were cut off: the
-			// device exists once approved, so try to log in once.
-			cause := l.conn.Err()
-			l.conn.Close()
-			conn, err := rpc.Dial(ctx, c.server, c.opts.HTTPClient)
-			if err != nil {
-				return fmt.Errorf("link: connection lost (%v); run link again", cause)
-			}
-			res, err := c.authenticate(ctx, conn)
-			if err != nil {
-				conn.Close()
-				return fmt.Errorf("link: connection lost before approval (%v); run link again", cause)
-			}
-			return c.becomeDevice(ctx, conn, res)
+			return l.reconnect(ctx)
 		case <-t.C():
 			pctx, cancel := context.WithTimeout(ctx, callTimeout)
 			l.conn.Call(pctx, &proto.Request{Body: &proto.Request_Ping{Ping: &proto.Ping{}}})
@@ -185,6 +172,29 @@ func (l *Link) Wait(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// reconnect handles a connection lost while waiting: the approval may
+// have happened meanwhile, and the device exists once approved, so it
+// tries to log in once.
+func (l *Link) reconnect(ctx context.Context) error {
+	c := l.c
+	cause := l.conn.Err()
+	l.conn.Close()
+	var ce *rpc.CloseError
+	if errors.As(cause, &ce) && ce.Code == proto.Code_EXPIRED {
+		return fmt.Errorf("the link code expired before it was approved; run link again")
+	}
+	conn, err := rpc.Dial(ctx, c.server, c.opts.HTTPClient)
+	if err != nil {
+		return fmt.Errorf("connection lost (%v); run link again", cause)
+	}
+	res, err := c.authenticate(ctx, conn)
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("connection lost before approval (%v); run link again", cause)
+	}
+	return c.becomeDevice(ctx, conn, res)
 }
 
 // Close abandons a link that was not approved.
