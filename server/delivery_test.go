@@ -13,7 +13,7 @@ import (
 	"github.com/parleyhq/parley/server"
 )
 
-func randomID(t *testing.T) []byte {
+func randomID(t testing.TB) []byte {
 	t.Helper()
 	b := make([]byte, proto.MessageIDBytes)
 	rand.Read(b)
@@ -23,7 +23,7 @@ func randomID(t *testing.T) []byte {
 // directGroup creates a DIRECT conversation between creator and peer and
 // adds the given devices (the MLS payloads are opaque to the server, so
 // placeholders do).
-func directGroup(t *testing.T, creator *client, peer *client, add ...*client) []byte {
+func directGroup(t testing.TB, creator *client, peer *client, add ...*client) []byte {
 	t.Helper()
 	gid := randomID(t)
 	c := &proto.Commit{

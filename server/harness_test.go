@@ -44,7 +44,7 @@ type option func(*server.Config)
 
 func withFakeClock(c *server.Config) { c.Clock = clock.NewFake(epoch0) }
 
-func startServer(t *testing.T, opts ...option) *testServer {
+func startServer(t testing.TB, opts ...option) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := server.Config{
@@ -85,7 +85,7 @@ func startServer(t *testing.T, opts ...option) *testServer {
 
 // testWriter sends server logs to the test log, and drops them once the
 // test is over (a late log line must not fail the run).
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	defer func() { recover() }()
@@ -95,7 +95,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // client is a raw protocol client: frames in, frames out, no SDK.
 type client struct {
-	t      *testing.T
+	t      testing.TB
 	ws     *websocket.Conn
 	hello  *proto.Hello
 	frames chan frameOrErr
@@ -113,7 +113,7 @@ type frameOrErr struct {
 }
 
 // dial connects and reads the Hello.
-func dial(t *testing.T, ts *testServer) *client {
+func dial(t testing.TB, ts *testServer) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
@@ -341,7 +341,7 @@ func (c *client) registerReq(handle string) *proto.Request {
 }
 
 // register creates an account on a fresh connection.
-func register(t *testing.T, ts *testServer, handle string) *client {
+func register(t testing.TB, ts *testServer, handle string) *client {
 	t.Helper()
 	c := dial(t, ts)
 	r := c.mustCall(c.registerReq(handle))
@@ -366,7 +366,7 @@ func (c *client) reconnect(ts *testServer) *client {
 }
 
 // waitFor polls cond until it holds, failing after the wait bound.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	tick := time.NewTicker(5 * time.Millisecond)
