@@ -241,9 +241,11 @@ func (c *Client) Close() error {
 	return c.prof.Close()
 }
 
-// Events delivers what happens, in order. Read it: while it is full the
-// client stops processing incoming mail (which then waits, safely, in the
-// server's mailbox). Typing events are dropped rather than waited for.
+// Events delivers what happens, in order. Read it continuously, from a
+// goroutine of its own: while it is full the client stops processing
+// incoming mail (which then waits, safely, in the server's mailbox).
+// Typing events are dropped rather than waited for, and so are warnings
+// raised while the client holds its group lock (they are logged).
 func (c *Client) Events() <-chan Event { return c.events }
 
 // DeviceID is this device's id.
@@ -363,8 +365,20 @@ func (c *Client) call(ctx context.Context, req *proto.Request) (*proto.Response,
 	}
 }
 
+// tryEmit hands an event to the application without waiting: it is used
+// where the client holds the group lock, which must never wait on the
+// application. A warning that does not fit is still logged.
+func (c *Client) tryEmit(ev Event) {
+	select {
+	case c.events <- ev:
+	default:
+		c.log.Warn("event dropped: the application is not reading Events", "event", fmt.Sprintf("%+v", ev))
+	}
+}
+
 // emit hands an event to the application, waiting while Events is full
-// (typing indicators are dropped instead).
+// (typing indicators are dropped instead). Never call it with groupMu
+// held.
 func (c *Client) emit(ev Event) {
 	if _, ephemeral := ev.(TypingEvent); ephemeral {
 		select {

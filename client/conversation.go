@@ -223,7 +223,7 @@ func (c *Client) checkMembers(ctx context.Context, conv profile.Conversation, g 
 			return nil
 		}
 		if attempt > 0 {
-			c.emit(KeyChangeEvent{Handle: conv.PeerHandle, AccountID: conv.PeerAccount,
+			c.tryEmit(KeyChangeEvent{Handle: conv.PeerHandle, AccountID: conv.PeerAccount,
 				Err: fmt.Errorf("%w: %v", ErrUnverifiedMember, unknown)})
 			return ErrUnverifiedMember
 		}

@@ -120,7 +120,7 @@ func (c *Client) verify(ctx context.Context, req *proto.FetchKeys, wantHandle st
 	}
 	if known != nil && res.AccountId != known.AccountID {
 		err := fmt.Errorf("%w: %s now names account %s, which this device knew as %s", ErrKeyLog, known.Handle, res.AccountId, known.AccountID)
-		c.emit(KeyChangeEvent{Handle: known.Handle, AccountID: res.AccountId, Err: err})
+		c.tryEmit(KeyChangeEvent{Handle: known.Handle, AccountID: res.AccountId, Err: err})
 		return nil, err
 	}
 	head, err := identity.VerifyLog(res.AccountId, res.Log, trusted)
@@ -129,7 +129,7 @@ func (c *Client) verify(ctx context.Context, req *proto.FetchKeys, wantHandle st
 	}
 	if err != nil {
 		err = fmt.Errorf("%w for %s: %v", ErrKeyLog, res.Handle, err)
-		c.emit(KeyChangeEvent{Handle: res.Handle, AccountID: res.AccountId, Err: err})
+		c.tryEmit(KeyChangeEvent{Handle: res.Handle, AccountID: res.AccountId, Err: err})
 		return nil, err
 	}
 	acc := newAccount(head)
@@ -150,13 +150,13 @@ func (c *Client) verify(ctx context.Context, req *proto.FetchKeys, wantHandle st
 		if len(added)+len(removed) > 0 {
 			if head.AccountID == c.Self().AccountID {
 				for _, d := range added {
-					c.emit(DeviceEvent{DeviceID: d, Linked: true})
+					c.tryEmit(DeviceEvent{DeviceID: d, Linked: true})
 				}
 				for _, d := range removed {
-					c.emit(DeviceEvent{DeviceID: d, Self: d == c.deviceID})
+					c.tryEmit(DeviceEvent{DeviceID: d, Self: d == c.deviceID})
 				}
 			} else {
-				c.emit(KeyChangeEvent{Handle: head.List.Handle, AccountID: head.AccountID, Added: added, Removed: removed})
+				c.tryEmit(KeyChangeEvent{Handle: head.List.Handle, AccountID: head.AccountID, Added: added, Removed: removed})
 			}
 		}
 	}

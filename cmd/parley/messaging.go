@@ -132,6 +132,8 @@ about changed keys are printed to stderr.`,
 				}
 			}
 			if len(shown) > 0 {
+				// Keep taking events while the receipts go out.
+				defer a.drain(c)()
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), connectTimeout)
 				defer cancel()
 				if err := c.MarkRead(rctx, shown...); err != nil {
