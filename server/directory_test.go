@@ -404,3 +404,28 @@ func TestContactsBlocksAndPresence(t *testing.T) {
 		return !p.Online && p.LastSeenMs > 0
 	})
 }
+
+func TestLinkCodeExpiresWhileWaiting(t *testing.T) {
+	ts := startServer(t, withFakeClock)
+	alice := register(t, ts, "@alice")
+	n := dial(t, ts)
+	n.newKey()
+	code := n.mustCall(&proto.Request{Body: &proto.Request_LinkBegin{LinkBegin: &proto.LinkBegin{
+		SigningKey: n.pub, Signature: n.sign(), ProtocolVersion: proto.ProtocolVersion,
+	}}}).GetLinkCode()
+	if want := ts.clock.Now().Add(proto.LinkCodeTTL).UnixMilli(); code.ExpiresMs != want {
+		t.Fatalf("expires_ms %d, want %d", code.ExpiresMs, want)
+	}
+	// The waiting device keeps its connection alive with pings (the
+	// handshake timeout no longer applies) until the code expires.
+	for range 10 {
+		ts.clock.Advance(59 * time.Second)
+		n.mustCall(ping)
+		alice.mustCall(ping)
+	}
+	lookup := &proto.Request{Body: &proto.Request_LinkLookup{LinkLookup: &proto.LinkLookup{Code: code.Code}}}
+	alice.mustCall(lookup) // 590 s: still valid
+	ts.clock.Advance(11 * time.Second)
+	n.expectClosed(proto.Code_EXPIRED)
+	alice.expectCode(lookup, proto.Code_EXPIRED)
+}

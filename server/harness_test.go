@@ -362,6 +362,9 @@ func (c *client) reconnect(ts *testServer) *client {
 	n.pub, n.priv = c.pub, c.priv
 	r := n.mustCall(n.authReq())
 	n.auth = r.GetAuth()
+	if len(n.events) != 0 {
+		c.t.Fatalf("%d events arrived before the AuthResult", len(n.events))
+	}
 	return n
 }
 

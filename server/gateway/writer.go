@@ -16,12 +16,18 @@ const maxCloseReason = 123
 func (c *conn) writeLoop() {
 	for {
 		var f []byte
+		// Queued frames go first: the AuthResult is queued before the
+		// pusher starts, so it precedes the first mailbox event.
 		select {
-		case <-c.quit:
-			c.closeSocket()
-			return
 		case f = <-c.out:
-		case f = <-c.mail:
+		default:
+			select {
+			case <-c.quit:
+				c.closeSocket()
+				return
+			case f = <-c.out:
+			case f = <-c.mail:
+			}
 		}
 		if !c.write(f) {
 			c.kill()
