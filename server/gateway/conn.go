@@ -116,11 +116,12 @@ func (c *conn) serve() {
 		c.cut(proto.Code_IDLE_TIMEOUT, "nothing received for too long; send Ping to keep the connection")
 	})
 
-	// The library's own limit sits one byte above ours: read reads one
-	// byte past proto.MaxFrameBytes itself to detect an oversized message
-	// and close with 4010 rather than the library's 1009. Either way no
-	// more than the limit is ever buffered, whatever length was declared.
-	c.ws.SetReadLimit(proto.MaxFrameBytes + 2)
+	// read stops one byte past proto.MaxFrameBytes to detect an oversized
+	// message and close with 4010; the library's own limit (which would
+	// close with 1009) is set just above that so it never trips first. No
+	// more than the limit is ever buffered, whatever length a frame
+	// header declares.
+	c.ws.SetReadLimit(proto.MaxFrameBytes + 1)
 	for {
 		typ, buf, err := c.read()
 		if err != nil {
