@@ -402,3 +402,36 @@ func goroutinesSettle(t *testing.T, base int) {
 		<-tick.C
 	}
 }
+func mustMarshalFrame(t *testing.T, f *proto.Frame) []byte {
+	t.Helper()
+	b, err := gproto.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// counterValue reads a counter (or gauge) of the server's registry with
+// the given label value ("" for none).
+func counterValue(t *testing.T, ts *testServer, name, label string) float64 {
+	t.Helper()
+	mfs, err := ts.Metrics().Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label != "" && (len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() != label) {
+				continue
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
+}
