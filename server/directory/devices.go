@@ -22,11 +22,17 @@ func requirePrimary(who gateway.Identity) error {
 	return nil
 }
 
-// pendingLink returns the live link request behind a code.
-func (s *Service) pendingLink(ctx context.Context, code string) (store.LinkRequest, error) {
-	r, err := s.st.LinkRequest(ctx, normalizeCode(code), s.clock.Now())
+// pendingLink returns the live link request behind a code, counting
+// failed lookups against the caller's account.
+func (s *Service) pendingLink(ctx context.Context, who gateway.Identity, code string) (store.LinkRequest, error) {
+	now := s.clock.Now()
+	if !s.guesses.allowed(who.AccountID, now) {
+		return store.LinkRequest{}, proto.Errorf(proto.Code_RATE_LIMITED, "too many wrong link codes; check the code on the new device and try again in a few minutes")
+	}
+	r, err := s.st.LinkRequest(ctx, normalizeCode(code), now)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
+		s.guesses.failed(who.AccountID, now)
 		return r, proto.Errorf(proto.Code_NOT_FOUND, "no device is waiting with this code; check the code shown on the new device")
 	case errors.Is(err, store.ErrExpired):
 		return r, proto.Errorf(proto.Code_EXPIRED, "this link code expired; start linking again on the new device")
@@ -41,7 +47,7 @@ func (s *Service) LinkLookup(ctx context.Context, who gateway.Identity, l *proto
 	if err := requirePrimary(who); err != nil {
 		return nil, err
 	}
-	r, err := s.pendingLink(ctx, l.Code)
+	r, err := s.pendingLink(ctx, who, l.Code)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +148,7 @@ func (s *Service) LinkApprove(ctx context.Context, who gateway.Identity, a *prot
 	if err := requirePrimary(who); err != nil {
 		return err
 	}
-	r, err := s.pendingLink(ctx, a.Code)
+	r, err := s.pendingLink(ctx, who, a.Code)
 	if err != nil {
 		return err
 	}

@@ -71,6 +71,8 @@ type Service struct {
 	clock  clock.Clock
 	log    *slog.Logger
 	rand   io.Reader
+	// guesses limits failed link-code lookups per account.
+	guesses guesses
 }
 
 // New validates cfg and returns a Service.

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parleyhq/parley/identity"
 )
@@ -46,5 +47,25 @@ func TestPolicy(t *testing.T) {
 	}
 	if Policy("").Valid() || Policy("Open").Valid() {
 		t.Error("unknown policy accepted")
+	}
+}
+
+func TestFailedLookupsAreLimited(t *testing.T) {
+	var g guesses
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for range maxFailedLookups {
+		if !g.allowed("a1", now) {
+			t.Fatal("lookup refused before the limit")
+		}
+		g.failed("a1", now)
+	}
+	if g.allowed("a1", now.Add(time.Minute)) {
+		t.Fatal("lookup allowed beyond the limit")
+	}
+	if !g.allowed("a2", now) {
+		t.Fatal("another account is limited too")
+	}
+	if !g.allowed("a1", now.Add(lookupWindow)) {
+		t.Fatal("limit did not reset after the window")
 	}
 }
