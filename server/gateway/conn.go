@@ -123,6 +123,11 @@ func (c *conn) serve() {
 	// header declares.
 	c.ws.SetReadLimit(proto.MaxFrameBytes + 1)
 	for {
+		select {
+		case <-c.quit:
+			return
+		default:
+		}
 		typ, buf, err := c.read()
 		if err != nil {
 			if errors.Is(err, errTooLarge) {
@@ -134,11 +139,6 @@ func (c *conn) serve() {
 		c.handleMessage(typ, buf.Bytes())
 		if buf.Cap() <= pooledBufferMax {
 			bufPool.Put(buf)
-		}
-		select {
-		case <-c.quit:
-			return
-		default:
 		}
 	}
 }
@@ -155,7 +155,7 @@ func (c *conn) read() (websocket.MessageType, *bytes.Buffer, error) {
 		return 0, nil, err
 	}
 	if buf.Len() > proto.MaxFrameBytes {
-		return 0, nil, errTooLarge
+		return 0, nil, errTooLarge // the buffer is dropped: it is too big to keep
 	}
 	return typ, buf, nil
 }

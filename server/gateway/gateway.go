@@ -205,8 +205,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	nc, _ := r.Context().Value(netConnKey{}).(net.Conn)
 	c := g.newConn(ws, nc, r.RemoteAddr)
 	g.mu.Lock()
+	draining := g.draining
 	g.conns[c] = struct{}{}
 	g.mu.Unlock()
+	if draining { // Drain began during the upgrade and did not see c
+		c.cut(proto.Code_SHUTTING_DOWN, "the server is shutting down; reconnect in a moment")
+	}
 	g.cfg.Metrics.Connections.Inc()
 	defer func() {
 		g.mu.Lock()
