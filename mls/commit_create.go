@@ -277,3 +277,46 @@ func (g *Group) makeWelcome(next *epochState, a *applied, joiner, pskSecret suit
 	}
 	return NewWelcomeMLSMessage(w).Encode(), nil
 }
+
+// ProposeLeave returns a Remove proposal of ourselves (an MLSMessage
+// PublicMessage): a member cannot commit its own removal, so it asks the
+// others, and the next commit by any member includes it. We keep the
+// proposal too, so that we recognise the commit that removes us.
+func (g *Group) ProposeLeave() ([]byte, error) {
+	st, err := g.ready()
+	if err != nil {
+		return nil, err
+	}
+	ac := &AuthenticatedContent{
+		WireFormat: WirePublicMessage,
+		Content: FramedContent{
+			GroupID:     st.ctx.GroupID,
+			Epoch:       st.ctx.Epoch,
+			Sender:      MemberSender(uint32(st.own)),
+			ContentType: ContentProposal,
+			Proposal:    &Proposal{Type: tree.ProposalRemove, Remove: &RemoveProposal{Removed: uint32(st.own)}},
+		},
+	}
+	if err := ac.Sign(st.cs, g.signer, st.ctxBytes); err != nil {
+		return nil, err
+	}
+	pm, err := ProtectPublic(st.cs, ac, st.keys.Membership, st.ctxBytes)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.cacheProposal(st, ac); err != nil {
+		return nil, err
+	}
+	return NewPublicMLSMessage(pm).Encode(), nil
+}
+
+// PendingProposals returns how many proposals received in this epoch
+// await a commit. RFC 9420 §12.4 asks a member that has seen proposals to
+// commit before sending application data; a client can use this to decide
+// to call SelfUpdate (which includes them).
+func (g *Group) PendingProposals() int {
+	if g.st == nil {
+		return 0
+	}
+	return len(g.st.proposals)
+}

@@ -276,3 +276,42 @@ func TestLateMessageFromPastEpoch(t *testing.T) {
 		t.Fatalf("old commit: %v", err)
 	}
 }
+
+func TestLeave(t *testing.T) {
+	cl := newTestGroup(t, 1, 3)
+	prop, err := cl[2].g.ProposeLeave()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cl[:2] {
+		p, err := c.g.Process(prop)
+		if err != nil || p.Kind != KindProposal {
+			t.Fatalf("proposal: %v", err)
+		}
+		if c.g.PendingProposals() != 1 {
+			t.Fatal("proposal not cached")
+		}
+	}
+	// Member 1 commits; the cached Remove comes along by reference.
+	commit, err := cl[1].g.SelfUpdate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl[1].g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 2} {
+		p, err := cl[i].g.Process(commit)
+		if err != nil {
+			t.Fatalf("member %d: %v", i, err)
+		}
+		if len(p.Removed) != 1 || p.Removed[0].Leaf != 2 {
+			t.Fatalf("removed %+v", p.Removed)
+		}
+	}
+	if cl[2].g.Active() || !cl[0].g.Active() || len(cl[0].g.Members()) != 2 {
+		t.Fatal("leave not applied")
+	}
+	checkAgree(t, cl)
+	sendMessage(t, cl, 0, "two left")
+}
