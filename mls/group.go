@@ -88,11 +88,27 @@ type pendingCommit struct {
 	result  *commitResult
 }
 
+// GroupOptions are the less common inputs of CreateGroupWith.
+type GroupOptions struct {
+	// Extensions are the initial GroupContext extensions, e.g. an
+	// external_senders extension naming a server allowed to propose
+	// (tree.ExternalSendersExtension) or required_capabilities.
+	Extensions tree.Extensions
+}
+
 // CreateGroup starts a group of one member, id, at epoch 0 (RFC 9420
 // §11).
 func CreateGroup(groupID []byte, id Identity) (*Group, error) {
+	return CreateGroupWith(groupID, id, GroupOptions{})
+}
+
+// CreateGroupWith is CreateGroup with options.
+func CreateGroupWith(groupID []byte, id Identity, opts GroupOptions) (*Group, error) {
 	cs, err := checkIdentity(id)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkGroupExtensions(opts.Extensions); err != nil {
 		return nil, err
 	}
 	if len(groupID) == 0 {
@@ -116,6 +132,15 @@ func CreateGroup(groupID []byte, id Identity) (*Group, error) {
 	if err := leaf.Sign(cs, id.SigningKey, nil, 0); err != nil {
 		return nil, err
 	}
+	required, _, _ := opts.Extensions.RequiredCapabilities() // decoded by checkGroupExtensions
+	for _, x := range opts.Extensions {
+		if !leaf.Capabilities.SupportsExtension(x.Type) {
+			return nil, fmt.Errorf("%w: group extension %d", ErrUnsupported, x.Type)
+		}
+	}
+	if !leaf.Capabilities.Satisfies(required) {
+		return nil, fmt.Errorf("%w: the creator lacks the required capabilities", ErrUnsupported)
+	}
 	t := tree.New(cs, leaf)
 	st := &epochState{
 		cs: cs,
@@ -126,6 +151,7 @@ func CreateGroup(groupID []byte, id Identity) (*Group, error) {
 			Epoch:                   0,
 			TreeHash:                t.TreeHash(),
 			ConfirmedTranscriptHash: []byte{},
+			Extensions:              opts.Extensions,
 		},
 		tree: t,
 		own:  0,

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/parleyhq/parley/mls/tree"
 )
 
 func TestOutOfOrderApplicationMessages(t *testing.T) {
@@ -314,4 +316,67 @@ func TestLeave(t *testing.T) {
 	}
 	checkAgree(t, cl)
 	sendMessage(t, cl, 0, "two left")
+}
+
+// TestExternalSenderProposal: a group whose context names an external
+// sender (say, the server) accepts its Remove proposal, rejects other
+// types from it and signatures by anyone else.
+func TestExternalSenderProposal(t *testing.T) {
+	server := testIdentity(t, 1, "server")
+	cl := []*client{newClient(t, 1, "member-0"), newClient(t, 1, "member-1"), newClient(t, 1, "member-2")}
+	g, err := CreateGroupWith([]byte("with server"), cl[0].id, GroupOptions{Extensions: tree.Extensions{
+		tree.ExternalSendersExtension([]tree.ExternalSender{
+			{SignatureKey: server.SigningKey.Public(), Credential: tree.BasicCredential([]byte("server"))},
+		}),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl[0].g = g
+	_, welcome, err := g.AddMembers([][]byte{cl[1].bundle.Message(), cl[2].bundle.Message()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.MergePendingCommit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cl[1:] {
+		if c.g, err = JoinFromWelcome(welcome, []*KeyPackageBundle{c.bundle}, c.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	external := func(signer Identity, p *Proposal) []byte {
+		st := cl[0].g.st
+		ac := &AuthenticatedContent{WireFormat: WirePublicMessage, Content: FramedContent{
+			GroupID: st.ctx.GroupID, Epoch: st.ctx.Epoch, Sender: Sender{Type: SenderExternal, Index: 0},
+			ContentType: ContentProposal, Proposal: p,
+		}}
+		if err := ac.Sign(st.cs, signer.SigningKey, nil); err != nil {
+			t.Fatal(err)
+		}
+		return NewPublicMLSMessage(&PublicMessage{Content: ac.Content, Auth: ac.Auth}).Encode()
+	}
+	remove := &Proposal{Type: tree.ProposalRemove, Remove: &RemoveProposal{Removed: 2}}
+	if _, err := cl[1].g.Process(external(cl[1].id, remove)); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("forged external proposal: %v", err)
+	}
+	update := &Proposal{Type: tree.ProposalUpdate, Update: &UpdateProposal{LeafNode: *cl[0].g.st.tree.Leaf(0)}}
+	if _, err := cl[1].g.Process(external(server, update)); !errors.Is(err, ErrProposalNotAllowed) {
+		t.Fatalf("external Update: %v", err)
+	}
+	prop := external(server, remove)
+	for _, c := range cl {
+		if _, err := c.g.Process(prop); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit, err := cl[0].g.SelfUpdate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliverCommit(t, cl, 0, commit)
+	if cl[2].g.Active() || len(cl[1].g.Members()) != 2 {
+		t.Fatal("external Remove not applied")
+	}
+	checkAgree(t, cl)
 }
