@@ -362,7 +362,7 @@ func (g *Group) resumptionPSK(groupID []byte, epoch uint64) (suite.Secret, bool)
 func nextEpoch(st *epochState, a *applied, ac *AuthenticatedContent, initSecret, commitSecret, pskSecret suite.Secret) (*epochState, suite.Secret, error) {
 	cs := st.cs
 	next := &epochState{cs: cs, tree: a.tree, own: st.own}
-	confirmed, _ := ac.TranscriptHashes(cs, st.interim) // interim recomputed below with the final tag
+	confirmed := schedule.ConfirmedTranscriptHash(cs, st.interim, ac.ConfirmedTranscriptHashInput())
 	next.ctx = GroupContext{
 		Version:                 st.ctx.Version,
 		CipherSuite:             st.ctx.CipherSuite,
