@@ -37,9 +37,14 @@ type conn struct {
 	ctx    context.Context             // canceled by kill: aborts socket I/O and handler calls
 	cancel context.CancelFunc
 
-	out  chan []byte   // the bounded send queue; never closed
+	out  sendQueue     // the bounded send queue
 	mail chan []byte   // pusher → writer, unbuffered: the pusher is flow-controlled by acks
-	wake chan struct{} // pusher wake-up, capacity 1 so signals coalesce
+	// The pusher runs only while there is mail to push, so an idle
+	// connection costs no goroutine for it.
+	pushMu      sync.Mutex
+	pushRunning bool
+	pushAgain   bool // new mail or an ack arrived while it ran
+	pushStopped bool // set by finish before it waits for tasks
 	quit chan struct{} // closed by cut
 
 	cutOnce     sync.Once
@@ -74,9 +79,8 @@ func (g *Gateway) newConn(ws *websocket.Conn, nc net.Conn, remote string) *conn 
 		id:      g.connID(),
 		ctx:     ctx,
 		cancel:  cancel,
-		out:     make(chan []byte, g.cfg.SendQueue),
+		out:     newSendQueue(g.cfg.SendQueue),
 		mail:    make(chan []byte),
-		wake:    make(chan struct{}, 1),
 		quit:    make(chan struct{}),
 		limiter: newBucket(g.cfg.RatePerSecond, g.cfg.RateBurst, g.clock.Now()),
 	}
@@ -171,6 +175,9 @@ func (c *conn) finish() {
 	if c.unsub != nil {
 		c.unsub()
 	}
+	c.pushMu.Lock()
+	c.pushStopped = true
+	c.pushMu.Unlock()
 	c.tasks.Wait()
 	c.kill()
 	c.g.cfg.Metrics.MailboxInFlight.Sub(float64(c.win.clear()))
@@ -217,9 +224,7 @@ func (c *conn) enqueue(f []byte) {
 		return
 	default:
 	}
-	select {
-	case c.out <- f:
-	default:
+	if !c.out.push(f) {
 		c.cut(proto.Code_SLOW_CONSUMER, "the device did not read fast enough; reconnect, undelivered mail is kept")
 	}
 }
@@ -294,11 +299,33 @@ func (c *conn) onBus(m bus.Message) {
 	}
 }
 
+// wakePusher makes sure the pusher looks at the mailbox again: it starts
+// it, or tells the running one to fetch once more before it stops.
 func (c *conn) wakePusher() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	c.pushMu.Lock()
+	defer c.pushMu.Unlock()
+	if c.pushStopped {
+		return // finish is waiting for tasks: start nothing new
 	}
+	if c.pushRunning {
+		c.pushAgain = true
+		return
+	}
+	c.pushRunning = true
+	c.tasks.Go(c.pushLoop)
+}
+
+// pushDone reports whether the pusher may stop: nothing asked it to look
+// again since it last fetched.
+func (c *conn) pushDone() bool {
+	c.pushMu.Lock()
+	defer c.pushMu.Unlock()
+	if c.pushAgain {
+		c.pushAgain = false
+		return false
+	}
+	c.pushRunning = false
+	return true
 }
 
 // inflight counts a connection's pipelined Sends.

@@ -66,7 +66,8 @@ func (w *window) clear() int {
 }
 
 // pushLoop feeds the device's mailbox to the writer in seq order, at most
-// proto.MaxEventBatch unacknowledged, waking on new mail and on acks.
+// proto.MaxEventBatch unacknowledged, until it has caught up and nothing
+// new arrived meanwhile (wakePusher starts it again).
 func (c *conn) pushLoop() {
 	dev := c.who.DeviceID
 	m := c.g.cfg.Metrics
@@ -96,9 +97,7 @@ func (c *conn) pushLoop() {
 				continue // there may be more
 			}
 		}
-		select {
-		case <-c.wake:
-		case <-c.quit:
+		if c.pushDone() {
 			return
 		}
 	}

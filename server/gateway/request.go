@@ -141,7 +141,7 @@ func (c *conn) authenticated(id uint64, res *proto.AuthResult) {
 		c.log().Warn("could not close older connections of the device", "err", err)
 	}
 	c.respond(&proto.Response{Id: id, Body: &proto.Response_Auth{Auth: res}})
-	c.tasks.Go(c.pushLoop)
+	c.wakePusher() // redeliver what is waiting
 }
 
 // linking parks the connection until the primary approves the device.

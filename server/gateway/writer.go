@@ -15,17 +15,16 @@ const maxCloseReason = 123
 // writeLoop is the only writer of the socket.
 func (c *conn) writeLoop() {
 	for {
-		var f []byte
 		// Queued frames go first: the AuthResult is queued before the
 		// pusher starts, so it precedes the first mailbox event.
-		select {
-		case f = <-c.out:
-		default:
+		f := c.out.pop()
+		if f == nil {
 			select {
 			case <-c.quit:
 				c.closeSocket()
 				return
-			case f = <-c.out:
+			case <-c.out.ready:
+				continue
 			case f = <-c.mail:
 			}
 		}
@@ -67,15 +66,10 @@ func (c *conn) closeSocket() {
 		c.kill()
 		return
 	}
-	for flushed := false; !flushed; {
-		select {
-		case f := <-c.out:
-			if !c.write(f) {
-				c.kill()
-				return
-			}
-		default:
-			flushed = true
+	for f := c.out.pop(); f != nil; f = c.out.pop() {
+		if !c.write(f) {
+			c.kill()
+			return
 		}
 	}
 	status := websocket.StatusNormalClosure
