@@ -37,15 +37,15 @@ type conn struct {
 	ctx    context.Context             // canceled by kill: aborts socket I/O and handler calls
 	cancel context.CancelFunc
 
-	out  sendQueue     // the bounded send queue
-	mail chan []byte   // pusher → writer, unbuffered: the pusher is flow-controlled by acks
+	out  sendQueue   // the bounded send queue
+	mail chan []byte // pusher → writer, unbuffered: the pusher is flow-controlled by acks
 	// The pusher runs only while there is mail to push, so an idle
 	// connection costs no goroutine for it.
 	pushMu      sync.Mutex
 	pushRunning bool
-	pushAgain   bool // new mail or an ack arrived while it ran
-	pushStopped bool // set by finish before it waits for tasks
-	quit chan struct{} // closed by cut
+	pushAgain   bool          // new mail or an ack arrived while it ran
+	pushStopped bool          // set by finish before it waits for tasks
+	quit        chan struct{} // closed by cut
 
 	cutOnce     sync.Once
 	closeCode   proto.Code // set before quit is closed, read after
