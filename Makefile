@@ -24,3 +24,14 @@ bench:
 
 proto:
 	protoc --go_out=. --go_opt=module=github.com/parleyhq/parley proto/parley.proto
+
+# fuzz runs every Fuzz target for FUZZTIME each (the default test run only
+# replays their seed corpora). For a long soak: make fuzz FUZZTIME=1h
+FUZZTIME ?= 30s
+fuzz:
+	@for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -h '^func Fuzz' $$dir/*_test.go | sed 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "== $$dir $$f"; \
+	    go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$dir || exit 1; \
+	  done; \
+	done
