@@ -1,0 +1,113 @@
+package bench
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parleyhq/parley/proto"
+)
+
+// pingInterval keeps held connections inside the server's idle timeout
+// (90 s by default; the protocol asks for a ping every third of it).
+const pingInterval = 25 * time.Second
+
+// idle holds authenticated connections. Registration happens in its own
+// phase on connections that are then closed, so the connect phase
+// measures exactly connect + authenticate.
+type idle struct {
+	job     *Job
+	st      *stats
+	dialers *dialers
+	devs    []*device
+
+	closing atomic.Bool
+	loops   sync.WaitGroup // event loops and the pinger
+	stop    chan struct{}  // ends the pinger
+}
+
+func newIdle(job *Job, st *stats) *idle {
+	s := &idle{job: job, st: st, dialers: newDialers(job.Server), stop: make(chan struct{})}
+	for i := range job.Count {
+		s.devs = append(s.devs, newDevice(job.Run, job.First+i))
+	}
+	return s
+}
+
+func (s *idle) phase(ctx context.Context, name string) error {
+	switch name {
+	case phaseRegister:
+		forEach(ctx, s.devs, s.job.DialConcurrency, func(d *device) {
+			if err := d.register(ctx, s.job.Server, s.dialers.pick(d.idx)); err != nil {
+				s.st.fail(err)
+				return
+			}
+			s.st.registered.Add(1)
+			d.close()
+			d.conn = nil
+		})
+	case phaseConnect:
+		forEach(ctx, s.devs, s.job.DialConcurrency, func(d *device) {
+			if err := d.authenticate(ctx, s.job.Server, s.dialers.pick(d.idx)); err != nil {
+				s.st.fail(err)
+				return
+			}
+			s.st.connected.Add(1)
+			s.loops.Go(func() { s.events(d) })
+		})
+		s.loops.Go(func() { s.ping(ctx) })
+	case phaseClose:
+		s.close()
+	}
+	return ctx.Err()
+}
+
+// events acknowledges whatever the server pushes (an idle device has no
+// mail, but a well-behaved client acks anyway) and counts a connection
+// that ends before the bench closes it.
+func (s *idle) events(d *device) {
+	var last uint64
+	for ev := range d.conn.Events() {
+		if ev.Seq > last {
+			last = ev.Seq
+			ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+			d.conn.Call(ctx, &proto.Request{Body: &proto.Request_Ack{Ack: &proto.Ack{UpToSeq: last}}})
+			cancel()
+		}
+	}
+	if !s.closing.Load() {
+		s.st.fail(d.conn.Err())
+	}
+}
+
+// ping keeps every connection alive during a long hold.
+func (s *idle) ping(ctx context.Context) {
+	t := time.NewTicker(pingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-s.stop:
+			return
+		case <-ctx.Done():
+			return
+		}
+		forEach(ctx, s.devs, s.job.DialConcurrency, func(d *device) {
+			if d.conn != nil {
+				d.call(ctx, &proto.Request{Body: &proto.Request_Ping{Ping: &proto.Ping{}}})
+			}
+		})
+	}
+}
+
+// close ends every connection and waits for the goroutines; it may run
+// twice (the close phase, then the worker's cleanup).
+func (s *idle) close() {
+	if s.closing.Swap(true) {
+		return
+	}
+	close(s.stop)
+	forEach(context.Background(), s.devs, s.job.DialConcurrency, (*device).close)
+	s.loops.Wait()
+}

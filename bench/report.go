@@ -1,0 +1,283 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Modes as the report names them.
+const (
+	modeMLSOff = "MLS off: light devices send random ciphertext; the server never parses MLS, so this is its exact path without client encryption"
+	modeMLSOn  = "MLS on: full SDK clients exchange MLS-encrypted texts (and the SDK's delivery receipts)"
+)
+
+// Report is a run's outcome. Durations are in seconds or milliseconds as
+// their names say; zero server figures mean no metrics URL was given.
+type Report struct {
+	Scenario string    `json:"scenario"`
+	Label    string    `json:"label,omitempty"`
+	Mode     string    `json:"mode"`
+	MLS      bool      `json:"mls"`
+	Server   string    `json:"server"`
+	Procs    int       `json:"procs"`
+	Devices  int       `json:"devices"`
+	Started  time.Time `json:"started"`
+	// LoadBefore and LoadAfter are the host's 1-minute load average (the
+	// machine may be shared).
+	LoadBefore float64 `json:"load_before,omitempty"`
+	LoadAfter  float64 `json:"load_after,omitempty"`
+
+	Registered        int64   `json:"registered"`
+	RegisterSeconds   float64 `json:"register_seconds"`
+	RegisterPerSecond float64 `json:"register_per_second"`
+
+	// Idle.
+	Connected           int64   `json:"connected"`
+	ConnectSeconds      float64 `json:"connect_seconds,omitempty"`
+	ConnectPerSecond    float64 `json:"connect_per_second,omitempty"`
+	ServerAuthenticated float64 `json:"server_authenticated,omitempty"`
+	ServerRSSBefore     float64 `json:"server_rss_before,omitempty"`
+	ServerRSSAfter      float64 `json:"server_rss_after,omitempty"`
+	RSSPerConnection    float64 `json:"rss_per_connection_bytes,omitempty"`
+	HeapPerConnection   float64 `json:"heap_per_connection_bytes,omitempty"`
+
+	// Ring.
+	Rate               float64       `json:"rate,omitempty"` // requested total; 0 with Max
+	Max                bool          `json:"max,omitempty"`
+	Window             int           `json:"window,omitempty"`
+	Size               int           `json:"size,omitempty"`
+	Duration           float64       `json:"duration_seconds,omitempty"`
+	Created            int64         `json:"created,omitempty"`
+	Attempted          int64         `json:"attempted,omitempty"`
+	Sent               int64         `json:"sent,omitempty"`
+	Delivered          int64         `json:"delivered,omitempty"`
+	DeliveredPerSecond float64       `json:"delivered_per_second,omitempty"`
+	Latency            LatencyReport `json:"latency"`
+	ServerCPUSeconds   float64       `json:"server_cpu_seconds,omitempty"`
+	CPUPer1000         float64       `json:"server_cpu_ms_per_1000,omitempty"`
+
+	// Errors seen by the devices, and counted by the server
+	// (parley_errors_total over the measured phase), by code.
+	Errors       map[string]int64 `json:"errors"`
+	ServerErrors map[string]int64 `json:"server_errors,omitempty"`
+	Notes        []string         `json:"notes,omitempty"`
+
+	before, after Sample
+}
+
+// LatencyReport is end-to-end latency in milliseconds: from the time in
+// the payload to its arrival at the next device.
+type LatencyReport struct {
+	Count uint64  `json:"count"`
+	P50   float64 `json:"p50_ms"`
+	P90   float64 `json:"p90_ms"`
+	P99   float64 `json:"p99_ms"`
+	Max   float64 `json:"max_ms"`
+	Mean  float64 `json:"mean_ms"`
+}
+
+func newReport(o Options) *Report {
+	r := &Report{Scenario: o.Scenario, Label: o.Label, MLS: o.MLS, Server: o.Server, Procs: o.Procs,
+		Devices: o.Devices, Started: time.Now().UTC().Truncate(time.Second), LoadBefore: loadAverage()}
+	r.Mode = modeMLSOff
+	if o.MLS {
+		r.Mode = modeMLSOn
+	}
+	if o.Scenario == ScenarioRing {
+		r.Max, r.Size, r.Duration = o.Max, o.Size, o.Duration.Seconds()
+		if o.Max {
+			r.Window = o.Window
+			if o.MLS {
+				r.Window = 1
+			}
+		} else {
+			r.Rate = o.Rate
+		}
+	}
+	return r
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// span is the time from the earliest start to the latest end of a phase
+// over all workers.
+func span(results []*WorkerStats, phase string) float64 {
+	var start, end int64
+	for _, w := range results {
+		p, ok := w.Phases[phase]
+		if !ok {
+			continue
+		}
+		if start == 0 || p.Start < start {
+			start = p.Start
+		}
+		end = max(end, p.End)
+	}
+	return time.Duration(end - start).Seconds()
+}
+
+func rate(n int64, seconds float64) float64 {
+	if seconds <= 0 {
+		return 0
+	}
+	return float64(n) / seconds
+}
+
+// finish combines the workers' results and the server's samples.
+func (r *Report) finish(results []*WorkerStats) {
+	r.LoadAfter = loadAverage()
+	var t Counters
+	var h Histogram
+	r.Errors = map[string]int64{}
+	var firstSend, lastDelivery int64
+	for _, w := range results {
+		t.add(w.Counters)
+		h.Merge(&w.Latency)
+		for k, v := range w.Errors {
+			r.Errors[k] += v
+		}
+		if w.FirstSend != 0 && (firstSend == 0 || w.FirstSend < firstSend) {
+			firstSend = w.FirstSend
+		}
+		lastDelivery = max(lastDelivery, w.LastDelivery)
+	}
+	r.Registered, r.Connected, r.Created = t.Registered, t.Connected, t.Created
+	r.Attempted, r.Sent, r.Delivered = t.Attempted, t.Sent, t.Delivered
+	r.RegisterSeconds = span(results, phaseRegister)
+	r.RegisterPerSecond = rate(r.Registered, r.RegisterSeconds)
+	if r.Scenario == ScenarioIdle {
+		r.ConnectSeconds = span(results, phaseConnect)
+		r.ConnectPerSecond = rate(r.Connected, r.ConnectSeconds)
+	}
+	if r.Scenario == ScenarioRing {
+		if lost := r.Sent - r.Delivered; lost > 0 {
+			r.Errors[errLost] += lost
+		}
+		if firstSend != 0 && lastDelivery > firstSend {
+			r.DeliveredPerSecond = rate(r.Delivered, time.Duration(lastDelivery-firstSend).Seconds())
+		}
+		r.Latency = LatencyReport{Count: h.N, P50: ms(h.Quantile(0.5)), P90: ms(h.Quantile(0.9)),
+			P99: ms(h.Quantile(0.99)), Max: ms(h.Max()), Mean: ms(h.Mean())}
+	}
+	r.serverFigures()
+}
+
+// serverFigures derives the server-side figures from the two samples.
+func (r *Report) serverFigures() {
+	b, a := r.before, r.after
+	if b == nil || a == nil {
+		return
+	}
+	switch r.Scenario {
+	case ScenarioIdle:
+		if !a.Has(metricRSS) {
+			r.Notes = append(r.Notes, "the server exposes no "+metricRSS+": register the Prometheus process collector")
+			break
+		}
+		r.ServerRSSBefore, r.ServerRSSAfter = b.Sum(metricRSS), a.Sum(metricRSS)
+		r.ServerAuthenticated = a.Sum(metricAuthConns)
+		if r.Connected > 0 {
+			r.RSSPerConnection = (r.ServerRSSAfter - r.ServerRSSBefore) / float64(r.Connected)
+			r.HeapPerConnection = (a.Sum(metricHeapInuse) - b.Sum(metricHeapInuse)) / float64(r.Connected)
+		}
+	case ScenarioRing:
+		if !a.Has(metricCPU) {
+			r.Notes = append(r.Notes, "the server exposes no "+metricCPU+": register the Prometheus process collector")
+			break
+		}
+		r.ServerCPUSeconds = a.Sum(metricCPU) - b.Sum(metricCPU)
+		if r.Delivered > 0 {
+			r.CPUPer1000 = r.ServerCPUSeconds * 1000 / float64(r.Delivered) * 1000
+		}
+	}
+	r.ServerErrors = map[string]int64{}
+	for labels, v := range a[metricErrors] {
+		if d := int64(v - b[metricErrors][labels]); d > 0 {
+			r.ServerErrors[labelValue(labels, "code")] += d
+		}
+	}
+}
+
+// WriteJSON writes the report as one indented JSON object.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteTable writes the report for people.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...) }
+	title := "parley bench " + r.Scenario
+	if r.Label != "" {
+		title += " (" + r.Label + ")"
+	}
+	row(title, "%s", r.Started.Format(time.RFC3339))
+	row("mode", "%s", r.Mode)
+	row("server", "%s", r.Server)
+	row("host load (1 min)", "%.2f before, %.2f after", r.LoadBefore, r.LoadAfter)
+	row("devices / processes", "%d / %d", r.Devices, r.Procs)
+	row("registered", "%d in %.2fs (%.0f/s)", r.Registered, r.RegisterSeconds, r.RegisterPerSecond)
+	switch r.Scenario {
+	case ScenarioIdle:
+		row("connected + authenticated", "%d in %.2fs (%.0f/s)", r.Connected, r.ConnectSeconds, r.ConnectPerSecond)
+		if r.ServerRSSAfter > 0 {
+			row("server authenticated conns", "%.0f", r.ServerAuthenticated)
+			row("server RSS", "%s before, %s with connections", mib(r.ServerRSSBefore), mib(r.ServerRSSAfter))
+			row("server memory per idle conn", "%.1f KiB RSS, %.1f KiB Go heap in use", r.RSSPerConnection/1024, r.HeapPerConnection/1024)
+		}
+	case ScenarioRing:
+		if r.Max {
+			row("load", "as fast as the server answers, window %d per device, %d-byte payload, %gs", r.Window, r.Size, r.Duration)
+		} else {
+			row("load", "%.0f msgs/s in total, %d-byte payload, %gs", r.Rate, r.Size, r.Duration)
+		}
+		row("conversations created", "%d", r.Created)
+		row("sent / acknowledged / delivered", "%d / %d / %d", r.Attempted, r.Sent, r.Delivered)
+		row("delivered msgs/s", "%.0f", r.DeliveredPerSecond)
+		row("latency p50 / p90 / p99 / max", "%.2f / %.2f / %.2f / %.2f ms (mean %.2f)", r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max, r.Latency.Mean)
+		if r.ServerCPUSeconds > 0 {
+			row("server CPU", "%.2fs, %.1f ms per 1,000 delivered", r.ServerCPUSeconds, r.CPUPer1000)
+		}
+	}
+	row("errors (devices)", "%s", codes(r.Errors))
+	if r.ServerErrors != nil {
+		row("errors (server)", "%s", codes(r.ServerErrors))
+	}
+	for _, n := range r.Notes {
+		row("note", "%s", n)
+	}
+	return tw.Flush()
+}
+
+func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }
+
+func codes(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// loadAverage is the host's 1-minute load average, 0 where unknown.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	var l float64
+	fmt.Sscan(string(b), &l)
+	return l
+}

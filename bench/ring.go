@@ -1,0 +1,279 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/parleyhq/parley/proto"
+)
+
+const (
+	// payloadMagic starts every bench payload ("PB" v1).
+	payloadMagic = 0x50420001
+	// payloadHeader is magic (4), send time in Unix ns (8), sender index
+	// (4) and message number (8); random bytes fill the rest.
+	payloadHeader = 24
+	// ackBatch acks at least this often in a burst (the server pushes at
+	// most proto.MaxEventBatch unacknowledged entries).
+	ackBatch = proto.MaxEventBatch / 4
+	// createWait bounds how long a worker waits, after its commits, for
+	// its devices' conversations from the previous devices.
+	createWait = 60 * time.Second
+	// rateLimitedPause is how long a device waits after RATE_LIMITED
+	// before its next send.
+	rateLimitedPause = 100 * time.Millisecond
+	// groupEpoch is the epoch of a freshly created conversation.
+	groupEpoch = 1
+)
+
+// Placeholders for the MLS handshake messages of "MLS off": the server
+// stores and forwards them without parsing, exactly as real ones.
+var (
+	placeholderCommit  = []byte("parley-bench: placeholder MLS commit (MLS off)")
+	placeholderWelcome = []byte("parley-bench: placeholder MLS welcome (MLS off)")
+)
+
+// ring is the MLS-off ring: light devices, random ciphertext.
+type ring struct {
+	job     *Job
+	st      *stats
+	dialers *dialers
+	devs    []*device
+	runTag  [4]byte // first bytes of every message id of this run
+
+	welcomed  atomic.Int64
+	allJoined chan struct{} // closed when every device got its welcome
+	closing   atomic.Bool
+	loops     sync.WaitGroup
+}
+
+func newRing(job *Job, st *stats) *ring {
+	r := &ring{job: job, st: st, dialers: newDialers(job.Server), allJoined: make(chan struct{})}
+	for i := range job.Count {
+		r.devs = append(r.devs, newDevice(job.Run, job.First+i))
+	}
+	sum := sha256.Sum256([]byte(job.Run))
+	copy(r.runTag[:], sum[:])
+	return r
+}
+
+// groupID is the conversation device idx created with the next device.
+func groupID(run string, idx int) []byte {
+	sum := sha256.Sum256(fmt.Appendf(nil, "parley-bench-group\x00%s\x00%d", run, idx))
+	return sum[:16]
+}
+
+func (r *ring) phase(ctx context.Context, name string) error {
+	switch name {
+	case phaseRegister:
+		forEach(ctx, r.devs, r.job.DialConcurrency, func(d *device) {
+			if err := d.register(ctx, r.job.Server, r.dialers.pick(d.idx)); err != nil {
+				r.st.fail(err)
+				return
+			}
+			r.st.registered.Add(1)
+			r.st.connected.Add(1)
+			r.loops.Go(func() { r.events(d) })
+		})
+	case phaseCreate:
+		forEach(ctx, r.devs, r.job.DialConcurrency, func(d *device) {
+			if d.conn == nil {
+				return
+			}
+			if err := r.create(ctx, d); err != nil {
+				r.st.fail(err)
+				return
+			}
+			r.st.created.Add(1)
+		})
+		t := time.NewTimer(createWait)
+		defer t.Stop()
+		select {
+		case <-r.allJoined:
+		case <-t.C:
+			for range int64(len(r.devs)) - r.welcomed.Load() {
+				r.st.failCode(errNoWelcome)
+			}
+		case <-ctx.Done():
+		}
+	case phaseSend:
+		start := time.Now()
+		end := start.Add(r.job.Duration)
+		var senders sync.WaitGroup
+		for _, d := range r.devs {
+			if d.conn != nil {
+				senders.Go(func() { r.sendLoop(ctx, d, start, end) })
+			}
+		}
+		senders.Wait()
+	case phaseClose:
+		r.close()
+	}
+	return ctx.Err()
+}
+
+// create makes device d's conversation with the next device: an
+// epoch-0 commit adding it, with placeholder MLS bytes.
+func (r *ring) create(ctx context.Context, d *device) error {
+	next := newDevice(r.job.Run, nextIndex(d.idx, r.job.Devices))
+	_, err := d.call(ctx, &proto.Request{Body: &proto.Request_Commit{Commit: &proto.Commit{
+		GroupId: groupID(r.job.Run, d.idx), Epoch: 0, MessageId: r.messageID(d.idx, 0),
+		Commit: placeholderCommit, Welcome: placeholderWelcome, AddDevices: []string{next.id},
+		Kind: proto.ConversationKind_DIRECT, Accounts: []string{d.account, next.account},
+	}}})
+	return err
+}
+
+// messageID is unique per run, sender and message number (0 is the
+// creating commit).
+func (r *ring) messageID(idx int, n uint64) []byte {
+	id := make([]byte, proto.MessageIDBytes)
+	copy(id, r.runTag[:])
+	binary.BigEndian.PutUint32(id[4:], uint32(idx))
+	binary.BigEndian.PutUint64(id[8:], n)
+	return id
+}
+
+// sendLoop sends from d to the next device until end: on a schedule
+// (the total rate spread evenly over devices and over time, each message
+// stamped with its scheduled time so a server that falls behind shows as
+// latency) or, with Max, whenever fewer than Window sends are in flight.
+func (r *ring) sendLoop(ctx context.Context, d *device, start, end time.Time) {
+	window := rateWindow
+	var interval time.Duration
+	next := start
+	if r.job.Max {
+		window = r.job.Window
+	} else {
+		interval = time.Duration(float64(time.Second) * float64(r.job.Devices) / r.job.Rate)
+		// Spread the devices' first sends over one interval.
+		next = start.Add(interval * time.Duration(d.idx) / time.Duration(r.job.Devices))
+	}
+	group := groupID(r.job.Run, d.idx)
+	fill := make([]byte, r.job.Size)
+	rand.Read(fill)
+
+	sem := make(chan struct{}, window)
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	for n := uint64(1); ; n++ {
+		var stamp time.Time
+		if !r.job.Max {
+			if !next.Before(end) {
+				return
+			}
+			timer.Reset(time.Until(next))
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return
+			case <-d.conn.Done():
+				return
+			}
+			stamp, next = next, next.Add(interval)
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		case <-d.conn.Done():
+			return
+		}
+		if r.job.Max {
+			stamp = time.Now()
+			if !stamp.Before(end) {
+				<-sem
+				return
+			}
+		}
+		payload := make([]byte, len(fill))
+		copy(payload, fill)
+		binary.BigEndian.PutUint32(payload, payloadMagic)
+		binary.BigEndian.PutUint64(payload[4:], uint64(stamp.UnixNano()))
+		binary.BigEndian.PutUint32(payload[12:], uint32(d.idx))
+		binary.BigEndian.PutUint64(payload[16:], n)
+		req := &proto.Request{Body: &proto.Request_Send{Send: &proto.Send{
+			GroupId: group, MessageId: r.messageID(d.idx, n), Epoch: groupEpoch, Ciphertext: payload,
+		}}}
+		r.st.sending(stamp)
+		inflight.Go(func() {
+			defer func() { <-sem }()
+			_, err := d.call(ctx, req)
+			if err == nil {
+				r.st.sent.Add(1)
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			r.st.fail(err)
+			if pe := (*proto.Error)(nil); errors.As(err, &pe) && pe.Code == proto.Code_RATE_LIMITED {
+				// Hold the window slot for a moment: the server asked us to slow down.
+				t := time.NewTimer(rateLimitedPause)
+				defer t.Stop()
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+				}
+			}
+		})
+	}
+}
+
+// events handles what the server pushes to d: application messages are
+// timed, the welcome to the previous device's conversation is counted,
+// and everything stored is acknowledged in batches, as a client does.
+func (r *ring) events(d *device) {
+	var last uint64
+	unacked := 0
+	events := d.conn.Events()
+	for ev := range events {
+		if env := ev.GetEnvelope(); env != nil {
+			switch env.Kind {
+			case proto.EnvelopeKind_APPLICATION:
+				p := env.Payload
+				if len(p) >= payloadHeader && binary.BigEndian.Uint32(p) == payloadMagic {
+					r.st.receive(time.Unix(0, int64(binary.BigEndian.Uint64(p[4:]))))
+				}
+			case proto.EnvelopeKind_WELCOME:
+				if r.welcomed.Add(1) == int64(len(r.devs)) {
+					close(r.allJoined)
+				}
+			}
+		}
+		if ev.Seq > last {
+			last = ev.Seq
+			unacked++
+		}
+		if unacked > 0 && (unacked >= ackBatch || len(events) == 0) {
+			if _, err := d.call(context.Background(), &proto.Request{Body: &proto.Request_Ack{Ack: &proto.Ack{UpToSeq: last}}}); err != nil {
+				if !r.closing.Load() {
+					r.st.fail(err)
+				}
+				continue
+			}
+			unacked = 0
+		}
+	}
+	if !r.closing.Load() {
+		r.st.fail(d.conn.Err())
+	}
+}
+
+func (r *ring) close() {
+	if r.closing.Swap(true) {
+		return
+	}
+	forEach(context.Background(), r.devs, r.job.DialConcurrency, (*device).close)
+	r.loops.Wait()
+}
