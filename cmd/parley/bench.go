@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/parleyhq/parley/bench"
+	"github.com/parleyhq/parley/client"
+)
+
+// defaultMetricsURL is the metrics endpoint of a default `parley serve`.
+const defaultMetricsURL = "http://127.0.0.1:8081/metrics"
+
+// benchCmd wires `parley bench` to package bench; workers are this same
+// binary re-executed as `parley bench worker`.
+func (a *app) benchCmd() *cobra.Command {
+	var o bench.Options
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure a running server: idle connections, message ring",
+		Long: `Load a running Parley server through its real protocol and report what it
+costs: 'parley bench idle' holds many authenticated connections, 'parley
+bench ring' sends messages from each device to the next around a ring.
+
+The server must run as its own process ('parley serve --data $(mktemp -d)')
+so its figures are its own: server memory and CPU come from its metrics
+endpoint (--metrics; '' to skip them). Devices are spread over worker
+processes (--procs) and loopback source addresses. Every run ends by
+itself, targets loopback addresses only (--allow-remote overrides), shows
+progress on stderr and prints a table, or JSON with --json.
+
+MLS is off unless --mls: devices then create their conversations with
+placeholder MLS bytes and send random ciphertext. The server never parses
+MLS, so this measures its exact path; --mls uses full SDK clients with real
+encryption for the end-to-end figure.`,
+	}
+	f := cmd.PersistentFlags()
+	f.StringVar(&o.MetricsURL, "metrics", defaultMetricsURL, "the server's Prometheus endpoint ('' skips server memory and CPU)")
+	f.IntVar(&o.Procs, "procs", 0, "worker processes (default: one per 19,000 devices; one process may hold 20,000 open files)")
+	f.IntVar(&o.DialConcurrency, "dial-concurrency", bench.DefaultDialConcurrency, "connections each worker opens at once")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.BoolVar(&o.AllowRemote, "allow-remote", false, "allow a server that is not on a loopback address")
+	f.DurationVar(&o.Timeout, "timeout", bench.DefaultTimeout, "upper bound of the whole run")
+	f.StringVar(&o.Label, "label", "", "free text copied into the report (e.g. the store)")
+
+	run := func(cmd *cobra.Command, scenario string) error {
+		o.Scenario = scenario
+		o.Server = a.server
+		if o.Server == "" {
+			o.Server = client.DefaultServer
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("finding this binary to start workers: %w", err)
+		}
+		o.Launcher = bench.Exec{Path: exe, Args: []string{"bench", "worker"}, Stderr: cmd.ErrOrStderr()}
+		o.Progress = cmd.ErrOrStderr()
+		if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			o.ProgressTTY = true
+		}
+		rep, err := bench.Run(cmd.Context(), o)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return rep.WriteJSON(cmd.OutOrStdout())
+		}
+		return rep.WriteTable(cmd.OutOrStdout())
+	}
+
+	idle := &cobra.Command{
+		Use:   "idle",
+		Short: "Open N authenticated connections and hold them; report connect rate and server memory per connection",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd, bench.ScenarioIdle) },
+	}
+	idle.Flags().IntVar(&o.Devices, "conns", 1000, "connections (one registered device each)")
+	idle.Flags().DurationVar(&o.Hold, "hold", bench.DefaultHold, "how long to hold the connections before reading the server's memory")
+
+	ring := &cobra.Command{
+		Use:   "ring",
+		Short: "Send from each device to the next around a ring; report msgs/s, latency and server CPU per 1,000 messages",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd, bench.ScenarioRing) },
+	}
+	rf := ring.Flags()
+	rf.IntVar(&o.Devices, "devices", 100, "devices in the ring (each its own account)")
+	rf.Float64Var(&o.Rate, "rate", 1000, "messages per second in total, spread evenly over the devices")
+	rf.BoolVar(&o.Max, "max", false, "send as fast as the server answers (--window sends in flight per device) instead of --rate")
+	rf.IntVar(&o.Window, "window", bench.DefaultWindow, "sends in flight per device with --max")
+	rf.DurationVar(&o.Duration, "duration", 10*time.Second, "how long devices send")
+	rf.IntVar(&o.Size, "size", 256, "ciphertext bytes per message (with --mls: text bytes)")
+	rf.BoolVar(&o.MLS, "mls", false, "full SDK clients with real MLS encryption (keep --devices small)")
+
+	worker := &cobra.Command{
+		Use:    "worker",
+		Short:  "Run one bench worker on stdin/stdout (started by parley bench)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return bench.ServeWorker(cmd.Context(), os.Stdin, os.Stdout)
+		},
+	}
+	cmd.AddCommand(idle, ring, worker)
+	return cmd
+}
