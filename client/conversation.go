@@ -111,70 +111,71 @@ func (c *Client) sendReceipt(ctx context.Context, groupID []byte, kind proto.Rec
 // MLS state (and record, the history entry, if any) is saved before the
 // ciphertext leaves, so a crash can never make this device reuse a
 // message key.
+//
+// The server refuses a message encrypted in an epoch other than the
+// group's (members that moved on could not open it) with CONFLICT and the
+// current epoch: the client then waits for the missed commits to arrive
+// through its mailbox and encrypts again, at most maxSendAttempts times.
 func (c *Client) sendContent(ctx context.Context, groupID, id []byte, content *proto.Content, ephemeral bool, record *Message) error {
 	pt, err := gproto.Marshal(content)
 	if err != nil {
 		return err
 	}
-	if !ephemeral {
-		if err := c.catchUp(ctx, groupID); err != nil {
+	for attempt := 1; ; attempt++ {
+		epoch, ct, err := c.encrypt(ctx, groupID, pt, record)
+		if err != nil {
+			return err
+		}
+		record = nil // saved with the first encryption
+		resp, err := c.call(ctx, &proto.Request{Body: &proto.Request_Send{Send: &proto.Send{
+			GroupId: groupID, MessageId: id, Epoch: epoch, Ciphertext: ct, Ephemeral: ephemeral}}})
+		var pe *proto.Error
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &pe) && pe.Code == proto.Code_DUPLICATE:
+			return nil // a retry after a lost response: the first one was stored
+		case errors.As(err, &pe) && pe.Code == proto.Code_FORBIDDEN:
+			return proto.Errorf(proto.Code_FORBIDDEN, "this device is no longer in the conversation")
+		case errors.As(err, &pe) && pe.Code == proto.Code_CONFLICT && attempt < maxSendAttempts && !ephemeral:
+			want := resp.GetConflict().GetEpoch()
+			c.log.Debug("message encrypted in a stale epoch; waiting for missed commits", "epoch", epoch, "server_epoch", want)
+			if err := c.waitEpoch(ctx, groupID, want); err != nil {
+				return err
+			}
+		default:
 			return err
 		}
 	}
-	c.groupMu.Lock()
-	conv, g, err := c.loadGroup(ctx, groupID)
-	if err == nil {
-		err = c.checkMembers(ctx, conv, g)
-	}
-	var ct []byte
-	if err == nil {
-		ct, err = g.Encrypt(pt, nil)
-	}
-	if err == nil {
-		err = c.saveGroup(ctx, conv, g, func(tx *profile.Tx) error {
-			if record != nil {
-				return tx.AddMessage(*record)
-			}
-			return nil
-		})
-	}
-	c.groupMu.Unlock()
-	if err != nil {
-		return err
-	}
-	_, err = c.call(ctx, &proto.Request{Body: &proto.Request_Send{Send: &proto.Send{
-		GroupId: groupID, MessageId: id, Epoch: g.Epoch(), Ciphertext: ct, Ephemeral: ephemeral}}})
-	var pe *proto.Error
-	if errors.As(err, &pe) && pe.Code == proto.Code_DUPLICATE {
-		return nil // a retry after a lost response: the first one was stored
-	}
-	return err
 }
 
-// catchUp makes sure this device has processed every commit the server
-// accepted for the group before it encrypts: a message encrypted in an
-// old epoch could not be opened by members who already moved on (or who
-// joined since). The server does not check a Send's epoch, so the client
-// asks for the group's epoch and waits for its mailbox to deliver the
-// missing commits.
-func (c *Client) catchUp(ctx context.Context, groupID []byte) error {
-	resp, err := c.call(ctx, &proto.Request{Body: &proto.Request_GetGroup{GetGroup: &proto.GetGroup{GroupId: groupID}}})
+// maxSendAttempts bounds how often one message is re-encrypted because the
+// conversation moved to a new epoch under it.
+const maxSendAttempts = 3
+
+// encrypt encrypts pt in the group's current epoch, saving the advanced
+// state (and record, if any) before returning the ciphertext.
+func (c *Client) encrypt(ctx context.Context, groupID, pt []byte, record *Message) (uint64, []byte, error) {
+	c.groupMu.Lock()
+	defer c.groupMu.Unlock()
+	conv, g, err := c.loadGroup(ctx, groupID)
 	if err != nil {
-		var pe *proto.Error
-		if errors.As(err, &pe) && pe.Code == proto.Code_FORBIDDEN {
-			return proto.Errorf(proto.Code_FORBIDDEN, "this device is no longer in the conversation")
+		return 0, nil, err
+	}
+	if err := c.checkMembers(ctx, conv, g); err != nil {
+		return 0, nil, err
+	}
+	ct, err := g.Encrypt(pt, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	err = c.saveGroup(ctx, conv, g, func(tx *profile.Tx) error {
+		if record != nil {
+			return tx.AddMessage(*record)
 		}
-		return err
-	}
-	conv, err := c.prof.Conversation(ctx, groupID)
-	if err != nil {
-		return err
-	}
-	if want := resp.GetGroup().GetEpoch(); conv.Epoch < want {
-		c.log.Debug("waiting for missed commits before sending", "epoch", conv.Epoch, "server_epoch", want)
-		return c.waitEpoch(ctx, groupID, want)
-	}
-	return nil
+		return nil
+	})
+	return g.Epoch(), ct, err
 }
 
 // loadGroup restores a conversation's MLS state. Call with groupMu held.

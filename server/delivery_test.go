@@ -252,7 +252,7 @@ func TestEphemeralIsPushedNeverStored(t *testing.T) {
 	seq, _ := bob.envelope()
 	ack(bob, seq)
 
-	typing := &proto.Request{Body: &proto.Request_Send{Send: &proto.Send{GroupId: gid, MessageId: randomID(t), Ciphertext: []byte("typing"), Ephemeral: true}}}
+	typing := &proto.Request{Body: &proto.Request_Send{Send: &proto.Send{GroupId: gid, MessageId: randomID(t), Epoch: 1, Ciphertext: []byte("typing"), Ephemeral: true}}}
 	alice.mustCall(typing)
 	alice.mustCall(typing) // no duplicate check for ephemeral messages
 	for range 2 {
@@ -322,5 +322,37 @@ func TestMailboxExpiry(t *testing.T) {
 	again.mustCall(ping)
 	if len(again.events) != 0 {
 		t.Fatalf("expired mail delivered: %v", again.events)
+	}
+}
+
+func TestSendInStaleEpochGetsConflict(t *testing.T) {
+	ts := startServer(t)
+	alice := register(t, ts, "@alice")
+	bob := register(t, ts, "@bob")
+	gid := directGroup(t, alice, bob, bob)
+	_, welcome := bob.envelope()
+	if welcome.Kind != proto.EnvelopeKind_WELCOME {
+		t.Fatalf("bob got %v first", welcome)
+	}
+	alice.mustCall(&proto.Request{Body: &proto.Request_Commit{Commit: &proto.Commit{
+		GroupId: gid, Epoch: 1, MessageId: randomID(t), Commit: []byte("alice updates")}}})
+
+	// Bob has not processed the commit yet: his epoch-1 message is refused
+	// with the current epoch, and nothing reaches alice.
+	r := bob.expectCode(sendReq(gid, randomID(t), "stale"), proto.Code_CONFLICT)
+	if c := r.GetConflict(); c == nil || c.Epoch != 2 {
+		t.Fatalf("conflict body %v, want epoch 2", r.GetConflict())
+	}
+	// A future epoch is refused the same way.
+	future := sendReq(gid, randomID(t), "future")
+	future.GetSend().Epoch = 7
+	bob.expectCode(future, proto.Code_CONFLICT)
+
+	current := sendReq(gid, randomID(t), "current")
+	current.GetSend().Epoch = 2
+	bob.mustCall(current)
+	_, env := alice.envelope()
+	if string(env.Payload) != "current" {
+		t.Fatalf("alice got %q, want only the current-epoch message", env.Payload)
 	}
 }

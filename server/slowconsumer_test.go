@@ -73,7 +73,7 @@ func TestSlowConsumerQueueFull(t *testing.T) {
 		if i == 2000 {
 			t.Fatal("the stalled device was never cut")
 		}
-		alice.mustCall(&proto.Request{Body: &proto.Request_Send{Send: &proto.Send{GroupId: gid, MessageId: randomID(t), Ciphertext: typing, Ephemeral: true}}})
+		alice.mustCall(&proto.Request{Body: &proto.Request_Send{Send: &proto.Send{GroupId: gid, MessageId: randomID(t), Epoch: 1, Ciphertext: typing, Ephemeral: true}}})
 	}
 	if v := counterValue(t, ts, "parley_errors_total", "SLOW_CONSUMER"); v != 1 {
 		t.Fatalf("SLOW_CONSUMER errors %v, want 1", v)

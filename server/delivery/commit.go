@@ -24,11 +24,8 @@ func (s *Service) Commit(ctx context.Context, who gateway.Identity, c *proto.Com
 	var conflict *store.EpochConflict
 	switch {
 	case errors.As(err, &conflict):
-		return &proto.Response{
-			Code:    proto.Code_CONFLICT,
-			Message: "another commit won this epoch; process the winning commit and retry in the new epoch",
-			Body:    &proto.Response_Conflict{Conflict: &proto.Conflict{Epoch: conflict.Current, WinningCommit: conflict.Winning}},
-		}
+		return conflictResponse(conflict.Current, conflict.Winning,
+			"another commit won this epoch; process the winning commit and retry in the new epoch")
 	case errors.Is(err, store.ErrDuplicate):
 		return s.errorResponse(proto.Errorf(proto.Code_DUPLICATE, "this message id was already accepted; nothing to do"))
 	case errors.Is(err, store.ErrNotFound):

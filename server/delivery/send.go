@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/parleyhq/parley/bus"
@@ -62,6 +63,12 @@ func (s *Service) prepare(ctx context.Context, who gateway.Identity, m *proto.Se
 	}
 	if err := s.blockedBy(ctx, who, g.Kind, g.Accounts); err != nil {
 		return nil, err
+	}
+	if m.Epoch != g.Epoch {
+		// Members that moved on could not open a message of an older
+		// epoch (and a newer one does not exist): the sender must first
+		// process the commits waiting in its mailbox, then encrypt again.
+		return nil, &staleEpoch{current: g.Epoch}
 	}
 	now := s.clock.Now()
 	env, err := s.envelope(who, &proto.Envelope{
@@ -166,10 +173,30 @@ func okSend(now time.Time) *proto.Response {
 // message reaches the device; anything else is logged here and answered
 // INTERNAL.
 func (s *Service) errorResponse(err error) *proto.Response {
+	var stale *staleEpoch
+	if errors.As(err, &stale) {
+		return conflictResponse(stale.current, nil,
+			"the conversation moved to a newer epoch; process the commits in your mailbox and encrypt the message again")
+	}
 	var pe *proto.Error
 	if errors.As(err, &pe) {
 		return &proto.Response{Code: pe.Code, Message: pe.Message}
 	}
 	s.log.Error("delivery request failed", "err", err)
 	return &proto.Response{Code: proto.Code_INTERNAL, Message: "internal server error; it has been logged"}
+}
+
+// staleEpoch rejects a Send encrypted in an epoch other than the group's.
+type staleEpoch struct{ current uint64 }
+
+func (e *staleEpoch) Error() string { return fmt.Sprintf("stale epoch; the group is at %d", e.current) }
+
+// conflictResponse answers CONFLICT with the group's current epoch and,
+// for a commit, the commit that won the requested epoch.
+func conflictResponse(current uint64, winning []byte, msg string) *proto.Response {
+	return &proto.Response{
+		Code:    proto.Code_CONFLICT,
+		Message: msg,
+		Body:    &proto.Response_Conflict{Conflict: &proto.Conflict{Epoch: current, WinningCommit: winning}},
+	}
 }
