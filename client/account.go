@@ -15,11 +15,6 @@ import (
 	"github.com/parleyhq/parley/proto"
 )
 
-// accountIDFor is the account id the protocol derives from the first
-// primary device's id ("a" + the id without its leading "d"), so the
-// primary can sign its first device list before the server answers.
-func accountIDFor(deviceID string) string { return "a" + deviceID[1:] }
-
 // Register creates an account for handle with this device as its primary,
 // then stays connected. The server URL is remembered in the profile.
 func (c *Client) Register(ctx context.Context, handle string) error {
@@ -34,7 +29,7 @@ func (c *Client) Register(ctx context.Context, handle string) error {
 		return proto.Errorf(proto.Code_TOO_LARGE, "device name is over %d bytes", proto.MaxDeviceNameBytes)
 	}
 	list, err := identity.SignDeviceList(c.key, &proto.DeviceList{
-		AccountId: accountIDFor(c.deviceID),
+		AccountId: identity.AccountID(c.publicKey()),
 		Handle:    h,
 		Version:   1,
 		Devices: []*proto.Device{{DeviceId: c.deviceID, SigningKey: c.publicKey(), Name: c.opts.DeviceName,

@@ -19,6 +19,14 @@ func DeviceID(pub ed25519.PublicKey) string {
 	return "d" + deviceIDEncoding.EncodeToString(sum[:10])
 }
 
+// AccountID is the id of an account whose first primary device has key
+// pub: "a" and the 16 characters of that device's id after its "d".
+// Deriving it lets the device sign its first device list before it has
+// heard from the server, and ties the account to its primary key.
+func AccountID(pub ed25519.PublicKey) string {
+	return "a" + DeviceID(pub)[1:]
+}
+
 // authContext separates authentication signatures from every other
 // signature a device key makes.
 const authContext = "parley-auth-v1\x00"

@@ -20,7 +20,6 @@ import (
 	"github.com/parleyhq/parley/internal/clock"
 	"github.com/parleyhq/parley/proto"
 	"github.com/parleyhq/parley/server"
-	"github.com/parleyhq/parley/server/directory"
 )
 
 // wait bounds every wait for something the server should do promptly.
@@ -328,7 +327,7 @@ func (c *client) registerReq(handle string) *proto.Request {
 		canon = handle
 	}
 	list, err := identity.SignDeviceList(c.priv, &proto.DeviceList{
-		AccountId: directory.AccountID(c.pub), Handle: canon, Version: 1,
+		AccountId: identity.AccountID(c.pub), Handle: canon, Version: 1,
 		Devices: []*proto.Device{{DeviceId: c.deviceID(), SigningKey: c.pub, Name: "test", Primary: true}},
 	})
 	if err != nil {

@@ -72,7 +72,7 @@ func (s *Service) Register(ctx context.Context, challenge []byte, r *proto.Regis
 	if err := checkDeviceName(r.DeviceName); err != nil {
 		return nil, err
 	}
-	accountID := AccountID(r.SigningKey)
+	accountID := identity.AccountID(r.SigningKey)
 	l, err := identity.VerifyDeviceList(ed25519.PublicKey(r.SigningKey), r.DeviceList)
 	if err != nil {
 		return nil, listErr(err)

@@ -99,14 +99,6 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// AccountID is the id of an account whose first primary device has key
-// pub: "a" and the 16 characters of the device id after its "d". Deriving
-// it lets the device sign its first device list before it has heard from
-// the server (docs/protocol.md §2.4).
-func AccountID(pub ed25519.PublicKey) string {
-	return "a" + identity.DeviceID(pub)[1:]
-}
-
 // storeErr turns a store failure nobody could have caused from the
 // outside into a coded error where one fits: an unreachable database is
 // UNAVAILABLE (retry), the rest is a server fault for the log.

@@ -12,7 +12,7 @@ import (
 
 func TestAccountIDIsDerivedFromTheFirstPrimaryKey(t *testing.T) {
 	pub, _, _ := ed25519.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{7}, 64)))
-	id, dev := AccountID(pub), identity.DeviceID(pub)
+	id, dev := identity.AccountID(pub), identity.DeviceID(pub)
 	if !strings.HasPrefix(id, "a") || id[1:] != dev[1:] || len(id) != len(dev) {
 		t.Fatalf("account id %q for device %q", id, dev)
 	}
