@@ -27,6 +27,8 @@ type Kind uint8
 
 const (
 	// KindMail: the device's mailbox has entries up to Seq; fetch and push.
+	// Seq 0 means "there may be mail": a network bus sends it to every
+	// subscriber after an outage in which wake-ups may have been lost.
 	KindMail Kind = iota + 1
 	// KindFrame: push Frame (a serialized proto.Frame, typically an
 	// Event with seq 0: an ephemeral envelope or LinkApproved) as is.
@@ -77,4 +79,17 @@ type Bus interface {
 	// Close releases the bus. Publish and Subscribe fail with ErrClosed
 	// afterwards. Close waits until no subscriber callback is running.
 	Close() error
+}
+
+// Prober is implemented by buses that can tell whether a device has a
+// subscriber anywhere on the bus, on this node or another. The server
+// uses it for presence: a device is online exactly while its connection
+// is subscribed, so the devices of a crashed node go offline with its
+// subscriptions, with no heartbeat to expire.
+type Prober interface {
+	// Subscribed reports whether deviceID has at least one subscriber. A
+	// network bus may take until ctx ends (or its own short bound) to
+	// answer; an error means it could not ask (for example while
+	// disconnected), not that the device is offline.
+	Subscribed(ctx context.Context, deviceID string) (bool, error)
 }

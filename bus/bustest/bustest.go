@@ -36,6 +36,7 @@ func Run(t *testing.T, newBus func(t *testing.T) bus.Bus) {
 		{"PublishWithoutSubscriber", testNoSubscriber},
 		{"ConcurrentUse", testConcurrent},
 		{"Closed", testClosed},
+		{"Subscribed", testSubscribed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -238,5 +239,48 @@ func testClosed(t *testing.T, b bus.Bus) {
 	}
 	if _, err := b.Subscribe("dx", func(bus.Message) {}); !errors.Is(err, bus.ErrClosed) {
 		t.Fatalf("Subscribe after Close: %v, want ErrClosed", err)
+	}
+}
+
+// testSubscribed checks bus.Prober, for buses that implement it. A network
+// bus learns of an unsubscription asynchronously, so "no longer
+// subscribed" is awaited; "subscribed" must hold once Subscribe returned
+// (a device is online as soon as its connection is).
+func testSubscribed(t *testing.T, b bus.Bus) {
+	p, ok := b.(bus.Prober)
+	if !ok {
+		t.Skip("this bus does not implement bus.Prober")
+	}
+	ctx := context.Background()
+	probe := func() bool {
+		t.Helper()
+		on, err := p.Subscribed(ctx, "dp")
+		if err != nil {
+			t.Fatalf("Subscribed: %v", err)
+		}
+		return on
+	}
+	if probe() {
+		t.Fatal("Subscribed before any subscription")
+	}
+	one := subscribe(t, b, "dp", func(bus.Message) {})
+	two := subscribe(t, b, "dp", func(bus.Message) {})
+	if !probe() {
+		t.Fatal("not Subscribed after Subscribe returned")
+	}
+	one()
+	if !probe() {
+		t.Fatal("not Subscribed while a second subscriber remains")
+	}
+	two()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(waitFor)
+	for probe() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("still Subscribed %v after the last unsubscribe", waitFor)
+		}
 	}
 }

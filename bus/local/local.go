@@ -20,7 +20,10 @@ type Bus struct {
 
 type subscription struct{ fn func(bus.Message) }
 
-var _ bus.Bus = (*Bus)(nil)
+var (
+	_ bus.Bus    = (*Bus)(nil)
+	_ bus.Prober = (*Bus)(nil)
+)
 
 // New returns an empty bus.
 func New() *Bus { return &Bus{subs: make(map[string][]*subscription)} }
@@ -75,6 +78,16 @@ func (b *Bus) Publish(ctx context.Context, deviceID string, m bus.Message) error
 		s.fn(m)
 	}
 	return nil
+}
+
+// Subscribed implements bus.Prober.
+func (b *Bus) Subscribed(ctx context.Context, deviceID string) (bool, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return false, bus.ErrClosed
+	}
+	return len(b.subs[deviceID]) > 0, nil
 }
 
 // Close implements bus.Bus.
