@@ -63,6 +63,9 @@ const (
 	Code_EXPIRED             Code = 24 // link code or invitation expired
 	Code_IDLE_TIMEOUT        Code = 25 // connection closed: nothing received for too long
 	Code_SHUTTING_DOWN       Code = 26 // connection closed: server is draining; reconnect elsewhere
+	Code_SUSPENDED           Code = 27 // the channel is suspended by the server's operator
+	Code_LIMIT_REACHED       Code = 28 // a count limit is reached (e.g. 16 admins per channel)
+	Code_UNSUPPORTED_MEDIA   Code = 29 // media type not allowed, or the bytes do not match the declared type
 )
 
 // Enum value maps for Code.
@@ -95,6 +98,9 @@ var (
 		24: "EXPIRED",
 		25: "IDLE_TIMEOUT",
 		26: "SHUTTING_DOWN",
+		27: "SUSPENDED",
+		28: "LIMIT_REACHED",
+		29: "UNSUPPORTED_MEDIA",
 	}
 	Code_value = map[string]int32{
 		"OK":                  0,
@@ -124,6 +130,9 @@ var (
 		"EXPIRED":             24,
 		"IDLE_TIMEOUT":        25,
 		"SHUTTING_DOWN":       26,
+		"SUSPENDED":           27,
+		"LIMIT_REACHED":       28,
+		"UNSUPPORTED_MEDIA":   29,
 	}
 )
 
@@ -159,6 +168,7 @@ type ConversationKind int32
 const (
 	ConversationKind_CONVERSATION_KIND_UNSPECIFIED ConversationKind = 0
 	ConversationKind_DIRECT                        ConversationKind = 1 // 1:1 between two accounts (all their devices)
+	ConversationKind_CHANNEL_ADMINS                ConversationKind = 2 // the owner's and admins' devices of one channel; carries ChannelKey
 )
 
 // Enum value maps for ConversationKind.
@@ -166,10 +176,12 @@ var (
 	ConversationKind_name = map[int32]string{
 		0: "CONVERSATION_KIND_UNSPECIFIED",
 		1: "DIRECT",
+		2: "CHANNEL_ADMINS",
 	}
 	ConversationKind_value = map[string]int32{
 		"CONVERSATION_KIND_UNSPECIFIED": 0,
 		"DIRECT":                        1,
+		"CHANNEL_ADMINS":                2,
 	}
 )
 
@@ -301,6 +313,162 @@ func (PresenceVisibility) EnumDescriptor() ([]byte, []int) {
 	return file_proto_parley_proto_rawDescGZIP(), []int{3}
 }
 
+type ChannelRole int32
+
+const (
+	ChannelRole_CHANNEL_ROLE_NONE     ChannelRole = 0
+	ChannelRole_CHANNEL_ROLE_FOLLOWER ChannelRole = 1
+	ChannelRole_CHANNEL_ROLE_ADMIN    ChannelRole = 2
+	ChannelRole_CHANNEL_ROLE_OWNER    ChannelRole = 3
+)
+
+// Enum value maps for ChannelRole.
+var (
+	ChannelRole_name = map[int32]string{
+		0: "CHANNEL_ROLE_NONE",
+		1: "CHANNEL_ROLE_FOLLOWER",
+		2: "CHANNEL_ROLE_ADMIN",
+		3: "CHANNEL_ROLE_OWNER",
+	}
+	ChannelRole_value = map[string]int32{
+		"CHANNEL_ROLE_NONE":     0,
+		"CHANNEL_ROLE_FOLLOWER": 1,
+		"CHANNEL_ROLE_ADMIN":    2,
+		"CHANNEL_ROLE_OWNER":    3,
+	}
+)
+
+func (x ChannelRole) Enum() *ChannelRole {
+	p := new(ChannelRole)
+	*p = x
+	return p
+}
+
+func (x ChannelRole) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ChannelRole) Descriptor() protoreflect.EnumDescriptor {
+	return file_proto_parley_proto_enumTypes[4].Descriptor()
+}
+
+func (ChannelRole) Type() protoreflect.EnumType {
+	return &file_proto_parley_proto_enumTypes[4]
+}
+
+func (x ChannelRole) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ChannelRole.Descriptor instead.
+func (ChannelRole) EnumDescriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{4}
+}
+
+type ChannelPostState int32
+
+const (
+	ChannelPostState_CHANNEL_POST_STATE_UNSPECIFIED ChannelPostState = 0
+	ChannelPostState_CHANNEL_POST_PUBLISHED         ChannelPostState = 1
+	ChannelPostState_CHANNEL_POST_DRAFT             ChannelPostState = 2
+	ChannelPostState_CHANNEL_POST_SCHEDULED         ChannelPostState = 3
+	ChannelPostState_CHANNEL_POST_PENDING_REVIEW    ChannelPostState = 4
+)
+
+// Enum value maps for ChannelPostState.
+var (
+	ChannelPostState_name = map[int32]string{
+		0: "CHANNEL_POST_STATE_UNSPECIFIED",
+		1: "CHANNEL_POST_PUBLISHED",
+		2: "CHANNEL_POST_DRAFT",
+		3: "CHANNEL_POST_SCHEDULED",
+		4: "CHANNEL_POST_PENDING_REVIEW",
+	}
+	ChannelPostState_value = map[string]int32{
+		"CHANNEL_POST_STATE_UNSPECIFIED": 0,
+		"CHANNEL_POST_PUBLISHED":         1,
+		"CHANNEL_POST_DRAFT":             2,
+		"CHANNEL_POST_SCHEDULED":         3,
+		"CHANNEL_POST_PENDING_REVIEW":    4,
+	}
+)
+
+func (x ChannelPostState) Enum() *ChannelPostState {
+	p := new(ChannelPostState)
+	*p = x
+	return p
+}
+
+func (x ChannelPostState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ChannelPostState) Descriptor() protoreflect.EnumDescriptor {
+	return file_proto_parley_proto_enumTypes[5].Descriptor()
+}
+
+func (ChannelPostState) Type() protoreflect.EnumType {
+	return &file_proto_parley_proto_enumTypes[5]
+}
+
+func (x ChannelPostState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ChannelPostState.Descriptor instead.
+func (ChannelPostState) EnumDescriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{5}
+}
+
+type DirectorySort int32
+
+const (
+	DirectorySort_DIRECTORY_SORT_NEWEST    DirectorySort = 0
+	DirectorySort_DIRECTORY_SORT_FOLLOWERS DirectorySort = 1
+	DirectorySort_DIRECTORY_SORT_ACTIVE    DirectorySort = 2 // posts in the last 7 days
+)
+
+// Enum value maps for DirectorySort.
+var (
+	DirectorySort_name = map[int32]string{
+		0: "DIRECTORY_SORT_NEWEST",
+		1: "DIRECTORY_SORT_FOLLOWERS",
+		2: "DIRECTORY_SORT_ACTIVE",
+	}
+	DirectorySort_value = map[string]int32{
+		"DIRECTORY_SORT_NEWEST":    0,
+		"DIRECTORY_SORT_FOLLOWERS": 1,
+		"DIRECTORY_SORT_ACTIVE":    2,
+	}
+)
+
+func (x DirectorySort) Enum() *DirectorySort {
+	p := new(DirectorySort)
+	*p = x
+	return p
+}
+
+func (x DirectorySort) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DirectorySort) Descriptor() protoreflect.EnumDescriptor {
+	return file_proto_parley_proto_enumTypes[6].Descriptor()
+}
+
+func (DirectorySort) Type() protoreflect.EnumType {
+	return &file_proto_parley_proto_enumTypes[6]
+}
+
+func (x DirectorySort) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DirectorySort.Descriptor instead.
+func (DirectorySort) EnumDescriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{6}
+}
+
 type Receipt_Kind int32
 
 const (
@@ -331,11 +499,11 @@ func (x Receipt_Kind) String() string {
 }
 
 func (Receipt_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_proto_parley_proto_enumTypes[4].Descriptor()
+	return file_proto_parley_proto_enumTypes[7].Descriptor()
 }
 
 func (Receipt_Kind) Type() protoreflect.EnumType {
-	return &file_proto_parley_proto_enumTypes[4]
+	return &file_proto_parley_proto_enumTypes[7]
 }
 
 func (x Receipt_Kind) Number() protoreflect.EnumNumber {
@@ -554,6 +722,36 @@ type Request struct {
 	//	*Request_GetPresence
 	//	*Request_GetGroup
 	//	*Request_Ping
+	//	*Request_ChannelCreate
+	//	*Request_ChannelUpdate
+	//	*Request_ChannelGet
+	//	*Request_ChannelDelete
+	//	*Request_ChannelLink
+	//	*Request_ChannelInviteAdmin
+	//	*Request_ChannelAcceptAdmin
+	//	*Request_ChannelRemoveAdmin
+	//	*Request_ChannelTransfer
+	//	*Request_ChannelRotateKey
+	//	*Request_ChannelAdmins
+	//	*Request_ChannelInvitations
+	//	*Request_ChannelPublish
+	//	*Request_ChannelEditPost
+	//	*Request_ChannelDeletePost
+	//	*Request_ChannelApprove
+	//	*Request_ChannelDrafts
+	//	*Request_ChannelSync
+	//	*Request_ChannelGetPosts
+	//	*Request_ChannelFollow
+	//	*Request_ChannelUnfollow
+	//	*Request_ChannelMute
+	//	*Request_ChannelList
+	//	*Request_ChannelReact
+	//	*Request_ChannelVote
+	//	*Request_ChannelView
+	//	*Request_ChannelStats
+	//	*Request_ChannelDirectory
+	//	*Request_ChannelReport
+	//	*Request_MediaToken
 	Body          isRequest_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -765,6 +963,276 @@ func (x *Request) GetPing() *Ping {
 	return nil
 }
 
+func (x *Request) GetChannelCreate() *ChannelCreate {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelCreate); ok {
+			return x.ChannelCreate
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelUpdate() *ChannelUpdate {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelUpdate); ok {
+			return x.ChannelUpdate
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelGet() *ChannelGet {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelGet); ok {
+			return x.ChannelGet
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelDelete() *ChannelDelete {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelDelete); ok {
+			return x.ChannelDelete
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelLink() *ChannelLink {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelLink); ok {
+			return x.ChannelLink
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelInviteAdmin() *ChannelInviteAdmin {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelInviteAdmin); ok {
+			return x.ChannelInviteAdmin
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelAcceptAdmin() *ChannelAcceptAdmin {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelAcceptAdmin); ok {
+			return x.ChannelAcceptAdmin
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelRemoveAdmin() *ChannelRemoveAdmin {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelRemoveAdmin); ok {
+			return x.ChannelRemoveAdmin
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelTransfer() *ChannelTransfer {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelTransfer); ok {
+			return x.ChannelTransfer
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelRotateKey() *ChannelRotateKey {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelRotateKey); ok {
+			return x.ChannelRotateKey
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelAdmins() *ChannelAdmins {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelAdmins); ok {
+			return x.ChannelAdmins
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelInvitations() *ChannelInvitations {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelInvitations); ok {
+			return x.ChannelInvitations
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelPublish() *ChannelPublish {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelPublish); ok {
+			return x.ChannelPublish
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelEditPost() *ChannelEditPost {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelEditPost); ok {
+			return x.ChannelEditPost
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelDeletePost() *ChannelDeletePost {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelDeletePost); ok {
+			return x.ChannelDeletePost
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelApprove() *ChannelApprove {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelApprove); ok {
+			return x.ChannelApprove
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelDrafts() *ChannelDrafts {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelDrafts); ok {
+			return x.ChannelDrafts
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelSync() *ChannelSync {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelSync); ok {
+			return x.ChannelSync
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelGetPosts() *ChannelGetPosts {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelGetPosts); ok {
+			return x.ChannelGetPosts
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelFollow() *ChannelFollow {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelFollow); ok {
+			return x.ChannelFollow
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelUnfollow() *ChannelUnfollow {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelUnfollow); ok {
+			return x.ChannelUnfollow
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelMute() *ChannelMute {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelMute); ok {
+			return x.ChannelMute
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelList() *ChannelList {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelList); ok {
+			return x.ChannelList
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelReact() *ChannelReact {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelReact); ok {
+			return x.ChannelReact
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelVote() *ChannelVote {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelVote); ok {
+			return x.ChannelVote
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelView() *ChannelView {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelView); ok {
+			return x.ChannelView
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelStats() *ChannelStats {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelStats); ok {
+			return x.ChannelStats
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelDirectory() *ChannelDirectory {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelDirectory); ok {
+			return x.ChannelDirectory
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetChannelReport() *ChannelReport {
+	if x != nil {
+		if x, ok := x.Body.(*Request_ChannelReport); ok {
+			return x.ChannelReport
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetMediaToken() *MediaToken {
+	if x != nil {
+		if x, ok := x.Body.(*Request_MediaToken); ok {
+			return x.MediaToken
+		}
+	}
+	return nil
+}
+
 type isRequest_Body interface {
 	isRequest_Body()
 }
@@ -841,6 +1309,127 @@ type Request_Ping struct {
 	Ping *Ping `protobuf:"bytes,27,opt,name=ping,proto3,oneof"`
 }
 
+type Request_ChannelCreate struct {
+	// Channels (docs/protocol.md, "Channels"). 100..149 are reserved for them.
+	ChannelCreate *ChannelCreate `protobuf:"bytes,100,opt,name=channel_create,json=channelCreate,proto3,oneof"`
+}
+
+type Request_ChannelUpdate struct {
+	ChannelUpdate *ChannelUpdate `protobuf:"bytes,101,opt,name=channel_update,json=channelUpdate,proto3,oneof"`
+}
+
+type Request_ChannelGet struct {
+	ChannelGet *ChannelGet `protobuf:"bytes,102,opt,name=channel_get,json=channelGet,proto3,oneof"`
+}
+
+type Request_ChannelDelete struct {
+	ChannelDelete *ChannelDelete `protobuf:"bytes,103,opt,name=channel_delete,json=channelDelete,proto3,oneof"`
+}
+
+type Request_ChannelLink struct {
+	ChannelLink *ChannelLink `protobuf:"bytes,104,opt,name=channel_link,json=channelLink,proto3,oneof"`
+}
+
+type Request_ChannelInviteAdmin struct {
+	ChannelInviteAdmin *ChannelInviteAdmin `protobuf:"bytes,105,opt,name=channel_invite_admin,json=channelInviteAdmin,proto3,oneof"`
+}
+
+type Request_ChannelAcceptAdmin struct {
+	ChannelAcceptAdmin *ChannelAcceptAdmin `protobuf:"bytes,106,opt,name=channel_accept_admin,json=channelAcceptAdmin,proto3,oneof"`
+}
+
+type Request_ChannelRemoveAdmin struct {
+	ChannelRemoveAdmin *ChannelRemoveAdmin `protobuf:"bytes,107,opt,name=channel_remove_admin,json=channelRemoveAdmin,proto3,oneof"`
+}
+
+type Request_ChannelTransfer struct {
+	ChannelTransfer *ChannelTransfer `protobuf:"bytes,108,opt,name=channel_transfer,json=channelTransfer,proto3,oneof"`
+}
+
+type Request_ChannelRotateKey struct {
+	ChannelRotateKey *ChannelRotateKey `protobuf:"bytes,109,opt,name=channel_rotate_key,json=channelRotateKey,proto3,oneof"`
+}
+
+type Request_ChannelAdmins struct {
+	ChannelAdmins *ChannelAdmins `protobuf:"bytes,110,opt,name=channel_admins,json=channelAdmins,proto3,oneof"`
+}
+
+type Request_ChannelInvitations struct {
+	ChannelInvitations *ChannelInvitations `protobuf:"bytes,111,opt,name=channel_invitations,json=channelInvitations,proto3,oneof"`
+}
+
+type Request_ChannelPublish struct {
+	ChannelPublish *ChannelPublish `protobuf:"bytes,112,opt,name=channel_publish,json=channelPublish,proto3,oneof"`
+}
+
+type Request_ChannelEditPost struct {
+	ChannelEditPost *ChannelEditPost `protobuf:"bytes,113,opt,name=channel_edit_post,json=channelEditPost,proto3,oneof"`
+}
+
+type Request_ChannelDeletePost struct {
+	ChannelDeletePost *ChannelDeletePost `protobuf:"bytes,114,opt,name=channel_delete_post,json=channelDeletePost,proto3,oneof"`
+}
+
+type Request_ChannelApprove struct {
+	ChannelApprove *ChannelApprove `protobuf:"bytes,115,opt,name=channel_approve,json=channelApprove,proto3,oneof"`
+}
+
+type Request_ChannelDrafts struct {
+	ChannelDrafts *ChannelDrafts `protobuf:"bytes,116,opt,name=channel_drafts,json=channelDrafts,proto3,oneof"`
+}
+
+type Request_ChannelSync struct {
+	ChannelSync *ChannelSync `protobuf:"bytes,117,opt,name=channel_sync,json=channelSync,proto3,oneof"`
+}
+
+type Request_ChannelGetPosts struct {
+	ChannelGetPosts *ChannelGetPosts `protobuf:"bytes,118,opt,name=channel_get_posts,json=channelGetPosts,proto3,oneof"`
+}
+
+type Request_ChannelFollow struct {
+	ChannelFollow *ChannelFollow `protobuf:"bytes,119,opt,name=channel_follow,json=channelFollow,proto3,oneof"`
+}
+
+type Request_ChannelUnfollow struct {
+	ChannelUnfollow *ChannelUnfollow `protobuf:"bytes,120,opt,name=channel_unfollow,json=channelUnfollow,proto3,oneof"`
+}
+
+type Request_ChannelMute struct {
+	ChannelMute *ChannelMute `protobuf:"bytes,121,opt,name=channel_mute,json=channelMute,proto3,oneof"`
+}
+
+type Request_ChannelList struct {
+	ChannelList *ChannelList `protobuf:"bytes,122,opt,name=channel_list,json=channelList,proto3,oneof"`
+}
+
+type Request_ChannelReact struct {
+	ChannelReact *ChannelReact `protobuf:"bytes,123,opt,name=channel_react,json=channelReact,proto3,oneof"`
+}
+
+type Request_ChannelVote struct {
+	ChannelVote *ChannelVote `protobuf:"bytes,124,opt,name=channel_vote,json=channelVote,proto3,oneof"`
+}
+
+type Request_ChannelView struct {
+	ChannelView *ChannelView `protobuf:"bytes,125,opt,name=channel_view,json=channelView,proto3,oneof"`
+}
+
+type Request_ChannelStats struct {
+	ChannelStats *ChannelStats `protobuf:"bytes,126,opt,name=channel_stats,json=channelStats,proto3,oneof"`
+}
+
+type Request_ChannelDirectory struct {
+	ChannelDirectory *ChannelDirectory `protobuf:"bytes,127,opt,name=channel_directory,json=channelDirectory,proto3,oneof"`
+}
+
+type Request_ChannelReport struct {
+	ChannelReport *ChannelReport `protobuf:"bytes,128,opt,name=channel_report,json=channelReport,proto3,oneof"`
+}
+
+type Request_MediaToken struct {
+	MediaToken *MediaToken `protobuf:"bytes,129,opt,name=media_token,json=mediaToken,proto3,oneof"`
+}
+
 func (*Request_Authenticate) isRequest_Body() {}
 
 func (*Request_Register) isRequest_Body() {}
@@ -877,6 +1466,66 @@ func (*Request_GetGroup) isRequest_Body() {}
 
 func (*Request_Ping) isRequest_Body() {}
 
+func (*Request_ChannelCreate) isRequest_Body() {}
+
+func (*Request_ChannelUpdate) isRequest_Body() {}
+
+func (*Request_ChannelGet) isRequest_Body() {}
+
+func (*Request_ChannelDelete) isRequest_Body() {}
+
+func (*Request_ChannelLink) isRequest_Body() {}
+
+func (*Request_ChannelInviteAdmin) isRequest_Body() {}
+
+func (*Request_ChannelAcceptAdmin) isRequest_Body() {}
+
+func (*Request_ChannelRemoveAdmin) isRequest_Body() {}
+
+func (*Request_ChannelTransfer) isRequest_Body() {}
+
+func (*Request_ChannelRotateKey) isRequest_Body() {}
+
+func (*Request_ChannelAdmins) isRequest_Body() {}
+
+func (*Request_ChannelInvitations) isRequest_Body() {}
+
+func (*Request_ChannelPublish) isRequest_Body() {}
+
+func (*Request_ChannelEditPost) isRequest_Body() {}
+
+func (*Request_ChannelDeletePost) isRequest_Body() {}
+
+func (*Request_ChannelApprove) isRequest_Body() {}
+
+func (*Request_ChannelDrafts) isRequest_Body() {}
+
+func (*Request_ChannelSync) isRequest_Body() {}
+
+func (*Request_ChannelGetPosts) isRequest_Body() {}
+
+func (*Request_ChannelFollow) isRequest_Body() {}
+
+func (*Request_ChannelUnfollow) isRequest_Body() {}
+
+func (*Request_ChannelMute) isRequest_Body() {}
+
+func (*Request_ChannelList) isRequest_Body() {}
+
+func (*Request_ChannelReact) isRequest_Body() {}
+
+func (*Request_ChannelVote) isRequest_Body() {}
+
+func (*Request_ChannelView) isRequest_Body() {}
+
+func (*Request_ChannelStats) isRequest_Body() {}
+
+func (*Request_ChannelDirectory) isRequest_Body() {}
+
+func (*Request_ChannelReport) isRequest_Body() {}
+
+func (*Request_MediaToken) isRequest_Body() {}
+
 type Response struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Id      uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -895,6 +1544,18 @@ type Response struct {
 	//	*Response_Presence
 	//	*Response_Group
 	//	*Response_Upload
+	//	*Response_Channel
+	//	*Response_ChannelLink
+	//	*Response_ChannelInvitation
+	//	*Response_ChannelAdmins
+	//	*Response_ChannelInvitations
+	//	*Response_ChannelPost
+	//	*Response_ChannelPosts
+	//	*Response_ChannelSync
+	//	*Response_ChannelList
+	//	*Response_ChannelStats
+	//	*Response_ChannelDirectory
+	//	*Response_MediaToken
 	Body          isResponse_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1057,6 +1718,114 @@ func (x *Response) GetUpload() *UploadResult {
 	return nil
 }
 
+func (x *Response) GetChannel() *Channel {
+	if x != nil {
+		if x, ok := x.Body.(*Response_Channel); ok {
+			return x.Channel
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetChannelLink() *ChannelLinkResult {
+	if x != nil {
+		if x, ok := x.Body.(*Response_ChannelLink); ok {
+			return x.ChannelLink
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetChannelInvitation() *ChannelInvitation {
+	if x != nil {
+		if x, ok := x.Body.(*Response_ChannelInvitation); ok {
+			return x.ChannelInvitation
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetChannelAdmins() *ChannelAdminsResult {
+	if x != nil {
+		if x, ok := x.Body.(*Response_ChannelAdmins); ok {
+			return x.ChannelAdmins
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetChannelInvitations() *ChannelInvitationsResult {
+	if x != nil {
+		if x, ok := x.Body.(*Response_ChannelInvitations); ok {
+			return x.ChannelInvitations
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetChannelPost() *ChannelPost {
+	if x != nil {
+		if x, ok := x.Body.(*Response_ChannelPost); ok {
+			return x.ChannelPost
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetChannelPosts() *ChannelPostsResult {
+	if x != nil {
+		if x, ok := x.Body.(*Response_ChannelPosts); ok {
+			return x.ChannelPosts
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetChannelSync() *ChannelSyncResult {
+	if x != nil {
+		if x, ok := x.Body.(*Response_ChannelSync); ok {
+			return x.ChannelSync
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetChannelList() *ChannelListResult {
+	if x != nil {
+		if x, ok := x.Body.(*Response_ChannelList); ok {
+			return x.ChannelList
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetChannelStats() *ChannelStatsResult {
+	if x != nil {
+		if x, ok := x.Body.(*Response_ChannelStats); ok {
+			return x.ChannelStats
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetChannelDirectory() *ChannelDirectoryResult {
+	if x != nil {
+		if x, ok := x.Body.(*Response_ChannelDirectory); ok {
+			return x.ChannelDirectory
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetMediaToken() *MediaTokenResult {
+	if x != nil {
+		if x, ok := x.Body.(*Response_MediaToken); ok {
+			return x.MediaToken
+		}
+	}
+	return nil
+}
+
 type isResponse_Body interface {
 	isResponse_Body()
 }
@@ -1105,6 +1874,55 @@ type Response_Upload struct {
 	Upload *UploadResult `protobuf:"bytes,20,opt,name=upload,proto3,oneof"`
 }
 
+type Response_Channel struct {
+	// Channels. 100..149 are reserved for them.
+	Channel *Channel `protobuf:"bytes,100,opt,name=channel,proto3,oneof"` // ChannelCreate/Update/Get/AcceptAdmin/Follow
+}
+
+type Response_ChannelLink struct {
+	ChannelLink *ChannelLinkResult `protobuf:"bytes,101,opt,name=channel_link,json=channelLink,proto3,oneof"`
+}
+
+type Response_ChannelInvitation struct {
+	ChannelInvitation *ChannelInvitation `protobuf:"bytes,102,opt,name=channel_invitation,json=channelInvitation,proto3,oneof"` // ChannelInviteAdmin
+}
+
+type Response_ChannelAdmins struct {
+	ChannelAdmins *ChannelAdminsResult `protobuf:"bytes,103,opt,name=channel_admins,json=channelAdmins,proto3,oneof"`
+}
+
+type Response_ChannelInvitations struct {
+	ChannelInvitations *ChannelInvitationsResult `protobuf:"bytes,104,opt,name=channel_invitations,json=channelInvitations,proto3,oneof"`
+}
+
+type Response_ChannelPost struct {
+	ChannelPost *ChannelPost `protobuf:"bytes,105,opt,name=channel_post,json=channelPost,proto3,oneof"` // Publish/EditPost/Approve/React/Vote
+}
+
+type Response_ChannelPosts struct {
+	ChannelPosts *ChannelPostsResult `protobuf:"bytes,106,opt,name=channel_posts,json=channelPosts,proto3,oneof"` // Drafts/GetPosts
+}
+
+type Response_ChannelSync struct {
+	ChannelSync *ChannelSyncResult `protobuf:"bytes,107,opt,name=channel_sync,json=channelSync,proto3,oneof"`
+}
+
+type Response_ChannelList struct {
+	ChannelList *ChannelListResult `protobuf:"bytes,108,opt,name=channel_list,json=channelList,proto3,oneof"`
+}
+
+type Response_ChannelStats struct {
+	ChannelStats *ChannelStatsResult `protobuf:"bytes,109,opt,name=channel_stats,json=channelStats,proto3,oneof"`
+}
+
+type Response_ChannelDirectory struct {
+	ChannelDirectory *ChannelDirectoryResult `protobuf:"bytes,110,opt,name=channel_directory,json=channelDirectory,proto3,oneof"`
+}
+
+type Response_MediaToken struct {
+	MediaToken *MediaTokenResult `protobuf:"bytes,111,opt,name=media_token,json=mediaToken,proto3,oneof"`
+}
+
 func (*Response_Auth) isResponse_Body() {}
 
 func (*Response_LinkCode) isResponse_Body() {}
@@ -1127,6 +1945,30 @@ func (*Response_Group) isResponse_Body() {}
 
 func (*Response_Upload) isResponse_Body() {}
 
+func (*Response_Channel) isResponse_Body() {}
+
+func (*Response_ChannelLink) isResponse_Body() {}
+
+func (*Response_ChannelInvitation) isResponse_Body() {}
+
+func (*Response_ChannelAdmins) isResponse_Body() {}
+
+func (*Response_ChannelInvitations) isResponse_Body() {}
+
+func (*Response_ChannelPost) isResponse_Body() {}
+
+func (*Response_ChannelPosts) isResponse_Body() {}
+
+func (*Response_ChannelSync) isResponse_Body() {}
+
+func (*Response_ChannelList) isResponse_Body() {}
+
+func (*Response_ChannelStats) isResponse_Body() {}
+
+func (*Response_ChannelDirectory) isResponse_Body() {}
+
+func (*Response_MediaToken) isResponse_Body() {}
+
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"` // mailbox sequence; 0 for ephemeral events that are never stored
@@ -1136,6 +1978,8 @@ type Event struct {
 	//	*Event_LinkApproved
 	//	*Event_Notice
 	//	*Event_Presence
+	//	*Event_ChannelUpdated
+	//	*Event_ChannelInvitation
 	Body          isEvent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1221,6 +2065,24 @@ func (x *Event) GetPresence() *Presence {
 	return nil
 }
 
+func (x *Event) GetChannelUpdated() *ChannelUpdated {
+	if x != nil {
+		if x, ok := x.Body.(*Event_ChannelUpdated); ok {
+			return x.ChannelUpdated
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetChannelInvitation() *ChannelInvitation {
+	if x != nil {
+		if x, ok := x.Body.(*Event_ChannelInvitation); ok {
+			return x.ChannelInvitation
+		}
+	}
+	return nil
+}
+
 type isEvent_Body interface {
 	isEvent_Body()
 }
@@ -1241,6 +2103,15 @@ type Event_Presence struct {
 	Presence *Presence `protobuf:"bytes,13,opt,name=presence,proto3,oneof"`
 }
 
+type Event_ChannelUpdated struct {
+	// Channels. 100..149 are reserved for them.
+	ChannelUpdated *ChannelUpdated `protobuf:"bytes,100,opt,name=channel_updated,json=channelUpdated,proto3,oneof"` // seq 0: a followed channel changed
+}
+
+type Event_ChannelInvitation struct {
+	ChannelInvitation *ChannelInvitation `protobuf:"bytes,101,opt,name=channel_invitation,json=channelInvitation,proto3,oneof"` // seq 0: you were invited to administer a channel
+}
+
 func (*Event_Envelope) isEvent_Body() {}
 
 func (*Event_LinkApproved) isEvent_Body() {}
@@ -1248,6 +2119,10 @@ func (*Event_LinkApproved) isEvent_Body() {}
 func (*Event_Notice) isEvent_Body() {}
 
 func (*Event_Presence) isEvent_Body() {}
+
+func (*Event_ChannelUpdated) isEvent_Body() {}
+
+func (*Event_ChannelInvitation) isEvent_Body() {}
 
 // Authenticate proves an existing device: signature = Ed25519 over
 // identity.AuthMessage(challenge, device_id).
@@ -2662,6 +3537,7 @@ type Commit struct {
 	GroupInfo     []byte                 `protobuf:"bytes,8,opt,name=group_info,json=groupInfo,proto3" json:"group_info,omitempty"`       // latest GroupInfo, kept for external joins
 	Kind          ConversationKind       `protobuf:"varint,9,opt,name=kind,proto3,enum=parley.v1.ConversationKind" json:"kind,omitempty"` // at epoch 0 (creation) only
 	Accounts      []string               `protobuf:"bytes,10,rep,name=accounts,proto3" json:"accounts,omitempty"`                         // at epoch 0: the accounts in the conversation
+	ChannelId     string                 `protobuf:"bytes,11,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`      // at epoch 0, kind CHANNEL_ADMINS: the channel it serves
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2764,6 +3640,13 @@ func (x *Commit) GetAccounts() []string {
 		return x.Accounts
 	}
 	return nil
+}
+
+func (x *Commit) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
 }
 
 type CommitResult struct {
@@ -2921,6 +3804,7 @@ type GroupResult struct {
 	Kind          ConversationKind       `protobuf:"varint,3,opt,name=kind,proto3,enum=parley.v1.ConversationKind" json:"kind,omitempty"`
 	Accounts      []string               `protobuf:"bytes,4,rep,name=accounts,proto3" json:"accounts,omitempty"`
 	Devices       []string               `protobuf:"bytes,5,rep,name=devices,proto3" json:"devices,omitempty"`
+	ChannelId     string                 `protobuf:"bytes,6,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"` // CHANNEL_ADMINS: the channel
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2990,6 +3874,13 @@ func (x *GroupResult) GetDevices() []string {
 	return nil
 }
 
+func (x *GroupResult) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
 // Envelope is what a device receives. The payload is MLS ciphertext or a
 // handshake message; sender fields are the server's claim, which the client
 // checks against the MLS credential and the sender's key log.
@@ -3005,7 +3896,8 @@ type Envelope struct {
 	ServerTimeMs     int64                  `protobuf:"varint,8,opt,name=server_time_ms,json=serverTimeMs,proto3" json:"server_time_ms,omitempty"`
 	Epoch            uint64                 `protobuf:"varint,9,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	ConversationKind ConversationKind       `protobuf:"varint,10,opt,name=conversation_kind,json=conversationKind,proto3,enum=parley.v1.ConversationKind" json:"conversation_kind,omitempty"`
-	Accounts         []string               `protobuf:"bytes,11,rep,name=accounts,proto3" json:"accounts,omitempty"` // the conversation's accounts (for WELCOME)
+	Accounts         []string               `protobuf:"bytes,11,rep,name=accounts,proto3" json:"accounts,omitempty"`                    // the conversation's accounts (for WELCOME)
+	ChannelId        string                 `protobuf:"bytes,12,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"` // CHANNEL_ADMINS (for WELCOME): the channel
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -3115,6 +4007,13 @@ func (x *Envelope) GetAccounts() []string {
 		return x.Accounts
 	}
 	return nil
+}
+
+func (x *Envelope) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
 }
 
 // Ack deletes every mailbox entry up to and including up_to_seq.
@@ -3572,6 +4471,8 @@ type Content struct {
 	//	*Content_Text
 	//	*Content_Receipt
 	//	*Content_Typing
+	//	*Content_ChannelKey
+	//	*Content_ForwardedPost
 	Body          isContent_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3655,6 +4556,24 @@ func (x *Content) GetTyping() *Typing {
 	return nil
 }
 
+func (x *Content) GetChannelKey() *ChannelKey {
+	if x != nil {
+		if x, ok := x.Body.(*Content_ChannelKey); ok {
+			return x.ChannelKey
+		}
+	}
+	return nil
+}
+
+func (x *Content) GetForwardedPost() *ForwardedPost {
+	if x != nil {
+		if x, ok := x.Body.(*Content_ForwardedPost); ok {
+			return x.ForwardedPost
+		}
+	}
+	return nil
+}
+
 type isContent_Body interface {
 	isContent_Body()
 }
@@ -3671,11 +4590,23 @@ type Content_Typing struct {
 	Typing *Typing `protobuf:"bytes,12,opt,name=typing,proto3,oneof"`
 }
 
+type Content_ChannelKey struct {
+	ChannelKey *ChannelKey `protobuf:"bytes,30,opt,name=channel_key,json=channelKey,proto3,oneof"` // in a CHANNEL_ADMINS conversation only
+}
+
+type Content_ForwardedPost struct {
+	ForwardedPost *ForwardedPost `protobuf:"bytes,31,opt,name=forwarded_post,json=forwardedPost,proto3,oneof"` // a channel post forwarded into a chat
+}
+
 func (*Content_Text) isContent_Body() {}
 
 func (*Content_Receipt) isContent_Body() {}
 
 func (*Content_Typing) isContent_Body() {}
+
+func (*Content_ChannelKey) isContent_Body() {}
+
+func (*Content_ForwardedPost) isContent_Body() {}
 
 type Text struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3817,6 +4748,3500 @@ func (x *Typing) GetTyping() bool {
 	return false
 }
 
+// ChannelKey hands a channel's private key to the owner's and admins'
+// devices, inside their CHANNEL_ADMINS conversation (never to the server).
+type ChannelKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	KeyIndex      uint32                 `protobuf:"varint,2,opt,name=key_index,json=keyIndex,proto3" json:"key_index,omitempty"`      // index of this key in the channel's key chain
+	PrivateKey    []byte                 `protobuf:"bytes,3,opt,name=private_key,json=privateKey,proto3" json:"private_key,omitempty"` // the 32-byte Ed25519 seed
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelKey) Reset() {
+	*x = ChannelKey{}
+	mi := &file_proto_parley_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelKey) ProtoMessage() {}
+
+func (x *ChannelKey) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelKey.ProtoReflect.Descriptor instead.
+func (*ChannelKey) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ChannelKey) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelKey) GetKeyIndex() uint32 {
+	if x != nil {
+		return x.KeyIndex
+	}
+	return 0
+}
+
+func (x *ChannelKey) GetPrivateKey() []byte {
+	if x != nil {
+		return x.PrivateKey
+	}
+	return nil
+}
+
+// ForwardedPost is a channel post forwarded into a chat: the post exactly
+// as the channel signed it, so the recipient can verify it against the
+// channel's key chain (ChannelGet) with channel.OpenPost.
+type ForwardedPost struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Post          *SignedPost            `protobuf:"bytes,2,opt,name=post,proto3" json:"post,omitempty"`
+	ChannelName   string                 `protobuf:"bytes,3,opt,name=channel_name,json=channelName,proto3" json:"channel_name,omitempty"` // a hint for display; verify against ChannelGet
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardedPost) Reset() {
+	*x = ForwardedPost{}
+	mi := &file_proto_parley_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardedPost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardedPost) ProtoMessage() {}
+
+func (x *ForwardedPost) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardedPost.ProtoReflect.Descriptor instead.
+func (*ForwardedPost) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ForwardedPost) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ForwardedPost) GetPost() *SignedPost {
+	if x != nil {
+		return x.Post
+	}
+	return nil
+}
+
+func (x *ForwardedPost) GetChannelName() string {
+	if x != nil {
+		return x.ChannelName
+	}
+	return ""
+}
+
+// ChannelKeyEntry is one link of a channel's key chain. Entry 0's public
+// key defines the channel id (channel.ID); entry n > 0 is signed by the key
+// of entry n-1 over channel.KeyMessage.
+type ChannelKeyEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint32                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	PublicKey     []byte                 `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"` // Ed25519
+	Signature     []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`                  // by the previous key; empty at index 0
+	TimeMs        int64                  `protobuf:"varint,4,opt,name=time_ms,json=timeMs,proto3" json:"time_ms,omitempty"`         // set by the server when it accepts the entry
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelKeyEntry) Reset() {
+	*x = ChannelKeyEntry{}
+	mi := &file_proto_parley_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelKeyEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelKeyEntry) ProtoMessage() {}
+
+func (x *ChannelKeyEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelKeyEntry.ProtoReflect.Descriptor instead.
+func (*ChannelKeyEntry) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ChannelKeyEntry) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ChannelKeyEntry) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *ChannelKeyEntry) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *ChannelKeyEntry) GetTimeMs() int64 {
+	if x != nil {
+		return x.TimeMs
+	}
+	return 0
+}
+
+// ChannelInfo is the channel's signed description.
+type ChannelInfo struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId      string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Version        uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"` // 1 at creation, +1 for every change
+	Name           string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Description    string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	Icon           string                 `protobuf:"bytes,5,opt,name=icon,proto3" json:"icon,omitempty"`                                             // media hash of the icon image; empty: none
+	Category       string                 `protobuf:"bytes,6,opt,name=category,proto3" json:"category,omitempty"`                                     // one of channel.Categories
+	Country        string                 `protobuf:"bytes,7,opt,name=country,proto3" json:"country,omitempty"`                                       // ISO 3166-1 alpha-2 (upper case); empty: none
+	Listed         bool                   `protobuf:"varint,8,opt,name=listed,proto3" json:"listed,omitempty"`                                        // shown in the directory
+	Reactions      []string               `protobuf:"bytes,9,rep,name=reactions,proto3" json:"reactions,omitempty"`                                   // the emoji followers may react with; empty: none
+	ReviewRequired bool                   `protobuf:"varint,10,opt,name=review_required,json=reviewRequired,proto3" json:"review_required,omitempty"` // an admin's post waits for another admin's approval
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ChannelInfo) Reset() {
+	*x = ChannelInfo{}
+	mi := &file_proto_parley_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelInfo) ProtoMessage() {}
+
+func (x *ChannelInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelInfo.ProtoReflect.Descriptor instead.
+func (*ChannelInfo) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ChannelInfo) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelInfo) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ChannelInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ChannelInfo) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *ChannelInfo) GetIcon() string {
+	if x != nil {
+		return x.Icon
+	}
+	return ""
+}
+
+func (x *ChannelInfo) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *ChannelInfo) GetCountry() string {
+	if x != nil {
+		return x.Country
+	}
+	return ""
+}
+
+func (x *ChannelInfo) GetListed() bool {
+	if x != nil {
+		return x.Listed
+	}
+	return false
+}
+
+func (x *ChannelInfo) GetReactions() []string {
+	if x != nil {
+		return x.Reactions
+	}
+	return nil
+}
+
+func (x *ChannelInfo) GetReviewRequired() bool {
+	if x != nil {
+		return x.ReviewRequired
+	}
+	return false
+}
+
+type SignedChannelInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Info          []byte                 `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`                          // serialized ChannelInfo
+	KeyIndex      uint32                 `protobuf:"varint,2,opt,name=key_index,json=keyIndex,proto3" json:"key_index,omitempty"` // the chain entry whose key signed it
+	Signature     []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`                // Ed25519 over channel.InfoMessage(channel_id, info)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignedChannelInfo) Reset() {
+	*x = SignedChannelInfo{}
+	mi := &file_proto_parley_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignedChannelInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignedChannelInfo) ProtoMessage() {}
+
+func (x *SignedChannelInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignedChannelInfo.ProtoReflect.Descriptor instead.
+func (*SignedChannelInfo) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *SignedChannelInfo) GetInfo() []byte {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+func (x *SignedChannelInfo) GetKeyIndex() uint32 {
+	if x != nil {
+		return x.KeyIndex
+	}
+	return 0
+}
+
+func (x *SignedChannelInfo) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// Post is one version of a channel post, as the channel signs it.
+type Post struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	PostId        []byte                 `protobuf:"bytes,2,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`           // 16 random bytes chosen by the writing device
+	Version       uint32                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`                      // 1, then +1 for every edit
+	CreatedMs     int64                  `protobuf:"varint,4,opt,name=created_ms,json=createdMs,proto3" json:"created_ms,omitempty"` // the writer's clock, for display
+	Text          string                 `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`                             // may contain links
+	Media         []*Media               `protobuf:"bytes,6,rep,name=media,proto3" json:"media,omitempty"`                           // images and videos uploaded to the media store
+	Sticker       *Sticker               `protobuf:"bytes,7,opt,name=sticker,proto3" json:"sticker,omitempty"`
+	Poll          *Poll                  `protobuf:"bytes,8,opt,name=poll,proto3" json:"poll,omitempty"`                                     // fixed at version 1: edits may not change it
+	PublishAtMs   int64                  `protobuf:"varint,9,opt,name=publish_at_ms,json=publishAtMs,proto3" json:"publish_at_ms,omitempty"` // scheduled publication; 0: publish when accepted
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Post) Reset() {
+	*x = Post{}
+	mi := &file_proto_parley_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Post) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Post) ProtoMessage() {}
+
+func (x *Post) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Post.ProtoReflect.Descriptor instead.
+func (*Post) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *Post) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *Post) GetPostId() []byte {
+	if x != nil {
+		return x.PostId
+	}
+	return nil
+}
+
+func (x *Post) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Post) GetCreatedMs() int64 {
+	if x != nil {
+		return x.CreatedMs
+	}
+	return 0
+}
+
+func (x *Post) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *Post) GetMedia() []*Media {
+	if x != nil {
+		return x.Media
+	}
+	return nil
+}
+
+func (x *Post) GetSticker() *Sticker {
+	if x != nil {
+		return x.Sticker
+	}
+	return nil
+}
+
+func (x *Post) GetPoll() *Poll {
+	if x != nil {
+		return x.Poll
+	}
+	return nil
+}
+
+func (x *Post) GetPublishAtMs() int64 {
+	if x != nil {
+		return x.PublishAtMs
+	}
+	return 0
+}
+
+type Media struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hash          string                 `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"` // hex SHA-256 of the bytes (the media store's key)
+	Mime          string                 `protobuf:"bytes,2,opt,name=mime,proto3" json:"mime,omitempty"` // as the server sniffed it at upload
+	Size          uint64                 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Width         uint32                 `protobuf:"varint,4,opt,name=width,proto3" json:"width,omitempty"`
+	Height        uint32                 `protobuf:"varint,5,opt,name=height,proto3" json:"height,omitempty"`
+	Thumbnail     string                 `protobuf:"bytes,6,opt,name=thumbnail,proto3" json:"thumbnail,omitempty"` // media hash of the server-made thumbnail; empty for video
+	Caption       string                 `protobuf:"bytes,7,opt,name=caption,proto3" json:"caption,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Media) Reset() {
+	*x = Media{}
+	mi := &file_proto_parley_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Media) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Media) ProtoMessage() {}
+
+func (x *Media) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Media.ProtoReflect.Descriptor instead.
+func (*Media) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *Media) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *Media) GetMime() string {
+	if x != nil {
+		return x.Mime
+	}
+	return ""
+}
+
+func (x *Media) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *Media) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *Media) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *Media) GetThumbnail() string {
+	if x != nil {
+		return x.Thumbnail
+	}
+	return ""
+}
+
+func (x *Media) GetCaption() string {
+	if x != nil {
+		return x.Caption
+	}
+	return ""
+}
+
+type Sticker struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hash          string                 `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"`   // media hash of the sticker image
+	Emoji         string                 `protobuf:"bytes,2,opt,name=emoji,proto3" json:"emoji,omitempty"` // the emoji it stands for
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Sticker) Reset() {
+	*x = Sticker{}
+	mi := &file_proto_parley_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Sticker) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Sticker) ProtoMessage() {}
+
+func (x *Sticker) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Sticker.ProtoReflect.Descriptor instead.
+func (*Sticker) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *Sticker) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *Sticker) GetEmoji() string {
+	if x != nil {
+		return x.Emoji
+	}
+	return ""
+}
+
+type Poll struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Question      string                 `protobuf:"bytes,1,opt,name=question,proto3" json:"question,omitempty"`
+	Options       []string               `protobuf:"bytes,2,rep,name=options,proto3" json:"options,omitempty"`    // 2..proto.MaxPollOptions
+	Multiple      bool                   `protobuf:"varint,3,opt,name=multiple,proto3" json:"multiple,omitempty"` // several options may be chosen
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Poll) Reset() {
+	*x = Poll{}
+	mi := &file_proto_parley_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Poll) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Poll) ProtoMessage() {}
+
+func (x *Poll) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Poll.ProtoReflect.Descriptor instead.
+func (*Poll) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *Poll) GetQuestion() string {
+	if x != nil {
+		return x.Question
+	}
+	return ""
+}
+
+func (x *Poll) GetOptions() []string {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *Poll) GetMultiple() bool {
+	if x != nil {
+		return x.Multiple
+	}
+	return false
+}
+
+type SignedPost struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Post          []byte                 `protobuf:"bytes,1,opt,name=post,proto3" json:"post,omitempty"` // serialized Post
+	KeyIndex      uint32                 `protobuf:"varint,2,opt,name=key_index,json=keyIndex,proto3" json:"key_index,omitempty"`
+	Signature     []byte                 `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"` // Ed25519 over channel.PostMessage(channel_id, post)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignedPost) Reset() {
+	*x = SignedPost{}
+	mi := &file_proto_parley_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignedPost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignedPost) ProtoMessage() {}
+
+func (x *SignedPost) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignedPost.ProtoReflect.Descriptor instead.
+func (*SignedPost) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *SignedPost) GetPost() []byte {
+	if x != nil {
+		return x.Post
+	}
+	return nil
+}
+
+func (x *SignedPost) GetKeyIndex() uint32 {
+	if x != nil {
+		return x.KeyIndex
+	}
+	return 0
+}
+
+func (x *SignedPost) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// Channel is a channel as the requester may see it.
+type Channel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Info          *SignedChannelInfo     `protobuf:"bytes,2,opt,name=info,proto3" json:"info,omitempty"`
+	Keys          []*ChannelKeyEntry     `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"` // the whole chain (omitted in directory results)
+	Followers     uint64                 `protobuf:"varint,4,opt,name=followers,proto3" json:"followers,omitempty"`
+	Verified      bool                   `protobuf:"varint,5,opt,name=verified,proto3" json:"verified,omitempty"`                    // set by the server's operator
+	Suspended     bool                   `protobuf:"varint,6,opt,name=suspended,proto3" json:"suspended,omitempty"`                  // set by the server's operator
+	Role          ChannelRole            `protobuf:"varint,7,opt,name=role,proto3,enum=parley.v1.ChannelRole" json:"role,omitempty"` // the requester's role
+	Muted         bool                   `protobuf:"varint,8,opt,name=muted,proto3" json:"muted,omitempty"`                          // the requester muted it (server flag)
+	HeadSeq       uint64                 `protobuf:"varint,9,opt,name=head_seq,json=headSeq,proto3" json:"head_seq,omitempty"`       // latest change sequence (ChannelSync)
+	CreatedMs     int64                  `protobuf:"varint,10,opt,name=created_ms,json=createdMs,proto3" json:"created_ms,omitempty"`
+	AdminGroupId  []byte                 `protobuf:"bytes,11,opt,name=admin_group_id,json=adminGroupId,proto3" json:"admin_group_id,omitempty"`     // owner and admins only: their CHANNEL_ADMINS group
+	PostsLastWeek uint32                 `protobuf:"varint,12,opt,name=posts_last_week,json=postsLastWeek,proto3" json:"posts_last_week,omitempty"` // directory activity
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Channel) Reset() {
+	*x = Channel{}
+	mi := &file_proto_parley_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Channel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Channel) ProtoMessage() {}
+
+func (x *Channel) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Channel.ProtoReflect.Descriptor instead.
+func (*Channel) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *Channel) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *Channel) GetInfo() *SignedChannelInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+func (x *Channel) GetKeys() []*ChannelKeyEntry {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *Channel) GetFollowers() uint64 {
+	if x != nil {
+		return x.Followers
+	}
+	return 0
+}
+
+func (x *Channel) GetVerified() bool {
+	if x != nil {
+		return x.Verified
+	}
+	return false
+}
+
+func (x *Channel) GetSuspended() bool {
+	if x != nil {
+		return x.Suspended
+	}
+	return false
+}
+
+func (x *Channel) GetRole() ChannelRole {
+	if x != nil {
+		return x.Role
+	}
+	return ChannelRole_CHANNEL_ROLE_NONE
+}
+
+func (x *Channel) GetMuted() bool {
+	if x != nil {
+		return x.Muted
+	}
+	return false
+}
+
+func (x *Channel) GetHeadSeq() uint64 {
+	if x != nil {
+		return x.HeadSeq
+	}
+	return 0
+}
+
+func (x *Channel) GetCreatedMs() int64 {
+	if x != nil {
+		return x.CreatedMs
+	}
+	return 0
+}
+
+func (x *Channel) GetAdminGroupId() []byte {
+	if x != nil {
+		return x.AdminGroupId
+	}
+	return nil
+}
+
+func (x *Channel) GetPostsLastWeek() uint32 {
+	if x != nil {
+		return x.PostsLastWeek
+	}
+	return 0
+}
+
+// ChannelCreate, by any account: the device generated the channel key.
+type ChannelCreate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *ChannelKeyEntry       `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`   // index 0, no signature
+	Info          *SignedChannelInfo     `protobuf:"bytes,2,opt,name=info,proto3" json:"info,omitempty"` // version 1, signed by that key (index 0)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelCreate) Reset() {
+	*x = ChannelCreate{}
+	mi := &file_proto_parley_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelCreate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelCreate) ProtoMessage() {}
+
+func (x *ChannelCreate) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelCreate.ProtoReflect.Descriptor instead.
+func (*ChannelCreate) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *ChannelCreate) GetKey() *ChannelKeyEntry {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *ChannelCreate) GetInfo() *SignedChannelInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+// ChannelUpdate, by the owner or an admin: a new version of the info.
+type ChannelUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Info          *SignedChannelInfo     `protobuf:"bytes,2,opt,name=info,proto3" json:"info,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelUpdate) Reset() {
+	*x = ChannelUpdate{}
+	mi := &file_proto_parley_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelUpdate) ProtoMessage() {}
+
+func (x *ChannelUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelUpdate.ProtoReflect.Descriptor instead.
+func (*ChannelUpdate) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *ChannelUpdate) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelUpdate) GetInfo() *SignedChannelInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+type ChannelGet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelGet) Reset() {
+	*x = ChannelGet{}
+	mi := &file_proto_parley_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelGet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelGet) ProtoMessage() {}
+
+func (x *ChannelGet) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelGet.ProtoReflect.Descriptor instead.
+func (*ChannelGet) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *ChannelGet) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+// ChannelDelete, by the owner: the channel, its posts and media are deleted.
+type ChannelDelete struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelDelete) Reset() {
+	*x = ChannelDelete{}
+	mi := &file_proto_parley_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelDelete) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelDelete) ProtoMessage() {}
+
+func (x *ChannelDelete) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelDelete.ProtoReflect.Descriptor instead.
+func (*ChannelDelete) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *ChannelDelete) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+// ChannelLink, by the owner or an admin: the channel's invite code (made
+// on first use); reset replaces it so old links stop working.
+type ChannelLink struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Reset_        bool                   `protobuf:"varint,2,opt,name=reset,proto3" json:"reset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelLink) Reset() {
+	*x = ChannelLink{}
+	mi := &file_proto_parley_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelLink) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelLink) ProtoMessage() {}
+
+func (x *ChannelLink) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelLink.ProtoReflect.Descriptor instead.
+func (*ChannelLink) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ChannelLink) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelLink) GetReset_() bool {
+	if x != nil {
+		return x.Reset_
+	}
+	return false
+}
+
+type ChannelLinkResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Link          string                 `protobuf:"bytes,2,opt,name=link,proto3" json:"link,omitempty"` // channel.InviteLink(code)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelLinkResult) Reset() {
+	*x = ChannelLinkResult{}
+	mi := &file_proto_parley_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelLinkResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelLinkResult) ProtoMessage() {}
+
+func (x *ChannelLinkResult) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelLinkResult.ProtoReflect.Descriptor instead.
+func (*ChannelLinkResult) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *ChannelLinkResult) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *ChannelLinkResult) GetLink() string {
+	if x != nil {
+		return x.Link
+	}
+	return ""
+}
+
+// ChannelInviteAdmin, by the owner.
+type ChannelInviteAdmin struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	AccountId     string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelInviteAdmin) Reset() {
+	*x = ChannelInviteAdmin{}
+	mi := &file_proto_parley_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelInviteAdmin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelInviteAdmin) ProtoMessage() {}
+
+func (x *ChannelInviteAdmin) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelInviteAdmin.ProtoReflect.Descriptor instead.
+func (*ChannelInviteAdmin) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *ChannelInviteAdmin) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelInviteAdmin) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+type ChannelInvitation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	AccountId     string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"` // the invitee
+	ExpiresMs     int64                  `protobuf:"varint,3,opt,name=expires_ms,json=expiresMs,proto3" json:"expires_ms,omitempty"`
+	Channel       *Channel               `protobuf:"bytes,4,opt,name=channel,proto3" json:"channel,omitempty"` // to the invitee: the channel's public view
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelInvitation) Reset() {
+	*x = ChannelInvitation{}
+	mi := &file_proto_parley_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelInvitation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelInvitation) ProtoMessage() {}
+
+func (x *ChannelInvitation) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelInvitation.ProtoReflect.Descriptor instead.
+func (*ChannelInvitation) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *ChannelInvitation) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelInvitation) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ChannelInvitation) GetExpiresMs() int64 {
+	if x != nil {
+		return x.ExpiresMs
+	}
+	return 0
+}
+
+func (x *ChannelInvitation) GetChannel() *Channel {
+	if x != nil {
+		return x.Channel
+	}
+	return nil
+}
+
+// ChannelAcceptAdmin, by the invitee (decline: drop the invitation).
+type ChannelAcceptAdmin struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Decline       bool                   `protobuf:"varint,2,opt,name=decline,proto3" json:"decline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelAcceptAdmin) Reset() {
+	*x = ChannelAcceptAdmin{}
+	mi := &file_proto_parley_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelAcceptAdmin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelAcceptAdmin) ProtoMessage() {}
+
+func (x *ChannelAcceptAdmin) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelAcceptAdmin.ProtoReflect.Descriptor instead.
+func (*ChannelAcceptAdmin) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *ChannelAcceptAdmin) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelAcceptAdmin) GetDecline() bool {
+	if x != nil {
+		return x.Decline
+	}
+	return false
+}
+
+// ChannelRemoveAdmin, by the owner (new_key required: the rotated key), or
+// by an admin removing itself (new_key empty; the owner rotates later).
+type ChannelRemoveAdmin struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	AccountId     string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	NewKey        *ChannelKeyEntry       `protobuf:"bytes,3,opt,name=new_key,json=newKey,proto3" json:"new_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelRemoveAdmin) Reset() {
+	*x = ChannelRemoveAdmin{}
+	mi := &file_proto_parley_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelRemoveAdmin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelRemoveAdmin) ProtoMessage() {}
+
+func (x *ChannelRemoveAdmin) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelRemoveAdmin.ProtoReflect.Descriptor instead.
+func (*ChannelRemoveAdmin) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *ChannelRemoveAdmin) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelRemoveAdmin) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ChannelRemoveAdmin) GetNewKey() *ChannelKeyEntry {
+	if x != nil {
+		return x.NewKey
+	}
+	return nil
+}
+
+// ChannelTransfer, by the owner, to one of the admins; the previous owner
+// stays an admin. new_key, when set, rotates the key in the same step.
+type ChannelTransfer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	AccountId     string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	NewKey        *ChannelKeyEntry       `protobuf:"bytes,3,opt,name=new_key,json=newKey,proto3" json:"new_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelTransfer) Reset() {
+	*x = ChannelTransfer{}
+	mi := &file_proto_parley_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelTransfer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelTransfer) ProtoMessage() {}
+
+func (x *ChannelTransfer) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelTransfer.ProtoReflect.Descriptor instead.
+func (*ChannelTransfer) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *ChannelTransfer) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelTransfer) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ChannelTransfer) GetNewKey() *ChannelKeyEntry {
+	if x != nil {
+		return x.NewKey
+	}
+	return nil
+}
+
+// ChannelRotateKey, by the owner: append the next key to the chain.
+type ChannelRotateKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	NewKey        *ChannelKeyEntry       `protobuf:"bytes,2,opt,name=new_key,json=newKey,proto3" json:"new_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelRotateKey) Reset() {
+	*x = ChannelRotateKey{}
+	mi := &file_proto_parley_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelRotateKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelRotateKey) ProtoMessage() {}
+
+func (x *ChannelRotateKey) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelRotateKey.ProtoReflect.Descriptor instead.
+func (*ChannelRotateKey) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *ChannelRotateKey) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelRotateKey) GetNewKey() *ChannelKeyEntry {
+	if x != nil {
+		return x.NewKey
+	}
+	return nil
+}
+
+type ChannelAdmins struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelAdmins) Reset() {
+	*x = ChannelAdmins{}
+	mi := &file_proto_parley_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelAdmins) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelAdmins) ProtoMessage() {}
+
+func (x *ChannelAdmins) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelAdmins.ProtoReflect.Descriptor instead.
+func (*ChannelAdmins) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *ChannelAdmins) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+type ChannelMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccountId     string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	Handle        string                 `protobuf:"bytes,2,opt,name=handle,proto3" json:"handle,omitempty"`
+	Role          ChannelRole            `protobuf:"varint,3,opt,name=role,proto3,enum=parley.v1.ChannelRole" json:"role,omitempty"`
+	SinceMs       int64                  `protobuf:"varint,4,opt,name=since_ms,json=sinceMs,proto3" json:"since_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelMember) Reset() {
+	*x = ChannelMember{}
+	mi := &file_proto_parley_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelMember) ProtoMessage() {}
+
+func (x *ChannelMember) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelMember.ProtoReflect.Descriptor instead.
+func (*ChannelMember) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *ChannelMember) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ChannelMember) GetHandle() string {
+	if x != nil {
+		return x.Handle
+	}
+	return ""
+}
+
+func (x *ChannelMember) GetRole() ChannelRole {
+	if x != nil {
+		return x.Role
+	}
+	return ChannelRole_CHANNEL_ROLE_NONE
+}
+
+func (x *ChannelMember) GetSinceMs() int64 {
+	if x != nil {
+		return x.SinceMs
+	}
+	return 0
+}
+
+// ChannelAdminsResult: owner and admins only.
+type ChannelAdminsResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Members       []*ChannelMember       `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	Invitations   []*ChannelInvitation   `protobuf:"bytes,2,rep,name=invitations,proto3" json:"invitations,omitempty"` // pending, unexpired
+	AdminGroupId  []byte                 `protobuf:"bytes,3,opt,name=admin_group_id,json=adminGroupId,proto3" json:"admin_group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelAdminsResult) Reset() {
+	*x = ChannelAdminsResult{}
+	mi := &file_proto_parley_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelAdminsResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelAdminsResult) ProtoMessage() {}
+
+func (x *ChannelAdminsResult) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelAdminsResult.ProtoReflect.Descriptor instead.
+func (*ChannelAdminsResult) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *ChannelAdminsResult) GetMembers() []*ChannelMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *ChannelAdminsResult) GetInvitations() []*ChannelInvitation {
+	if x != nil {
+		return x.Invitations
+	}
+	return nil
+}
+
+func (x *ChannelAdminsResult) GetAdminGroupId() []byte {
+	if x != nil {
+		return x.AdminGroupId
+	}
+	return nil
+}
+
+// ChannelInvitations: the requester's own pending admin invitations.
+type ChannelInvitations struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelInvitations) Reset() {
+	*x = ChannelInvitations{}
+	mi := &file_proto_parley_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelInvitations) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelInvitations) ProtoMessage() {}
+
+func (x *ChannelInvitations) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelInvitations.ProtoReflect.Descriptor instead.
+func (*ChannelInvitations) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{73}
+}
+
+type ChannelInvitationsResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Invitations   []*ChannelInvitation   `protobuf:"bytes,1,rep,name=invitations,proto3" json:"invitations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelInvitationsResult) Reset() {
+	*x = ChannelInvitationsResult{}
+	mi := &file_proto_parley_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelInvitationsResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelInvitationsResult) ProtoMessage() {}
+
+func (x *ChannelInvitationsResult) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelInvitationsResult.ProtoReflect.Descriptor instead.
+func (*ChannelInvitationsResult) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *ChannelInvitationsResult) GetInvitations() []*ChannelInvitation {
+	if x != nil {
+		return x.Invitations
+	}
+	return nil
+}
+
+// ChannelPublish, by the owner or an admin: a new post (version 1). With
+// draft it is kept for admins only; with Post.publish_at_ms in the future
+// it is scheduled; under review_required an admin's post waits for
+// ChannelApprove.
+type ChannelPublish struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Post          *SignedPost            `protobuf:"bytes,2,opt,name=post,proto3" json:"post,omitempty"`
+	Draft         bool                   `protobuf:"varint,3,opt,name=draft,proto3" json:"draft,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelPublish) Reset() {
+	*x = ChannelPublish{}
+	mi := &file_proto_parley_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelPublish) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelPublish) ProtoMessage() {}
+
+func (x *ChannelPublish) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelPublish.ProtoReflect.Descriptor instead.
+func (*ChannelPublish) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *ChannelPublish) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelPublish) GetPost() *SignedPost {
+	if x != nil {
+		return x.Post
+	}
+	return nil
+}
+
+func (x *ChannelPublish) GetDraft() bool {
+	if x != nil {
+		return x.Draft
+	}
+	return false
+}
+
+// ChannelEditPost, by the owner or an admin: the next version of a post.
+// A draft stays a draft unless publish is set.
+type ChannelEditPost struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Post          *SignedPost            `protobuf:"bytes,2,opt,name=post,proto3" json:"post,omitempty"`
+	Publish       bool                   `protobuf:"varint,3,opt,name=publish,proto3" json:"publish,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelEditPost) Reset() {
+	*x = ChannelEditPost{}
+	mi := &file_proto_parley_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelEditPost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelEditPost) ProtoMessage() {}
+
+func (x *ChannelEditPost) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelEditPost.ProtoReflect.Descriptor instead.
+func (*ChannelEditPost) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *ChannelEditPost) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelEditPost) GetPost() *SignedPost {
+	if x != nil {
+		return x.Post
+	}
+	return nil
+}
+
+func (x *ChannelEditPost) GetPublish() bool {
+	if x != nil {
+		return x.Publish
+	}
+	return false
+}
+
+type ChannelDeletePost struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	PostId        []byte                 `protobuf:"bytes,2,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelDeletePost) Reset() {
+	*x = ChannelDeletePost{}
+	mi := &file_proto_parley_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelDeletePost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelDeletePost) ProtoMessage() {}
+
+func (x *ChannelDeletePost) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelDeletePost.ProtoReflect.Descriptor instead.
+func (*ChannelDeletePost) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *ChannelDeletePost) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelDeletePost) GetPostId() []byte {
+	if x != nil {
+		return x.PostId
+	}
+	return nil
+}
+
+// ChannelApprove, by the owner or an admin other than the post's writer.
+type ChannelApprove struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	PostId        []byte                 `protobuf:"bytes,2,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelApprove) Reset() {
+	*x = ChannelApprove{}
+	mi := &file_proto_parley_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelApprove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelApprove) ProtoMessage() {}
+
+func (x *ChannelApprove) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelApprove.ProtoReflect.Descriptor instead.
+func (*ChannelApprove) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *ChannelApprove) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelApprove) GetPostId() []byte {
+	if x != nil {
+		return x.PostId
+	}
+	return nil
+}
+
+type ReactionCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Emoji         string                 `protobuf:"bytes,1,opt,name=emoji,proto3" json:"emoji,omitempty"`
+	Count         uint64                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactionCount) Reset() {
+	*x = ReactionCount{}
+	mi := &file_proto_parley_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactionCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactionCount) ProtoMessage() {}
+
+func (x *ReactionCount) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactionCount.ProtoReflect.Descriptor instead.
+func (*ReactionCount) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *ReactionCount) GetEmoji() string {
+	if x != nil {
+		return x.Emoji
+	}
+	return ""
+}
+
+func (x *ReactionCount) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// ChannelPost is a post as the server keeps it: the latest signed version
+// plus what the server adds. It never names who wrote, reacted or voted.
+type ChannelPost struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PostId        []byte                 `protobuf:"bytes,1,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`                                    // change sequence; 0 while unpublished
+	Signed        *SignedPost            `protobuf:"bytes,3,opt,name=signed,proto3" json:"signed,omitempty"`                               // latest version; empty when deleted
+	PublishedMs   int64                  `protobuf:"varint,4,opt,name=published_ms,json=publishedMs,proto3" json:"published_ms,omitempty"` // server time of publication; 0 while unpublished
+	ExpiresMs     int64                  `protobuf:"varint,5,opt,name=expires_ms,json=expiresMs,proto3" json:"expires_ms,omitempty"`       // published_ms + proto.PostTTL
+	Edited        bool                   `protobuf:"varint,6,opt,name=edited,proto3" json:"edited,omitempty"`                              // a version > 1 was published
+	Deleted       bool                   `protobuf:"varint,7,opt,name=deleted,proto3" json:"deleted,omitempty"`                            // tombstone (ChannelSync only)
+	State         ChannelPostState       `protobuf:"varint,8,opt,name=state,proto3,enum=parley.v1.ChannelPostState" json:"state,omitempty"`
+	Reactions     []*ReactionCount       `protobuf:"bytes,9,rep,name=reactions,proto3" json:"reactions,omitempty"`
+	PollCounts    []uint64               `protobuf:"varint,10,rep,packed,name=poll_counts,json=pollCounts,proto3" json:"poll_counts,omitempty"` // votes per option, in option order
+	MyReaction    string                 `protobuf:"bytes,11,opt,name=my_reaction,json=myReaction,proto3" json:"my_reaction,omitempty"`         // the requester's own reaction
+	MyVotes       []uint32               `protobuf:"varint,12,rep,packed,name=my_votes,json=myVotes,proto3" json:"my_votes,omitempty"`          // the requester's own votes
+	Mine          bool                   `protobuf:"varint,13,opt,name=mine,proto3" json:"mine,omitempty"`                                      // admins: the requester wrote this version (review)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelPost) Reset() {
+	*x = ChannelPost{}
+	mi := &file_proto_parley_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelPost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelPost) ProtoMessage() {}
+
+func (x *ChannelPost) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelPost.ProtoReflect.Descriptor instead.
+func (*ChannelPost) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *ChannelPost) GetPostId() []byte {
+	if x != nil {
+		return x.PostId
+	}
+	return nil
+}
+
+func (x *ChannelPost) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *ChannelPost) GetSigned() *SignedPost {
+	if x != nil {
+		return x.Signed
+	}
+	return nil
+}
+
+func (x *ChannelPost) GetPublishedMs() int64 {
+	if x != nil {
+		return x.PublishedMs
+	}
+	return 0
+}
+
+func (x *ChannelPost) GetExpiresMs() int64 {
+	if x != nil {
+		return x.ExpiresMs
+	}
+	return 0
+}
+
+func (x *ChannelPost) GetEdited() bool {
+	if x != nil {
+		return x.Edited
+	}
+	return false
+}
+
+func (x *ChannelPost) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
+func (x *ChannelPost) GetState() ChannelPostState {
+	if x != nil {
+		return x.State
+	}
+	return ChannelPostState_CHANNEL_POST_STATE_UNSPECIFIED
+}
+
+func (x *ChannelPost) GetReactions() []*ReactionCount {
+	if x != nil {
+		return x.Reactions
+	}
+	return nil
+}
+
+func (x *ChannelPost) GetPollCounts() []uint64 {
+	if x != nil {
+		return x.PollCounts
+	}
+	return nil
+}
+
+func (x *ChannelPost) GetMyReaction() string {
+	if x != nil {
+		return x.MyReaction
+	}
+	return ""
+}
+
+func (x *ChannelPost) GetMyVotes() []uint32 {
+	if x != nil {
+		return x.MyVotes
+	}
+	return nil
+}
+
+func (x *ChannelPost) GetMine() bool {
+	if x != nil {
+		return x.Mine
+	}
+	return false
+}
+
+// ChannelDrafts, by the owner or an admin: drafts, scheduled posts and
+// posts waiting for review.
+type ChannelDrafts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelDrafts) Reset() {
+	*x = ChannelDrafts{}
+	mi := &file_proto_parley_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelDrafts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelDrafts) ProtoMessage() {}
+
+func (x *ChannelDrafts) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelDrafts.ProtoReflect.Descriptor instead.
+func (*ChannelDrafts) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *ChannelDrafts) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+type ChannelPostsResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Posts         []*ChannelPost         `protobuf:"bytes,1,rep,name=posts,proto3" json:"posts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelPostsResult) Reset() {
+	*x = ChannelPostsResult{}
+	mi := &file_proto_parley_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelPostsResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelPostsResult) ProtoMessage() {}
+
+func (x *ChannelPostsResult) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelPostsResult.ProtoReflect.Descriptor instead.
+func (*ChannelPostsResult) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *ChannelPostsResult) GetPosts() []*ChannelPost {
+	if x != nil {
+		return x.Posts
+	}
+	return nil
+}
+
+// ChannelSync: the changes of a channel after a cursor (fan-out on read).
+type ChannelSync struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	After         uint64                 `protobuf:"varint,2,opt,name=after,proto3" json:"after,omitempty"` // the cursor: the last seq the follower has processed
+	Limit         uint32                 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"` // 0 or > proto.MaxChannelSyncBatch: the maximum
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelSync) Reset() {
+	*x = ChannelSync{}
+	mi := &file_proto_parley_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelSync) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelSync) ProtoMessage() {}
+
+func (x *ChannelSync) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelSync.ProtoReflect.Descriptor instead.
+func (*ChannelSync) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *ChannelSync) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelSync) GetAfter() uint64 {
+	if x != nil {
+		return x.After
+	}
+	return 0
+}
+
+func (x *ChannelSync) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ChannelSyncResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Posts         []*ChannelPost         `protobuf:"bytes,1,rep,name=posts,proto3" json:"posts,omitempty"`     // seq order; each post at most once
+	Cursor        uint64                 `protobuf:"varint,2,opt,name=cursor,proto3" json:"cursor,omitempty"`  // the next `after`
+	More          bool                   `protobuf:"varint,3,opt,name=more,proto3" json:"more,omitempty"`      // call again with cursor
+	Channel       *Channel               `protobuf:"bytes,4,opt,name=channel,proto3" json:"channel,omitempty"` // set when info or keys changed after `after`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelSyncResult) Reset() {
+	*x = ChannelSyncResult{}
+	mi := &file_proto_parley_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelSyncResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelSyncResult) ProtoMessage() {}
+
+func (x *ChannelSyncResult) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelSyncResult.ProtoReflect.Descriptor instead.
+func (*ChannelSyncResult) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *ChannelSyncResult) GetPosts() []*ChannelPost {
+	if x != nil {
+		return x.Posts
+	}
+	return nil
+}
+
+func (x *ChannelSyncResult) GetCursor() uint64 {
+	if x != nil {
+		return x.Cursor
+	}
+	return 0
+}
+
+func (x *ChannelSyncResult) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
+func (x *ChannelSyncResult) GetChannel() *Channel {
+	if x != nil {
+		return x.Channel
+	}
+	return nil
+}
+
+// ChannelGetPosts: current versions and counts of published posts.
+type ChannelGetPosts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	PostIds       [][]byte               `protobuf:"bytes,2,rep,name=post_ids,json=postIds,proto3" json:"post_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelGetPosts) Reset() {
+	*x = ChannelGetPosts{}
+	mi := &file_proto_parley_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelGetPosts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelGetPosts) ProtoMessage() {}
+
+func (x *ChannelGetPosts) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelGetPosts.ProtoReflect.Descriptor instead.
+func (*ChannelGetPosts) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *ChannelGetPosts) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelGetPosts) GetPostIds() [][]byte {
+	if x != nil {
+		return x.PostIds
+	}
+	return nil
+}
+
+// ChannelFollow by invite code or, for a listed channel, by id.
+type ChannelFollow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	InviteCode    string                 `protobuf:"bytes,2,opt,name=invite_code,json=inviteCode,proto3" json:"invite_code,omitempty"` // a code or a whole invite link
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelFollow) Reset() {
+	*x = ChannelFollow{}
+	mi := &file_proto_parley_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelFollow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelFollow) ProtoMessage() {}
+
+func (x *ChannelFollow) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelFollow.ProtoReflect.Descriptor instead.
+func (*ChannelFollow) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *ChannelFollow) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelFollow) GetInviteCode() string {
+	if x != nil {
+		return x.InviteCode
+	}
+	return ""
+}
+
+type ChannelUnfollow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelUnfollow) Reset() {
+	*x = ChannelUnfollow{}
+	mi := &file_proto_parley_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelUnfollow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelUnfollow) ProtoMessage() {}
+
+func (x *ChannelUnfollow) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelUnfollow.ProtoReflect.Descriptor instead.
+func (*ChannelUnfollow) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *ChannelUnfollow) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+// ChannelMute: a muted channel sends its follower no ChannelUpdated events.
+type ChannelMute struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Muted         bool                   `protobuf:"varint,2,opt,name=muted,proto3" json:"muted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelMute) Reset() {
+	*x = ChannelMute{}
+	mi := &file_proto_parley_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelMute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelMute) ProtoMessage() {}
+
+func (x *ChannelMute) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelMute.ProtoReflect.Descriptor instead.
+func (*ChannelMute) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *ChannelMute) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelMute) GetMuted() bool {
+	if x != nil {
+		return x.Muted
+	}
+	return false
+}
+
+// ChannelList: the channels the requester follows or administers.
+type ChannelList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelList) Reset() {
+	*x = ChannelList{}
+	mi := &file_proto_parley_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelList) ProtoMessage() {}
+
+func (x *ChannelList) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelList.ProtoReflect.Descriptor instead.
+func (*ChannelList) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{89}
+}
+
+type ChannelListResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Channels      []*Channel             `protobuf:"bytes,1,rep,name=channels,proto3" json:"channels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelListResult) Reset() {
+	*x = ChannelListResult{}
+	mi := &file_proto_parley_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelListResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelListResult) ProtoMessage() {}
+
+func (x *ChannelListResult) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelListResult.ProtoReflect.Descriptor instead.
+func (*ChannelListResult) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *ChannelListResult) GetChannels() []*Channel {
+	if x != nil {
+		return x.Channels
+	}
+	return nil
+}
+
+// ChannelReact: emoji empty removes the requester's reaction.
+type ChannelReact struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	PostId        []byte                 `protobuf:"bytes,2,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
+	Emoji         string                 `protobuf:"bytes,3,opt,name=emoji,proto3" json:"emoji,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelReact) Reset() {
+	*x = ChannelReact{}
+	mi := &file_proto_parley_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelReact) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelReact) ProtoMessage() {}
+
+func (x *ChannelReact) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelReact.ProtoReflect.Descriptor instead.
+func (*ChannelReact) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *ChannelReact) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelReact) GetPostId() []byte {
+	if x != nil {
+		return x.PostId
+	}
+	return nil
+}
+
+func (x *ChannelReact) GetEmoji() string {
+	if x != nil {
+		return x.Emoji
+	}
+	return ""
+}
+
+// ChannelVote: options empty withdraws the requester's vote.
+type ChannelVote struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	PostId        []byte                 `protobuf:"bytes,2,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
+	Options       []uint32               `protobuf:"varint,3,rep,packed,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelVote) Reset() {
+	*x = ChannelVote{}
+	mi := &file_proto_parley_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelVote) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelVote) ProtoMessage() {}
+
+func (x *ChannelVote) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelVote.ProtoReflect.Descriptor instead.
+func (*ChannelVote) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *ChannelVote) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelVote) GetPostId() []byte {
+	if x != nil {
+		return x.PostId
+	}
+	return nil
+}
+
+func (x *ChannelVote) GetOptions() []uint32 {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+// ChannelView: the follower displayed these posts (unique views).
+type ChannelView struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	PostIds       [][]byte               `protobuf:"bytes,2,rep,name=post_ids,json=postIds,proto3" json:"post_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelView) Reset() {
+	*x = ChannelView{}
+	mi := &file_proto_parley_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelView) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelView) ProtoMessage() {}
+
+func (x *ChannelView) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelView.ProtoReflect.Descriptor instead.
+func (*ChannelView) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *ChannelView) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelView) GetPostIds() [][]byte {
+	if x != nil {
+		return x.PostIds
+	}
+	return nil
+}
+
+// ChannelStats, by the owner or an admin: counts only.
+type ChannelStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Days          uint32                 `protobuf:"varint,2,opt,name=days,proto3" json:"days,omitempty"`                     // follower growth for the last days (≤ proto.MaxStatsDays)
+	PostIds       [][]byte               `protobuf:"bytes,3,rep,name=post_ids,json=postIds,proto3" json:"post_ids,omitempty"` // empty: the latest proto.MaxStatsPosts published posts
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelStats) Reset() {
+	*x = ChannelStats{}
+	mi := &file_proto_parley_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelStats) ProtoMessage() {}
+
+func (x *ChannelStats) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelStats.ProtoReflect.Descriptor instead.
+func (*ChannelStats) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *ChannelStats) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelStats) GetDays() uint32 {
+	if x != nil {
+		return x.Days
+	}
+	return 0
+}
+
+func (x *ChannelStats) GetPostIds() [][]byte {
+	if x != nil {
+		return x.PostIds
+	}
+	return nil
+}
+
+type DayStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DayMs         int64                  `protobuf:"varint,1,opt,name=day_ms,json=dayMs,proto3" json:"day_ms,omitempty"` // UTC midnight
+	Follows       uint64                 `protobuf:"varint,2,opt,name=follows,proto3" json:"follows,omitempty"`
+	Unfollows     uint64                 `protobuf:"varint,3,opt,name=unfollows,proto3" json:"unfollows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DayStats) Reset() {
+	*x = DayStats{}
+	mi := &file_proto_parley_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DayStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DayStats) ProtoMessage() {}
+
+func (x *DayStats) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DayStats.ProtoReflect.Descriptor instead.
+func (*DayStats) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{95}
+}
+
+func (x *DayStats) GetDayMs() int64 {
+	if x != nil {
+		return x.DayMs
+	}
+	return 0
+}
+
+func (x *DayStats) GetFollows() uint64 {
+	if x != nil {
+		return x.Follows
+	}
+	return 0
+}
+
+func (x *DayStats) GetUnfollows() uint64 {
+	if x != nil {
+		return x.Unfollows
+	}
+	return 0
+}
+
+type PostStats struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	PostId         []byte                 `protobuf:"bytes,1,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
+	Views          uint64                 `protobuf:"varint,2,opt,name=views,proto3" json:"views,omitempty"`
+	Reactions      uint64                 `protobuf:"varint,3,opt,name=reactions,proto3" json:"reactions,omitempty"`
+	Votes          uint64                 `protobuf:"varint,4,opt,name=votes,proto3" json:"votes,omitempty"` // voters
+	ReactionCounts []*ReactionCount       `protobuf:"bytes,5,rep,name=reaction_counts,json=reactionCounts,proto3" json:"reaction_counts,omitempty"`
+	PollCounts     []uint64               `protobuf:"varint,6,rep,packed,name=poll_counts,json=pollCounts,proto3" json:"poll_counts,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PostStats) Reset() {
+	*x = PostStats{}
+	mi := &file_proto_parley_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostStats) ProtoMessage() {}
+
+func (x *PostStats) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostStats.ProtoReflect.Descriptor instead.
+func (*PostStats) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *PostStats) GetPostId() []byte {
+	if x != nil {
+		return x.PostId
+	}
+	return nil
+}
+
+func (x *PostStats) GetViews() uint64 {
+	if x != nil {
+		return x.Views
+	}
+	return 0
+}
+
+func (x *PostStats) GetReactions() uint64 {
+	if x != nil {
+		return x.Reactions
+	}
+	return 0
+}
+
+func (x *PostStats) GetVotes() uint64 {
+	if x != nil {
+		return x.Votes
+	}
+	return 0
+}
+
+func (x *PostStats) GetReactionCounts() []*ReactionCount {
+	if x != nil {
+		return x.ReactionCounts
+	}
+	return nil
+}
+
+func (x *PostStats) GetPollCounts() []uint64 {
+	if x != nil {
+		return x.PollCounts
+	}
+	return nil
+}
+
+type ChannelStatsResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Followers     uint64                 `protobuf:"varint,1,opt,name=followers,proto3" json:"followers,omitempty"`
+	Days          []*DayStats            `protobuf:"bytes,2,rep,name=days,proto3" json:"days,omitempty"` // oldest first
+	Posts         []*PostStats           `protobuf:"bytes,3,rep,name=posts,proto3" json:"posts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelStatsResult) Reset() {
+	*x = ChannelStatsResult{}
+	mi := &file_proto_parley_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelStatsResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelStatsResult) ProtoMessage() {}
+
+func (x *ChannelStatsResult) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelStatsResult.ProtoReflect.Descriptor instead.
+func (*ChannelStatsResult) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *ChannelStatsResult) GetFollowers() uint64 {
+	if x != nil {
+		return x.Followers
+	}
+	return 0
+}
+
+func (x *ChannelStatsResult) GetDays() []*DayStats {
+	if x != nil {
+		return x.Days
+	}
+	return nil
+}
+
+func (x *ChannelStatsResult) GetPosts() []*PostStats {
+	if x != nil {
+		return x.Posts
+	}
+	return nil
+}
+
+type ChannelDirectory struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Query         string                 `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"` // words matched against name and description
+	Category      string                 `protobuf:"bytes,2,opt,name=category,proto3" json:"category,omitempty"`
+	Country       string                 `protobuf:"bytes,3,opt,name=country,proto3" json:"country,omitempty"`
+	Sort          DirectorySort          `protobuf:"varint,4,opt,name=sort,proto3,enum=parley.v1.DirectorySort" json:"sort,omitempty"`
+	Limit         uint32                 `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"` // 0 or > proto.MaxDirectoryResults: the maximum
+	Offset        uint32                 `protobuf:"varint,6,opt,name=offset,proto3" json:"offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelDirectory) Reset() {
+	*x = ChannelDirectory{}
+	mi := &file_proto_parley_proto_msgTypes[98]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelDirectory) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelDirectory) ProtoMessage() {}
+
+func (x *ChannelDirectory) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[98]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelDirectory.ProtoReflect.Descriptor instead.
+func (*ChannelDirectory) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{98}
+}
+
+func (x *ChannelDirectory) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *ChannelDirectory) GetCategory() string {
+	if x != nil {
+		return x.Category
+	}
+	return ""
+}
+
+func (x *ChannelDirectory) GetCountry() string {
+	if x != nil {
+		return x.Country
+	}
+	return ""
+}
+
+func (x *ChannelDirectory) GetSort() DirectorySort {
+	if x != nil {
+		return x.Sort
+	}
+	return DirectorySort_DIRECTORY_SORT_NEWEST
+}
+
+func (x *ChannelDirectory) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ChannelDirectory) GetOffset() uint32 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+type ChannelDirectoryResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Channels      []*Channel             `protobuf:"bytes,1,rep,name=channels,proto3" json:"channels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelDirectoryResult) Reset() {
+	*x = ChannelDirectoryResult{}
+	mi := &file_proto_parley_proto_msgTypes[99]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelDirectoryResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelDirectoryResult) ProtoMessage() {}
+
+func (x *ChannelDirectoryResult) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[99]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelDirectoryResult.ProtoReflect.Descriptor instead.
+func (*ChannelDirectoryResult) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{99}
+}
+
+func (x *ChannelDirectoryResult) GetChannels() []*Channel {
+	if x != nil {
+		return x.Channels
+	}
+	return nil
+}
+
+// ChannelReport, by anyone who can see the channel; post_id empty reports
+// the channel itself.
+type ChannelReport struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	PostId        []byte                 `protobuf:"bytes,2,opt,name=post_id,json=postId,proto3" json:"post_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelReport) Reset() {
+	*x = ChannelReport{}
+	mi := &file_proto_parley_proto_msgTypes[100]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelReport) ProtoMessage() {}
+
+func (x *ChannelReport) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[100]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelReport.ProtoReflect.Descriptor instead.
+func (*ChannelReport) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{100}
+}
+
+func (x *ChannelReport) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelReport) GetPostId() []byte {
+	if x != nil {
+		return x.PostId
+	}
+	return nil
+}
+
+func (x *ChannelReport) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// MediaToken: a short-lived bearer token for the media HTTP endpoints.
+// Any device may download; with channel_id, an admin may also upload.
+type MediaToken struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaToken) Reset() {
+	*x = MediaToken{}
+	mi := &file_proto_parley_proto_msgTypes[101]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaToken) ProtoMessage() {}
+
+func (x *MediaToken) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[101]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaToken.ProtoReflect.Descriptor instead.
+func (*MediaToken) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{101}
+}
+
+func (x *MediaToken) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+type MediaTokenResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	ExpiresMs     int64                  `protobuf:"varint,2,opt,name=expires_ms,json=expiresMs,proto3" json:"expires_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MediaTokenResult) Reset() {
+	*x = MediaTokenResult{}
+	mi := &file_proto_parley_proto_msgTypes[102]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MediaTokenResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MediaTokenResult) ProtoMessage() {}
+
+func (x *MediaTokenResult) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[102]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MediaTokenResult.ProtoReflect.Descriptor instead.
+func (*MediaTokenResult) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{102}
+}
+
+func (x *MediaTokenResult) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *MediaTokenResult) GetExpiresMs() int64 {
+	if x != nil {
+		return x.ExpiresMs
+	}
+	return 0
+}
+
+// ChannelUpdated tells a connected follower that ChannelSync has news.
+type ChannelUpdated struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChannelUpdated) Reset() {
+	*x = ChannelUpdated{}
+	mi := &file_proto_parley_proto_msgTypes[103]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChannelUpdated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChannelUpdated) ProtoMessage() {}
+
+func (x *ChannelUpdated) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[103]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChannelUpdated.ProtoReflect.Descriptor instead.
+func (*ChannelUpdated) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{103}
+}
+
+func (x *ChannelUpdated) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *ChannelUpdated) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 var File_proto_parley_proto protoreflect.FileDescriptor
 
 const file_proto_parley_proto_rawDesc = "" +
@@ -3832,7 +8257,7 @@ const file_proto_parley_proto_rawDesc = "" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1c\n" +
 	"\tchallenge\x18\x02 \x01(\fR\tchallenge\x12$\n" +
 	"\x0eserver_time_ms\x18\x03 \x01(\x03R\fserverTimeMs\x12&\n" +
-	"\x0fmax_frame_bytes\x18\x04 \x01(\rR\rmaxFrameBytes\"\xb5\b\n" +
+	"\x0fmax_frame_bytes\x18\x04 \x01(\rR\rmaxFrameBytes\"\xd4\x18\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12=\n" +
 	"\fauthenticate\x18\n" +
@@ -3858,8 +8283,40 @@ const file_proto_parley_proto_rawDesc = "" +
 	"\x17set_presence_visibility\x18\x18 \x01(\v2 .parley.v1.SetPresenceVisibilityH\x00R\x15setPresenceVisibility\x12;\n" +
 	"\fget_presence\x18\x19 \x01(\v2\x16.parley.v1.GetPresenceH\x00R\vgetPresence\x122\n" +
 	"\tget_group\x18\x1a \x01(\v2\x13.parley.v1.GetGroupH\x00R\bgetGroup\x12%\n" +
-	"\x04ping\x18\x1b \x01(\v2\x0f.parley.v1.PingH\x00R\x04pingB\x06\n" +
-	"\x04body\"\x8b\x05\n" +
+	"\x04ping\x18\x1b \x01(\v2\x0f.parley.v1.PingH\x00R\x04ping\x12A\n" +
+	"\x0echannel_create\x18d \x01(\v2\x18.parley.v1.ChannelCreateH\x00R\rchannelCreate\x12A\n" +
+	"\x0echannel_update\x18e \x01(\v2\x18.parley.v1.ChannelUpdateH\x00R\rchannelUpdate\x128\n" +
+	"\vchannel_get\x18f \x01(\v2\x15.parley.v1.ChannelGetH\x00R\n" +
+	"channelGet\x12A\n" +
+	"\x0echannel_delete\x18g \x01(\v2\x18.parley.v1.ChannelDeleteH\x00R\rchannelDelete\x12;\n" +
+	"\fchannel_link\x18h \x01(\v2\x16.parley.v1.ChannelLinkH\x00R\vchannelLink\x12Q\n" +
+	"\x14channel_invite_admin\x18i \x01(\v2\x1d.parley.v1.ChannelInviteAdminH\x00R\x12channelInviteAdmin\x12Q\n" +
+	"\x14channel_accept_admin\x18j \x01(\v2\x1d.parley.v1.ChannelAcceptAdminH\x00R\x12channelAcceptAdmin\x12Q\n" +
+	"\x14channel_remove_admin\x18k \x01(\v2\x1d.parley.v1.ChannelRemoveAdminH\x00R\x12channelRemoveAdmin\x12G\n" +
+	"\x10channel_transfer\x18l \x01(\v2\x1a.parley.v1.ChannelTransferH\x00R\x0fchannelTransfer\x12K\n" +
+	"\x12channel_rotate_key\x18m \x01(\v2\x1b.parley.v1.ChannelRotateKeyH\x00R\x10channelRotateKey\x12A\n" +
+	"\x0echannel_admins\x18n \x01(\v2\x18.parley.v1.ChannelAdminsH\x00R\rchannelAdmins\x12P\n" +
+	"\x13channel_invitations\x18o \x01(\v2\x1d.parley.v1.ChannelInvitationsH\x00R\x12channelInvitations\x12D\n" +
+	"\x0fchannel_publish\x18p \x01(\v2\x19.parley.v1.ChannelPublishH\x00R\x0echannelPublish\x12H\n" +
+	"\x11channel_edit_post\x18q \x01(\v2\x1a.parley.v1.ChannelEditPostH\x00R\x0fchannelEditPost\x12N\n" +
+	"\x13channel_delete_post\x18r \x01(\v2\x1c.parley.v1.ChannelDeletePostH\x00R\x11channelDeletePost\x12D\n" +
+	"\x0fchannel_approve\x18s \x01(\v2\x19.parley.v1.ChannelApproveH\x00R\x0echannelApprove\x12A\n" +
+	"\x0echannel_drafts\x18t \x01(\v2\x18.parley.v1.ChannelDraftsH\x00R\rchannelDrafts\x12;\n" +
+	"\fchannel_sync\x18u \x01(\v2\x16.parley.v1.ChannelSyncH\x00R\vchannelSync\x12H\n" +
+	"\x11channel_get_posts\x18v \x01(\v2\x1a.parley.v1.ChannelGetPostsH\x00R\x0fchannelGetPosts\x12A\n" +
+	"\x0echannel_follow\x18w \x01(\v2\x18.parley.v1.ChannelFollowH\x00R\rchannelFollow\x12G\n" +
+	"\x10channel_unfollow\x18x \x01(\v2\x1a.parley.v1.ChannelUnfollowH\x00R\x0fchannelUnfollow\x12;\n" +
+	"\fchannel_mute\x18y \x01(\v2\x16.parley.v1.ChannelMuteH\x00R\vchannelMute\x12;\n" +
+	"\fchannel_list\x18z \x01(\v2\x16.parley.v1.ChannelListH\x00R\vchannelList\x12>\n" +
+	"\rchannel_react\x18{ \x01(\v2\x17.parley.v1.ChannelReactH\x00R\fchannelReact\x12;\n" +
+	"\fchannel_vote\x18| \x01(\v2\x16.parley.v1.ChannelVoteH\x00R\vchannelVote\x12;\n" +
+	"\fchannel_view\x18} \x01(\v2\x16.parley.v1.ChannelViewH\x00R\vchannelView\x12>\n" +
+	"\rchannel_stats\x18~ \x01(\v2\x17.parley.v1.ChannelStatsH\x00R\fchannelStats\x12J\n" +
+	"\x11channel_directory\x18\x7f \x01(\v2\x1b.parley.v1.ChannelDirectoryH\x00R\x10channelDirectory\x12B\n" +
+	"\x0echannel_report\x18\x80\x01 \x01(\v2\x18.parley.v1.ChannelReportH\x00R\rchannelReport\x129\n" +
+	"\vmedia_token\x18\x81\x01 \x01(\v2\x15.parley.v1.MediaTokenH\x00R\n" +
+	"mediaTokenB\x06\n" +
+	"\x04body\"\xcf\v\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12#\n" +
 	"\x04code\x18\x02 \x01(\x0e2\x0f.parley.v1.CodeR\x04code\x12\x18\n" +
@@ -3875,15 +8332,30 @@ const file_proto_parley_proto_rawDesc = "" +
 	"\bconflict\x18\x11 \x01(\v2\x13.parley.v1.ConflictH\x00R\bconflict\x127\n" +
 	"\bpresence\x18\x12 \x01(\v2\x19.parley.v1.PresenceResultH\x00R\bpresence\x12.\n" +
 	"\x05group\x18\x13 \x01(\v2\x16.parley.v1.GroupResultH\x00R\x05group\x121\n" +
-	"\x06upload\x18\x14 \x01(\v2\x17.parley.v1.UploadResultH\x00R\x06uploadB\x06\n" +
-	"\x04body\"\xf4\x01\n" +
+	"\x06upload\x18\x14 \x01(\v2\x17.parley.v1.UploadResultH\x00R\x06upload\x12.\n" +
+	"\achannel\x18d \x01(\v2\x12.parley.v1.ChannelH\x00R\achannel\x12A\n" +
+	"\fchannel_link\x18e \x01(\v2\x1c.parley.v1.ChannelLinkResultH\x00R\vchannelLink\x12M\n" +
+	"\x12channel_invitation\x18f \x01(\v2\x1c.parley.v1.ChannelInvitationH\x00R\x11channelInvitation\x12G\n" +
+	"\x0echannel_admins\x18g \x01(\v2\x1e.parley.v1.ChannelAdminsResultH\x00R\rchannelAdmins\x12V\n" +
+	"\x13channel_invitations\x18h \x01(\v2#.parley.v1.ChannelInvitationsResultH\x00R\x12channelInvitations\x12;\n" +
+	"\fchannel_post\x18i \x01(\v2\x16.parley.v1.ChannelPostH\x00R\vchannelPost\x12D\n" +
+	"\rchannel_posts\x18j \x01(\v2\x1d.parley.v1.ChannelPostsResultH\x00R\fchannelPosts\x12A\n" +
+	"\fchannel_sync\x18k \x01(\v2\x1c.parley.v1.ChannelSyncResultH\x00R\vchannelSync\x12A\n" +
+	"\fchannel_list\x18l \x01(\v2\x1c.parley.v1.ChannelListResultH\x00R\vchannelList\x12D\n" +
+	"\rchannel_stats\x18m \x01(\v2\x1d.parley.v1.ChannelStatsResultH\x00R\fchannelStats\x12P\n" +
+	"\x11channel_directory\x18n \x01(\v2!.parley.v1.ChannelDirectoryResultH\x00R\x10channelDirectory\x12>\n" +
+	"\vmedia_token\x18o \x01(\v2\x1b.parley.v1.MediaTokenResultH\x00R\n" +
+	"mediaTokenB\x06\n" +
+	"\x04body\"\x89\x03\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x121\n" +
 	"\benvelope\x18\n" +
 	" \x01(\v2\x13.parley.v1.EnvelopeH\x00R\benvelope\x12>\n" +
 	"\rlink_approved\x18\v \x01(\v2\x17.parley.v1.LinkApprovedH\x00R\flinkApproved\x12+\n" +
 	"\x06notice\x18\f \x01(\v2\x11.parley.v1.NoticeH\x00R\x06notice\x121\n" +
-	"\bpresence\x18\r \x01(\v2\x13.parley.v1.PresenceH\x00R\bpresenceB\x06\n" +
+	"\bpresence\x18\r \x01(\v2\x13.parley.v1.PresenceH\x00R\bpresence\x12D\n" +
+	"\x0fchannel_updated\x18d \x01(\v2\x19.parley.v1.ChannelUpdatedH\x00R\x0echannelUpdated\x12M\n" +
+	"\x12channel_invitation\x18e \x01(\v2\x1c.parley.v1.ChannelInvitationH\x00R\x11channelInvitationB\x06\n" +
 	"\x04body\"t\n" +
 	"\fAuthenticate\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1c\n" +
@@ -4009,7 +8481,7 @@ const file_proto_parley_proto_rawDesc = "" +
 	"\tephemeral\x18\x05 \x01(\bR\tephemeral\"2\n" +
 	"\n" +
 	"SendResult\x12$\n" +
-	"\x0eserver_time_ms\x18\x01 \x01(\x03R\fserverTimeMs\"\xbe\x02\n" +
+	"\x0eserver_time_ms\x18\x01 \x01(\x03R\fserverTimeMs\"\xdd\x02\n" +
 	"\x06Commit\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\fR\agroupId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x1d\n" +
@@ -4024,7 +8496,9 @@ const file_proto_parley_proto_rawDesc = "" +
 	"group_info\x18\b \x01(\fR\tgroupInfo\x12/\n" +
 	"\x04kind\x18\t \x01(\x0e2\x1b.parley.v1.ConversationKindR\x04kind\x12\x1a\n" +
 	"\baccounts\x18\n" +
-	" \x03(\tR\baccounts\"J\n" +
+	" \x03(\tR\baccounts\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\v \x01(\tR\tchannelId\"J\n" +
 	"\fCommitResult\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12$\n" +
 	"\x0eserver_time_ms\x18\x02 \x01(\x03R\fserverTimeMs\"G\n" +
@@ -4032,13 +8506,15 @@ const file_proto_parley_proto_rawDesc = "" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12%\n" +
 	"\x0ewinning_commit\x18\x02 \x01(\fR\rwinningCommit\"%\n" +
 	"\bGetGroup\x12\x19\n" +
-	"\bgroup_id\x18\x01 \x01(\fR\agroupId\"\xa5\x01\n" +
+	"\bgroup_id\x18\x01 \x01(\fR\agroupId\"\xc4\x01\n" +
 	"\vGroupResult\x12\x19\n" +
 	"\bgroup_id\x18\x01 \x01(\fR\agroupId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12/\n" +
 	"\x04kind\x18\x03 \x01(\x0e2\x1b.parley.v1.ConversationKindR\x04kind\x12\x1a\n" +
 	"\baccounts\x18\x04 \x03(\tR\baccounts\x12\x18\n" +
-	"\adevices\x18\x05 \x03(\tR\adevices\"\x9e\x03\n" +
+	"\adevices\x18\x05 \x03(\tR\adevices\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x06 \x01(\tR\tchannelId\"\xbd\x03\n" +
 	"\bEnvelope\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\fR\tmessageId\x12\x19\n" +
@@ -4052,7 +8528,9 @@ const file_proto_parley_proto_rawDesc = "" +
 	"\x05epoch\x18\t \x01(\x04R\x05epoch\x12H\n" +
 	"\x11conversation_kind\x18\n" +
 	" \x01(\x0e2\x1b.parley.v1.ConversationKindR\x10conversationKind\x12\x1a\n" +
-	"\baccounts\x18\v \x03(\tR\baccounts\"!\n" +
+	"\baccounts\x18\v \x03(\tR\baccounts\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\f \x01(\tR\tchannelId\"!\n" +
 	"\x03Ack\x12\x1a\n" +
 	"\tup_to_seq\x18\x01 \x01(\x04R\aupToSeq\"\x06\n" +
 	"\x04Ping\"G\n" +
@@ -4086,14 +8564,17 @@ const file_proto_parley_proto_rawDesc = "" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x16\n" +
 	"\x06online\x18\x02 \x01(\bR\x06online\x12 \n" +
 	"\flast_seen_ms\x18\x03 \x01(\x03R\n" +
-	"lastSeenMs\"\xbe\x01\n" +
+	"lastSeenMs\"\xbb\x02\n" +
 	"\aContent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12\x17\n" +
 	"\asent_ms\x18\x02 \x01(\x03R\x06sentMs\x12%\n" +
 	"\x04text\x18\n" +
 	" \x01(\v2\x0f.parley.v1.TextH\x00R\x04text\x12.\n" +
 	"\areceipt\x18\v \x01(\v2\x12.parley.v1.ReceiptH\x00R\areceipt\x12+\n" +
-	"\x06typing\x18\f \x01(\v2\x11.parley.v1.TypingH\x00R\x06typingB\x06\n" +
+	"\x06typing\x18\f \x01(\v2\x11.parley.v1.TypingH\x00R\x06typing\x128\n" +
+	"\vchannel_key\x18\x1e \x01(\v2\x15.parley.v1.ChannelKeyH\x00R\n" +
+	"channelKey\x12A\n" +
+	"\x0eforwarded_post\x18\x1f \x01(\v2\x18.parley.v1.ForwardedPostH\x00R\rforwardedPostB\x06\n" +
 	"\x04body\"\x1a\n" +
 	"\x04Text\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\"x\n" +
@@ -4105,7 +8586,294 @@ const file_proto_parley_proto_rawDesc = "" +
 	"\tDELIVERED\x10\x00\x12\b\n" +
 	"\x04READ\x10\x01\" \n" +
 	"\x06Typing\x12\x16\n" +
-	"\x06typing\x18\x01 \x01(\bR\x06typing*\xe6\x03\n" +
+	"\x06typing\x18\x01 \x01(\bR\x06typing\"i\n" +
+	"\n" +
+	"ChannelKey\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x1b\n" +
+	"\tkey_index\x18\x02 \x01(\rR\bkeyIndex\x12\x1f\n" +
+	"\vprivate_key\x18\x03 \x01(\fR\n" +
+	"privateKey\"|\n" +
+	"\rForwardedPost\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12)\n" +
+	"\x04post\x18\x02 \x01(\v2\x15.parley.v1.SignedPostR\x04post\x12!\n" +
+	"\fchannel_name\x18\x03 \x01(\tR\vchannelName\"}\n" +
+	"\x0fChannelKeyEntry\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\x12\x17\n" +
+	"\atime_ms\x18\x04 \x01(\x03R\x06timeMs\"\xa5\x02\n" +
+	"\vChannelInfo\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x12\n" +
+	"\x04icon\x18\x05 \x01(\tR\x04icon\x12\x1a\n" +
+	"\bcategory\x18\x06 \x01(\tR\bcategory\x12\x18\n" +
+	"\acountry\x18\a \x01(\tR\acountry\x12\x16\n" +
+	"\x06listed\x18\b \x01(\bR\x06listed\x12\x1c\n" +
+	"\treactions\x18\t \x03(\tR\treactions\x12'\n" +
+	"\x0freview_required\x18\n" +
+	" \x01(\bR\x0ereviewRequired\"b\n" +
+	"\x11SignedChannelInfo\x12\x12\n" +
+	"\x04info\x18\x01 \x01(\fR\x04info\x12\x1b\n" +
+	"\tkey_index\x18\x02 \x01(\rR\bkeyIndex\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xaa\x02\n" +
+	"\x04Post\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x17\n" +
+	"\apost_id\x18\x02 \x01(\fR\x06postId\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\rR\aversion\x12\x1d\n" +
+	"\n" +
+	"created_ms\x18\x04 \x01(\x03R\tcreatedMs\x12\x12\n" +
+	"\x04text\x18\x05 \x01(\tR\x04text\x12&\n" +
+	"\x05media\x18\x06 \x03(\v2\x10.parley.v1.MediaR\x05media\x12,\n" +
+	"\asticker\x18\a \x01(\v2\x12.parley.v1.StickerR\asticker\x12#\n" +
+	"\x04poll\x18\b \x01(\v2\x0f.parley.v1.PollR\x04poll\x12\"\n" +
+	"\rpublish_at_ms\x18\t \x01(\x03R\vpublishAtMs\"\xa9\x01\n" +
+	"\x05Media\x12\x12\n" +
+	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x12\n" +
+	"\x04mime\x18\x02 \x01(\tR\x04mime\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x04R\x04size\x12\x14\n" +
+	"\x05width\x18\x04 \x01(\rR\x05width\x12\x16\n" +
+	"\x06height\x18\x05 \x01(\rR\x06height\x12\x1c\n" +
+	"\tthumbnail\x18\x06 \x01(\tR\tthumbnail\x12\x18\n" +
+	"\acaption\x18\a \x01(\tR\acaption\"3\n" +
+	"\aSticker\x12\x12\n" +
+	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x14\n" +
+	"\x05emoji\x18\x02 \x01(\tR\x05emoji\"X\n" +
+	"\x04Poll\x12\x1a\n" +
+	"\bquestion\x18\x01 \x01(\tR\bquestion\x12\x18\n" +
+	"\aoptions\x18\x02 \x03(\tR\aoptions\x12\x1a\n" +
+	"\bmultiple\x18\x03 \x01(\bR\bmultiple\"[\n" +
+	"\n" +
+	"SignedPost\x12\x12\n" +
+	"\x04post\x18\x01 \x01(\fR\x04post\x12\x1b\n" +
+	"\tkey_index\x18\x02 \x01(\rR\bkeyIndex\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\xac\x03\n" +
+	"\aChannel\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x120\n" +
+	"\x04info\x18\x02 \x01(\v2\x1c.parley.v1.SignedChannelInfoR\x04info\x12.\n" +
+	"\x04keys\x18\x03 \x03(\v2\x1a.parley.v1.ChannelKeyEntryR\x04keys\x12\x1c\n" +
+	"\tfollowers\x18\x04 \x01(\x04R\tfollowers\x12\x1a\n" +
+	"\bverified\x18\x05 \x01(\bR\bverified\x12\x1c\n" +
+	"\tsuspended\x18\x06 \x01(\bR\tsuspended\x12*\n" +
+	"\x04role\x18\a \x01(\x0e2\x16.parley.v1.ChannelRoleR\x04role\x12\x14\n" +
+	"\x05muted\x18\b \x01(\bR\x05muted\x12\x19\n" +
+	"\bhead_seq\x18\t \x01(\x04R\aheadSeq\x12\x1d\n" +
+	"\n" +
+	"created_ms\x18\n" +
+	" \x01(\x03R\tcreatedMs\x12$\n" +
+	"\x0eadmin_group_id\x18\v \x01(\fR\fadminGroupId\x12&\n" +
+	"\x0fposts_last_week\x18\f \x01(\rR\rpostsLastWeek\"o\n" +
+	"\rChannelCreate\x12,\n" +
+	"\x03key\x18\x01 \x01(\v2\x1a.parley.v1.ChannelKeyEntryR\x03key\x120\n" +
+	"\x04info\x18\x02 \x01(\v2\x1c.parley.v1.SignedChannelInfoR\x04info\"`\n" +
+	"\rChannelUpdate\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x120\n" +
+	"\x04info\x18\x02 \x01(\v2\x1c.parley.v1.SignedChannelInfoR\x04info\"+\n" +
+	"\n" +
+	"ChannelGet\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\".\n" +
+	"\rChannelDelete\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\"B\n" +
+	"\vChannelLink\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x14\n" +
+	"\x05reset\x18\x02 \x01(\bR\x05reset\";\n" +
+	"\x11ChannelLinkResult\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
+	"\x04link\x18\x02 \x01(\tR\x04link\"R\n" +
+	"\x12ChannelInviteAdmin\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\"\x9e\x01\n" +
+	"\x11ChannelInvitation\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12\x1d\n" +
+	"\n" +
+	"expires_ms\x18\x03 \x01(\x03R\texpiresMs\x12,\n" +
+	"\achannel\x18\x04 \x01(\v2\x12.parley.v1.ChannelR\achannel\"M\n" +
+	"\x12ChannelAcceptAdmin\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x18\n" +
+	"\adecline\x18\x02 \x01(\bR\adecline\"\x87\x01\n" +
+	"\x12ChannelRemoveAdmin\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x123\n" +
+	"\anew_key\x18\x03 \x01(\v2\x1a.parley.v1.ChannelKeyEntryR\x06newKey\"\x84\x01\n" +
+	"\x0fChannelTransfer\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x123\n" +
+	"\anew_key\x18\x03 \x01(\v2\x1a.parley.v1.ChannelKeyEntryR\x06newKey\"f\n" +
+	"\x10ChannelRotateKey\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x123\n" +
+	"\anew_key\x18\x02 \x01(\v2\x1a.parley.v1.ChannelKeyEntryR\x06newKey\".\n" +
+	"\rChannelAdmins\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\"\x8d\x01\n" +
+	"\rChannelMember\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12\x16\n" +
+	"\x06handle\x18\x02 \x01(\tR\x06handle\x12*\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x16.parley.v1.ChannelRoleR\x04role\x12\x19\n" +
+	"\bsince_ms\x18\x04 \x01(\x03R\asinceMs\"\xaf\x01\n" +
+	"\x13ChannelAdminsResult\x122\n" +
+	"\amembers\x18\x01 \x03(\v2\x18.parley.v1.ChannelMemberR\amembers\x12>\n" +
+	"\vinvitations\x18\x02 \x03(\v2\x1c.parley.v1.ChannelInvitationR\vinvitations\x12$\n" +
+	"\x0eadmin_group_id\x18\x03 \x01(\fR\fadminGroupId\"\x14\n" +
+	"\x12ChannelInvitations\"Z\n" +
+	"\x18ChannelInvitationsResult\x12>\n" +
+	"\vinvitations\x18\x01 \x03(\v2\x1c.parley.v1.ChannelInvitationR\vinvitations\"p\n" +
+	"\x0eChannelPublish\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12)\n" +
+	"\x04post\x18\x02 \x01(\v2\x15.parley.v1.SignedPostR\x04post\x12\x14\n" +
+	"\x05draft\x18\x03 \x01(\bR\x05draft\"u\n" +
+	"\x0fChannelEditPost\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12)\n" +
+	"\x04post\x18\x02 \x01(\v2\x15.parley.v1.SignedPostR\x04post\x12\x18\n" +
+	"\apublish\x18\x03 \x01(\bR\apublish\"K\n" +
+	"\x11ChannelDeletePost\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x17\n" +
+	"\apost_id\x18\x02 \x01(\fR\x06postId\"H\n" +
+	"\x0eChannelApprove\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x17\n" +
+	"\apost_id\x18\x02 \x01(\fR\x06postId\";\n" +
+	"\rReactionCount\x12\x14\n" +
+	"\x05emoji\x18\x01 \x01(\tR\x05emoji\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\"\xb7\x03\n" +
+	"\vChannelPost\x12\x17\n" +
+	"\apost_id\x18\x01 \x01(\fR\x06postId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12-\n" +
+	"\x06signed\x18\x03 \x01(\v2\x15.parley.v1.SignedPostR\x06signed\x12!\n" +
+	"\fpublished_ms\x18\x04 \x01(\x03R\vpublishedMs\x12\x1d\n" +
+	"\n" +
+	"expires_ms\x18\x05 \x01(\x03R\texpiresMs\x12\x16\n" +
+	"\x06edited\x18\x06 \x01(\bR\x06edited\x12\x18\n" +
+	"\adeleted\x18\a \x01(\bR\adeleted\x121\n" +
+	"\x05state\x18\b \x01(\x0e2\x1b.parley.v1.ChannelPostStateR\x05state\x126\n" +
+	"\treactions\x18\t \x03(\v2\x18.parley.v1.ReactionCountR\treactions\x12\x1f\n" +
+	"\vpoll_counts\x18\n" +
+	" \x03(\x04R\n" +
+	"pollCounts\x12\x1f\n" +
+	"\vmy_reaction\x18\v \x01(\tR\n" +
+	"myReaction\x12\x19\n" +
+	"\bmy_votes\x18\f \x03(\rR\amyVotes\x12\x12\n" +
+	"\x04mine\x18\r \x01(\bR\x04mine\".\n" +
+	"\rChannelDrafts\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\"B\n" +
+	"\x12ChannelPostsResult\x12,\n" +
+	"\x05posts\x18\x01 \x03(\v2\x16.parley.v1.ChannelPostR\x05posts\"X\n" +
+	"\vChannelSync\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x14\n" +
+	"\x05after\x18\x02 \x01(\x04R\x05after\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\rR\x05limit\"\x9b\x01\n" +
+	"\x11ChannelSyncResult\x12,\n" +
+	"\x05posts\x18\x01 \x03(\v2\x16.parley.v1.ChannelPostR\x05posts\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\x04R\x06cursor\x12\x12\n" +
+	"\x04more\x18\x03 \x01(\bR\x04more\x12,\n" +
+	"\achannel\x18\x04 \x01(\v2\x12.parley.v1.ChannelR\achannel\"K\n" +
+	"\x0fChannelGetPosts\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x19\n" +
+	"\bpost_ids\x18\x02 \x03(\fR\apostIds\"O\n" +
+	"\rChannelFollow\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x1f\n" +
+	"\vinvite_code\x18\x02 \x01(\tR\n" +
+	"inviteCode\"0\n" +
+	"\x0fChannelUnfollow\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\"B\n" +
+	"\vChannelMute\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x14\n" +
+	"\x05muted\x18\x02 \x01(\bR\x05muted\"\r\n" +
+	"\vChannelList\"C\n" +
+	"\x11ChannelListResult\x12.\n" +
+	"\bchannels\x18\x01 \x03(\v2\x12.parley.v1.ChannelR\bchannels\"\\\n" +
+	"\fChannelReact\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x17\n" +
+	"\apost_id\x18\x02 \x01(\fR\x06postId\x12\x14\n" +
+	"\x05emoji\x18\x03 \x01(\tR\x05emoji\"_\n" +
+	"\vChannelVote\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x17\n" +
+	"\apost_id\x18\x02 \x01(\fR\x06postId\x12\x18\n" +
+	"\aoptions\x18\x03 \x03(\rR\aoptions\"G\n" +
+	"\vChannelView\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x19\n" +
+	"\bpost_ids\x18\x02 \x03(\fR\apostIds\"\\\n" +
+	"\fChannelStats\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x12\n" +
+	"\x04days\x18\x02 \x01(\rR\x04days\x12\x19\n" +
+	"\bpost_ids\x18\x03 \x03(\fR\apostIds\"Y\n" +
+	"\bDayStats\x12\x15\n" +
+	"\x06day_ms\x18\x01 \x01(\x03R\x05dayMs\x12\x18\n" +
+	"\afollows\x18\x02 \x01(\x04R\afollows\x12\x1c\n" +
+	"\tunfollows\x18\x03 \x01(\x04R\tunfollows\"\xd2\x01\n" +
+	"\tPostStats\x12\x17\n" +
+	"\apost_id\x18\x01 \x01(\fR\x06postId\x12\x14\n" +
+	"\x05views\x18\x02 \x01(\x04R\x05views\x12\x1c\n" +
+	"\treactions\x18\x03 \x01(\x04R\treactions\x12\x14\n" +
+	"\x05votes\x18\x04 \x01(\x04R\x05votes\x12A\n" +
+	"\x0freaction_counts\x18\x05 \x03(\v2\x18.parley.v1.ReactionCountR\x0ereactionCounts\x12\x1f\n" +
+	"\vpoll_counts\x18\x06 \x03(\x04R\n" +
+	"pollCounts\"\x87\x01\n" +
+	"\x12ChannelStatsResult\x12\x1c\n" +
+	"\tfollowers\x18\x01 \x01(\x04R\tfollowers\x12'\n" +
+	"\x04days\x18\x02 \x03(\v2\x13.parley.v1.DayStatsR\x04days\x12*\n" +
+	"\x05posts\x18\x03 \x03(\v2\x14.parley.v1.PostStatsR\x05posts\"\xba\x01\n" +
+	"\x10ChannelDirectory\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x12\x1a\n" +
+	"\bcategory\x18\x02 \x01(\tR\bcategory\x12\x18\n" +
+	"\acountry\x18\x03 \x01(\tR\acountry\x12,\n" +
+	"\x04sort\x18\x04 \x01(\x0e2\x18.parley.v1.DirectorySortR\x04sort\x12\x14\n" +
+	"\x05limit\x18\x05 \x01(\rR\x05limit\x12\x16\n" +
+	"\x06offset\x18\x06 \x01(\rR\x06offset\"H\n" +
+	"\x16ChannelDirectoryResult\x12.\n" +
+	"\bchannels\x18\x01 \x03(\v2\x12.parley.v1.ChannelR\bchannels\"_\n" +
+	"\rChannelReport\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x17\n" +
+	"\apost_id\x18\x02 \x01(\fR\x06postId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"+\n" +
+	"\n" +
+	"MediaToken\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\"G\n" +
+	"\x10MediaTokenResult\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1d\n" +
+	"\n" +
+	"expires_ms\x18\x02 \x01(\x03R\texpiresMs\"A\n" +
+	"\x0eChannelUpdated\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq*\x9f\x04\n" +
 	"\x04Code\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x0f\n" +
 	"\vBAD_REQUEST\x10\x01\x12\x13\n" +
@@ -4134,11 +8902,15 @@ const file_proto_parley_proto_rawDesc = "" +
 	"\x13UNSUPPORTED_VERSION\x10\x17\x12\v\n" +
 	"\aEXPIRED\x10\x18\x12\x10\n" +
 	"\fIDLE_TIMEOUT\x10\x19\x12\x11\n" +
-	"\rSHUTTING_DOWN\x10\x1a*A\n" +
+	"\rSHUTTING_DOWN\x10\x1a\x12\r\n" +
+	"\tSUSPENDED\x10\x1b\x12\x11\n" +
+	"\rLIMIT_REACHED\x10\x1c\x12\x15\n" +
+	"\x11UNSUPPORTED_MEDIA\x10\x1d*U\n" +
 	"\x10ConversationKind\x12!\n" +
 	"\x1dCONVERSATION_KIND_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
-	"\x06DIRECT\x10\x01*W\n" +
+	"\x06DIRECT\x10\x01\x12\x12\n" +
+	"\x0eCHANNEL_ADMINS\x10\x02*W\n" +
 	"\fEnvelopeKind\x12\x1d\n" +
 	"\x19ENVELOPE_KIND_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vAPPLICATION\x10\x01\x12\n" +
@@ -4149,7 +8921,22 @@ const file_proto_parley_proto_rawDesc = "" +
 	"\bEVERYONE\x10\x00\x12\f\n" +
 	"\bCONTACTS\x10\x01\x12\n" +
 	"\n" +
-	"\x06NOBODY\x10\x02B\"Z github.com/parleyhq/parley/protob\x06proto3"
+	"\x06NOBODY\x10\x02*o\n" +
+	"\vChannelRole\x12\x15\n" +
+	"\x11CHANNEL_ROLE_NONE\x10\x00\x12\x19\n" +
+	"\x15CHANNEL_ROLE_FOLLOWER\x10\x01\x12\x16\n" +
+	"\x12CHANNEL_ROLE_ADMIN\x10\x02\x12\x16\n" +
+	"\x12CHANNEL_ROLE_OWNER\x10\x03*\xa7\x01\n" +
+	"\x10ChannelPostState\x12\"\n" +
+	"\x1eCHANNEL_POST_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16CHANNEL_POST_PUBLISHED\x10\x01\x12\x16\n" +
+	"\x12CHANNEL_POST_DRAFT\x10\x02\x12\x1a\n" +
+	"\x16CHANNEL_POST_SCHEDULED\x10\x03\x12\x1f\n" +
+	"\x1bCHANNEL_POST_PENDING_REVIEW\x10\x04*c\n" +
+	"\rDirectorySort\x12\x19\n" +
+	"\x15DIRECTORY_SORT_NEWEST\x10\x00\x12\x1c\n" +
+	"\x18DIRECTORY_SORT_FOLLOWERS\x10\x01\x12\x19\n" +
+	"\x15DIRECTORY_SORT_ACTIVE\x10\x02B\"Z github.com/parleyhq/parley/protob\x06proto3"
 
 var (
 	file_proto_parley_proto_rawDescOnce sync.Once
@@ -4163,123 +8950,261 @@ func file_proto_parley_proto_rawDescGZIP() []byte {
 	return file_proto_parley_proto_rawDescData
 }
 
-var file_proto_parley_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_proto_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_proto_parley_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_proto_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 104)
 var file_proto_parley_proto_goTypes = []any{
-	(Code)(0),                     // 0: parley.v1.Code
-	(ConversationKind)(0),         // 1: parley.v1.ConversationKind
-	(EnvelopeKind)(0),             // 2: parley.v1.EnvelopeKind
-	(PresenceVisibility)(0),       // 3: parley.v1.PresenceVisibility
-	(Receipt_Kind)(0),             // 4: parley.v1.Receipt.Kind
-	(*Frame)(nil),                 // 5: parley.v1.Frame
-	(*Hello)(nil),                 // 6: parley.v1.Hello
-	(*Request)(nil),               // 7: parley.v1.Request
-	(*Response)(nil),              // 8: parley.v1.Response
-	(*Event)(nil),                 // 9: parley.v1.Event
-	(*Authenticate)(nil),          // 10: parley.v1.Authenticate
-	(*Register)(nil),              // 11: parley.v1.Register
-	(*AuthResult)(nil),            // 12: parley.v1.AuthResult
-	(*LinkBegin)(nil),             // 13: parley.v1.LinkBegin
-	(*LinkCode)(nil),              // 14: parley.v1.LinkCode
-	(*LinkLookup)(nil),            // 15: parley.v1.LinkLookup
-	(*LinkPending)(nil),           // 16: parley.v1.LinkPending
-	(*LinkApprove)(nil),           // 17: parley.v1.LinkApprove
-	(*LinkApproved)(nil),          // 18: parley.v1.LinkApproved
-	(*RevokeDevice)(nil),          // 19: parley.v1.RevokeDevice
-	(*Device)(nil),                // 20: parley.v1.Device
-	(*DeviceList)(nil),            // 21: parley.v1.DeviceList
-	(*SignedDeviceList)(nil),      // 22: parley.v1.SignedDeviceList
-	(*KeyLogEntry)(nil),           // 23: parley.v1.KeyLogEntry
-	(*FetchKeys)(nil),             // 24: parley.v1.FetchKeys
-	(*KeysResult)(nil),            // 25: parley.v1.KeysResult
-	(*UploadKeyPackages)(nil),     // 26: parley.v1.UploadKeyPackages
-	(*UploadResult)(nil),          // 27: parley.v1.UploadResult
-	(*ClaimKeyPackages)(nil),      // 28: parley.v1.ClaimKeyPackages
-	(*ClaimedKeyPackage)(nil),     // 29: parley.v1.ClaimedKeyPackage
-	(*ClaimResult)(nil),           // 30: parley.v1.ClaimResult
-	(*Send)(nil),                  // 31: parley.v1.Send
-	(*SendResult)(nil),            // 32: parley.v1.SendResult
-	(*Commit)(nil),                // 33: parley.v1.Commit
-	(*CommitResult)(nil),          // 34: parley.v1.CommitResult
-	(*Conflict)(nil),              // 35: parley.v1.Conflict
-	(*GetGroup)(nil),              // 36: parley.v1.GetGroup
-	(*GroupResult)(nil),           // 37: parley.v1.GroupResult
-	(*Envelope)(nil),              // 38: parley.v1.Envelope
-	(*Ack)(nil),                   // 39: parley.v1.Ack
-	(*Ping)(nil),                  // 40: parley.v1.Ping
-	(*Notice)(nil),                // 41: parley.v1.Notice
-	(*SetContact)(nil),            // 42: parley.v1.SetContact
-	(*SetBlocked)(nil),            // 43: parley.v1.SetBlocked
-	(*SetPresenceVisibility)(nil), // 44: parley.v1.SetPresenceVisibility
-	(*GetPresence)(nil),           // 45: parley.v1.GetPresence
-	(*PresenceResult)(nil),        // 46: parley.v1.PresenceResult
-	(*Presence)(nil),              // 47: parley.v1.Presence
-	(*Content)(nil),               // 48: parley.v1.Content
-	(*Text)(nil),                  // 49: parley.v1.Text
-	(*Receipt)(nil),               // 50: parley.v1.Receipt
-	(*Typing)(nil),                // 51: parley.v1.Typing
+	(Code)(0),                        // 0: parley.v1.Code
+	(ConversationKind)(0),            // 1: parley.v1.ConversationKind
+	(EnvelopeKind)(0),                // 2: parley.v1.EnvelopeKind
+	(PresenceVisibility)(0),          // 3: parley.v1.PresenceVisibility
+	(ChannelRole)(0),                 // 4: parley.v1.ChannelRole
+	(ChannelPostState)(0),            // 5: parley.v1.ChannelPostState
+	(DirectorySort)(0),               // 6: parley.v1.DirectorySort
+	(Receipt_Kind)(0),                // 7: parley.v1.Receipt.Kind
+	(*Frame)(nil),                    // 8: parley.v1.Frame
+	(*Hello)(nil),                    // 9: parley.v1.Hello
+	(*Request)(nil),                  // 10: parley.v1.Request
+	(*Response)(nil),                 // 11: parley.v1.Response
+	(*Event)(nil),                    // 12: parley.v1.Event
+	(*Authenticate)(nil),             // 13: parley.v1.Authenticate
+	(*Register)(nil),                 // 14: parley.v1.Register
+	(*AuthResult)(nil),               // 15: parley.v1.AuthResult
+	(*LinkBegin)(nil),                // 16: parley.v1.LinkBegin
+	(*LinkCode)(nil),                 // 17: parley.v1.LinkCode
+	(*LinkLookup)(nil),               // 18: parley.v1.LinkLookup
+	(*LinkPending)(nil),              // 19: parley.v1.LinkPending
+	(*LinkApprove)(nil),              // 20: parley.v1.LinkApprove
+	(*LinkApproved)(nil),             // 21: parley.v1.LinkApproved
+	(*RevokeDevice)(nil),             // 22: parley.v1.RevokeDevice
+	(*Device)(nil),                   // 23: parley.v1.Device
+	(*DeviceList)(nil),               // 24: parley.v1.DeviceList
+	(*SignedDeviceList)(nil),         // 25: parley.v1.SignedDeviceList
+	(*KeyLogEntry)(nil),              // 26: parley.v1.KeyLogEntry
+	(*FetchKeys)(nil),                // 27: parley.v1.FetchKeys
+	(*KeysResult)(nil),               // 28: parley.v1.KeysResult
+	(*UploadKeyPackages)(nil),        // 29: parley.v1.UploadKeyPackages
+	(*UploadResult)(nil),             // 30: parley.v1.UploadResult
+	(*ClaimKeyPackages)(nil),         // 31: parley.v1.ClaimKeyPackages
+	(*ClaimedKeyPackage)(nil),        // 32: parley.v1.ClaimedKeyPackage
+	(*ClaimResult)(nil),              // 33: parley.v1.ClaimResult
+	(*Send)(nil),                     // 34: parley.v1.Send
+	(*SendResult)(nil),               // 35: parley.v1.SendResult
+	(*Commit)(nil),                   // 36: parley.v1.Commit
+	(*CommitResult)(nil),             // 37: parley.v1.CommitResult
+	(*Conflict)(nil),                 // 38: parley.v1.Conflict
+	(*GetGroup)(nil),                 // 39: parley.v1.GetGroup
+	(*GroupResult)(nil),              // 40: parley.v1.GroupResult
+	(*Envelope)(nil),                 // 41: parley.v1.Envelope
+	(*Ack)(nil),                      // 42: parley.v1.Ack
+	(*Ping)(nil),                     // 43: parley.v1.Ping
+	(*Notice)(nil),                   // 44: parley.v1.Notice
+	(*SetContact)(nil),               // 45: parley.v1.SetContact
+	(*SetBlocked)(nil),               // 46: parley.v1.SetBlocked
+	(*SetPresenceVisibility)(nil),    // 47: parley.v1.SetPresenceVisibility
+	(*GetPresence)(nil),              // 48: parley.v1.GetPresence
+	(*PresenceResult)(nil),           // 49: parley.v1.PresenceResult
+	(*Presence)(nil),                 // 50: parley.v1.Presence
+	(*Content)(nil),                  // 51: parley.v1.Content
+	(*Text)(nil),                     // 52: parley.v1.Text
+	(*Receipt)(nil),                  // 53: parley.v1.Receipt
+	(*Typing)(nil),                   // 54: parley.v1.Typing
+	(*ChannelKey)(nil),               // 55: parley.v1.ChannelKey
+	(*ForwardedPost)(nil),            // 56: parley.v1.ForwardedPost
+	(*ChannelKeyEntry)(nil),          // 57: parley.v1.ChannelKeyEntry
+	(*ChannelInfo)(nil),              // 58: parley.v1.ChannelInfo
+	(*SignedChannelInfo)(nil),        // 59: parley.v1.SignedChannelInfo
+	(*Post)(nil),                     // 60: parley.v1.Post
+	(*Media)(nil),                    // 61: parley.v1.Media
+	(*Sticker)(nil),                  // 62: parley.v1.Sticker
+	(*Poll)(nil),                     // 63: parley.v1.Poll
+	(*SignedPost)(nil),               // 64: parley.v1.SignedPost
+	(*Channel)(nil),                  // 65: parley.v1.Channel
+	(*ChannelCreate)(nil),            // 66: parley.v1.ChannelCreate
+	(*ChannelUpdate)(nil),            // 67: parley.v1.ChannelUpdate
+	(*ChannelGet)(nil),               // 68: parley.v1.ChannelGet
+	(*ChannelDelete)(nil),            // 69: parley.v1.ChannelDelete
+	(*ChannelLink)(nil),              // 70: parley.v1.ChannelLink
+	(*ChannelLinkResult)(nil),        // 71: parley.v1.ChannelLinkResult
+	(*ChannelInviteAdmin)(nil),       // 72: parley.v1.ChannelInviteAdmin
+	(*ChannelInvitation)(nil),        // 73: parley.v1.ChannelInvitation
+	(*ChannelAcceptAdmin)(nil),       // 74: parley.v1.ChannelAcceptAdmin
+	(*ChannelRemoveAdmin)(nil),       // 75: parley.v1.ChannelRemoveAdmin
+	(*ChannelTransfer)(nil),          // 76: parley.v1.ChannelTransfer
+	(*ChannelRotateKey)(nil),         // 77: parley.v1.ChannelRotateKey
+	(*ChannelAdmins)(nil),            // 78: parley.v1.ChannelAdmins
+	(*ChannelMember)(nil),            // 79: parley.v1.ChannelMember
+	(*ChannelAdminsResult)(nil),      // 80: parley.v1.ChannelAdminsResult
+	(*ChannelInvitations)(nil),       // 81: parley.v1.ChannelInvitations
+	(*ChannelInvitationsResult)(nil), // 82: parley.v1.ChannelInvitationsResult
+	(*ChannelPublish)(nil),           // 83: parley.v1.ChannelPublish
+	(*ChannelEditPost)(nil),          // 84: parley.v1.ChannelEditPost
+	(*ChannelDeletePost)(nil),        // 85: parley.v1.ChannelDeletePost
+	(*ChannelApprove)(nil),           // 86: parley.v1.ChannelApprove
+	(*ReactionCount)(nil),            // 87: parley.v1.ReactionCount
+	(*ChannelPost)(nil),              // 88: parley.v1.ChannelPost
+	(*ChannelDrafts)(nil),            // 89: parley.v1.ChannelDrafts
+	(*ChannelPostsResult)(nil),       // 90: parley.v1.ChannelPostsResult
+	(*ChannelSync)(nil),              // 91: parley.v1.ChannelSync
+	(*ChannelSyncResult)(nil),        // 92: parley.v1.ChannelSyncResult
+	(*ChannelGetPosts)(nil),          // 93: parley.v1.ChannelGetPosts
+	(*ChannelFollow)(nil),            // 94: parley.v1.ChannelFollow
+	(*ChannelUnfollow)(nil),          // 95: parley.v1.ChannelUnfollow
+	(*ChannelMute)(nil),              // 96: parley.v1.ChannelMute
+	(*ChannelList)(nil),              // 97: parley.v1.ChannelList
+	(*ChannelListResult)(nil),        // 98: parley.v1.ChannelListResult
+	(*ChannelReact)(nil),             // 99: parley.v1.ChannelReact
+	(*ChannelVote)(nil),              // 100: parley.v1.ChannelVote
+	(*ChannelView)(nil),              // 101: parley.v1.ChannelView
+	(*ChannelStats)(nil),             // 102: parley.v1.ChannelStats
+	(*DayStats)(nil),                 // 103: parley.v1.DayStats
+	(*PostStats)(nil),                // 104: parley.v1.PostStats
+	(*ChannelStatsResult)(nil),       // 105: parley.v1.ChannelStatsResult
+	(*ChannelDirectory)(nil),         // 106: parley.v1.ChannelDirectory
+	(*ChannelDirectoryResult)(nil),   // 107: parley.v1.ChannelDirectoryResult
+	(*ChannelReport)(nil),            // 108: parley.v1.ChannelReport
+	(*MediaToken)(nil),               // 109: parley.v1.MediaToken
+	(*MediaTokenResult)(nil),         // 110: parley.v1.MediaTokenResult
+	(*ChannelUpdated)(nil),           // 111: parley.v1.ChannelUpdated
 }
 var file_proto_parley_proto_depIdxs = []int32{
-	6,  // 0: parley.v1.Frame.hello:type_name -> parley.v1.Hello
-	7,  // 1: parley.v1.Frame.request:type_name -> parley.v1.Request
-	8,  // 2: parley.v1.Frame.response:type_name -> parley.v1.Response
-	9,  // 3: parley.v1.Frame.event:type_name -> parley.v1.Event
-	10, // 4: parley.v1.Request.authenticate:type_name -> parley.v1.Authenticate
-	11, // 5: parley.v1.Request.register:type_name -> parley.v1.Register
-	13, // 6: parley.v1.Request.link_begin:type_name -> parley.v1.LinkBegin
-	15, // 7: parley.v1.Request.link_lookup:type_name -> parley.v1.LinkLookup
-	17, // 8: parley.v1.Request.link_approve:type_name -> parley.v1.LinkApprove
-	19, // 9: parley.v1.Request.revoke_device:type_name -> parley.v1.RevokeDevice
-	24, // 10: parley.v1.Request.fetch_keys:type_name -> parley.v1.FetchKeys
-	26, // 11: parley.v1.Request.upload_key_packages:type_name -> parley.v1.UploadKeyPackages
-	28, // 12: parley.v1.Request.claim_key_packages:type_name -> parley.v1.ClaimKeyPackages
-	31, // 13: parley.v1.Request.send:type_name -> parley.v1.Send
-	33, // 14: parley.v1.Request.commit:type_name -> parley.v1.Commit
-	39, // 15: parley.v1.Request.ack:type_name -> parley.v1.Ack
-	42, // 16: parley.v1.Request.set_contact:type_name -> parley.v1.SetContact
-	43, // 17: parley.v1.Request.set_blocked:type_name -> parley.v1.SetBlocked
-	44, // 18: parley.v1.Request.set_presence_visibility:type_name -> parley.v1.SetPresenceVisibility
-	45, // 19: parley.v1.Request.get_presence:type_name -> parley.v1.GetPresence
-	36, // 20: parley.v1.Request.get_group:type_name -> parley.v1.GetGroup
-	40, // 21: parley.v1.Request.ping:type_name -> parley.v1.Ping
-	0,  // 22: parley.v1.Response.code:type_name -> parley.v1.Code
-	12, // 23: parley.v1.Response.auth:type_name -> parley.v1.AuthResult
-	14, // 24: parley.v1.Response.link_code:type_name -> parley.v1.LinkCode
-	16, // 25: parley.v1.Response.link_pending:type_name -> parley.v1.LinkPending
-	25, // 26: parley.v1.Response.keys:type_name -> parley.v1.KeysResult
-	30, // 27: parley.v1.Response.claim:type_name -> parley.v1.ClaimResult
-	32, // 28: parley.v1.Response.send:type_name -> parley.v1.SendResult
-	34, // 29: parley.v1.Response.commit:type_name -> parley.v1.CommitResult
-	35, // 30: parley.v1.Response.conflict:type_name -> parley.v1.Conflict
-	46, // 31: parley.v1.Response.presence:type_name -> parley.v1.PresenceResult
-	37, // 32: parley.v1.Response.group:type_name -> parley.v1.GroupResult
-	27, // 33: parley.v1.Response.upload:type_name -> parley.v1.UploadResult
-	38, // 34: parley.v1.Event.envelope:type_name -> parley.v1.Envelope
-	18, // 35: parley.v1.Event.link_approved:type_name -> parley.v1.LinkApproved
-	41, // 36: parley.v1.Event.notice:type_name -> parley.v1.Notice
-	47, // 37: parley.v1.Event.presence:type_name -> parley.v1.Presence
-	22, // 38: parley.v1.Register.device_list:type_name -> parley.v1.SignedDeviceList
-	22, // 39: parley.v1.LinkApprove.device_list:type_name -> parley.v1.SignedDeviceList
-	22, // 40: parley.v1.RevokeDevice.device_list:type_name -> parley.v1.SignedDeviceList
-	20, // 41: parley.v1.DeviceList.devices:type_name -> parley.v1.Device
-	22, // 42: parley.v1.KeyLogEntry.device_list:type_name -> parley.v1.SignedDeviceList
-	23, // 43: parley.v1.KeysResult.log:type_name -> parley.v1.KeyLogEntry
-	29, // 44: parley.v1.ClaimResult.key_packages:type_name -> parley.v1.ClaimedKeyPackage
-	1,  // 45: parley.v1.Commit.kind:type_name -> parley.v1.ConversationKind
-	1,  // 46: parley.v1.GroupResult.kind:type_name -> parley.v1.ConversationKind
-	2,  // 47: parley.v1.Envelope.kind:type_name -> parley.v1.EnvelopeKind
-	1,  // 48: parley.v1.Envelope.conversation_kind:type_name -> parley.v1.ConversationKind
-	0,  // 49: parley.v1.Notice.code:type_name -> parley.v1.Code
-	3,  // 50: parley.v1.SetPresenceVisibility.visibility:type_name -> parley.v1.PresenceVisibility
-	49, // 51: parley.v1.Content.text:type_name -> parley.v1.Text
-	50, // 52: parley.v1.Content.receipt:type_name -> parley.v1.Receipt
-	51, // 53: parley.v1.Content.typing:type_name -> parley.v1.Typing
-	4,  // 54: parley.v1.Receipt.kind:type_name -> parley.v1.Receipt.Kind
-	55, // [55:55] is the sub-list for method output_type
-	55, // [55:55] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	9,   // 0: parley.v1.Frame.hello:type_name -> parley.v1.Hello
+	10,  // 1: parley.v1.Frame.request:type_name -> parley.v1.Request
+	11,  // 2: parley.v1.Frame.response:type_name -> parley.v1.Response
+	12,  // 3: parley.v1.Frame.event:type_name -> parley.v1.Event
+	13,  // 4: parley.v1.Request.authenticate:type_name -> parley.v1.Authenticate
+	14,  // 5: parley.v1.Request.register:type_name -> parley.v1.Register
+	16,  // 6: parley.v1.Request.link_begin:type_name -> parley.v1.LinkBegin
+	18,  // 7: parley.v1.Request.link_lookup:type_name -> parley.v1.LinkLookup
+	20,  // 8: parley.v1.Request.link_approve:type_name -> parley.v1.LinkApprove
+	22,  // 9: parley.v1.Request.revoke_device:type_name -> parley.v1.RevokeDevice
+	27,  // 10: parley.v1.Request.fetch_keys:type_name -> parley.v1.FetchKeys
+	29,  // 11: parley.v1.Request.upload_key_packages:type_name -> parley.v1.UploadKeyPackages
+	31,  // 12: parley.v1.Request.claim_key_packages:type_name -> parley.v1.ClaimKeyPackages
+	34,  // 13: parley.v1.Request.send:type_name -> parley.v1.Send
+	36,  // 14: parley.v1.Request.commit:type_name -> parley.v1.Commit
+	42,  // 15: parley.v1.Request.ack:type_name -> parley.v1.Ack
+	45,  // 16: parley.v1.Request.set_contact:type_name -> parley.v1.SetContact
+	46,  // 17: parley.v1.Request.set_blocked:type_name -> parley.v1.SetBlocked
+	47,  // 18: parley.v1.Request.set_presence_visibility:type_name -> parley.v1.SetPresenceVisibility
+	48,  // 19: parley.v1.Request.get_presence:type_name -> parley.v1.GetPresence
+	39,  // 20: parley.v1.Request.get_group:type_name -> parley.v1.GetGroup
+	43,  // 21: parley.v1.Request.ping:type_name -> parley.v1.Ping
+	66,  // 22: parley.v1.Request.channel_create:type_name -> parley.v1.ChannelCreate
+	67,  // 23: parley.v1.Request.channel_update:type_name -> parley.v1.ChannelUpdate
+	68,  // 24: parley.v1.Request.channel_get:type_name -> parley.v1.ChannelGet
+	69,  // 25: parley.v1.Request.channel_delete:type_name -> parley.v1.ChannelDelete
+	70,  // 26: parley.v1.Request.channel_link:type_name -> parley.v1.ChannelLink
+	72,  // 27: parley.v1.Request.channel_invite_admin:type_name -> parley.v1.ChannelInviteAdmin
+	74,  // 28: parley.v1.Request.channel_accept_admin:type_name -> parley.v1.ChannelAcceptAdmin
+	75,  // 29: parley.v1.Request.channel_remove_admin:type_name -> parley.v1.ChannelRemoveAdmin
+	76,  // 30: parley.v1.Request.channel_transfer:type_name -> parley.v1.ChannelTransfer
+	77,  // 31: parley.v1.Request.channel_rotate_key:type_name -> parley.v1.ChannelRotateKey
+	78,  // 32: parley.v1.Request.channel_admins:type_name -> parley.v1.ChannelAdmins
+	81,  // 33: parley.v1.Request.channel_invitations:type_name -> parley.v1.ChannelInvitations
+	83,  // 34: parley.v1.Request.channel_publish:type_name -> parley.v1.ChannelPublish
+	84,  // 35: parley.v1.Request.channel_edit_post:type_name -> parley.v1.ChannelEditPost
+	85,  // 36: parley.v1.Request.channel_delete_post:type_name -> parley.v1.ChannelDeletePost
+	86,  // 37: parley.v1.Request.channel_approve:type_name -> parley.v1.ChannelApprove
+	89,  // 38: parley.v1.Request.channel_drafts:type_name -> parley.v1.ChannelDrafts
+	91,  // 39: parley.v1.Request.channel_sync:type_name -> parley.v1.ChannelSync
+	93,  // 40: parley.v1.Request.channel_get_posts:type_name -> parley.v1.ChannelGetPosts
+	94,  // 41: parley.v1.Request.channel_follow:type_name -> parley.v1.ChannelFollow
+	95,  // 42: parley.v1.Request.channel_unfollow:type_name -> parley.v1.ChannelUnfollow
+	96,  // 43: parley.v1.Request.channel_mute:type_name -> parley.v1.ChannelMute
+	97,  // 44: parley.v1.Request.channel_list:type_name -> parley.v1.ChannelList
+	99,  // 45: parley.v1.Request.channel_react:type_name -> parley.v1.ChannelReact
+	100, // 46: parley.v1.Request.channel_vote:type_name -> parley.v1.ChannelVote
+	101, // 47: parley.v1.Request.channel_view:type_name -> parley.v1.ChannelView
+	102, // 48: parley.v1.Request.channel_stats:type_name -> parley.v1.ChannelStats
+	106, // 49: parley.v1.Request.channel_directory:type_name -> parley.v1.ChannelDirectory
+	108, // 50: parley.v1.Request.channel_report:type_name -> parley.v1.ChannelReport
+	109, // 51: parley.v1.Request.media_token:type_name -> parley.v1.MediaToken
+	0,   // 52: parley.v1.Response.code:type_name -> parley.v1.Code
+	15,  // 53: parley.v1.Response.auth:type_name -> parley.v1.AuthResult
+	17,  // 54: parley.v1.Response.link_code:type_name -> parley.v1.LinkCode
+	19,  // 55: parley.v1.Response.link_pending:type_name -> parley.v1.LinkPending
+	28,  // 56: parley.v1.Response.keys:type_name -> parley.v1.KeysResult
+	33,  // 57: parley.v1.Response.claim:type_name -> parley.v1.ClaimResult
+	35,  // 58: parley.v1.Response.send:type_name -> parley.v1.SendResult
+	37,  // 59: parley.v1.Response.commit:type_name -> parley.v1.CommitResult
+	38,  // 60: parley.v1.Response.conflict:type_name -> parley.v1.Conflict
+	49,  // 61: parley.v1.Response.presence:type_name -> parley.v1.PresenceResult
+	40,  // 62: parley.v1.Response.group:type_name -> parley.v1.GroupResult
+	30,  // 63: parley.v1.Response.upload:type_name -> parley.v1.UploadResult
+	65,  // 64: parley.v1.Response.channel:type_name -> parley.v1.Channel
+	71,  // 65: parley.v1.Response.channel_link:type_name -> parley.v1.ChannelLinkResult
+	73,  // 66: parley.v1.Response.channel_invitation:type_name -> parley.v1.ChannelInvitation
+	80,  // 67: parley.v1.Response.channel_admins:type_name -> parley.v1.ChannelAdminsResult
+	82,  // 68: parley.v1.Response.channel_invitations:type_name -> parley.v1.ChannelInvitationsResult
+	88,  // 69: parley.v1.Response.channel_post:type_name -> parley.v1.ChannelPost
+	90,  // 70: parley.v1.Response.channel_posts:type_name -> parley.v1.ChannelPostsResult
+	92,  // 71: parley.v1.Response.channel_sync:type_name -> parley.v1.ChannelSyncResult
+	98,  // 72: parley.v1.Response.channel_list:type_name -> parley.v1.ChannelListResult
+	105, // 73: parley.v1.Response.channel_stats:type_name -> parley.v1.ChannelStatsResult
+	107, // 74: parley.v1.Response.channel_directory:type_name -> parley.v1.ChannelDirectoryResult
+	110, // 75: parley.v1.Response.media_token:type_name -> parley.v1.MediaTokenResult
+	41,  // 76: parley.v1.Event.envelope:type_name -> parley.v1.Envelope
+	21,  // 77: parley.v1.Event.link_approved:type_name -> parley.v1.LinkApproved
+	44,  // 78: parley.v1.Event.notice:type_name -> parley.v1.Notice
+	50,  // 79: parley.v1.Event.presence:type_name -> parley.v1.Presence
+	111, // 80: parley.v1.Event.channel_updated:type_name -> parley.v1.ChannelUpdated
+	73,  // 81: parley.v1.Event.channel_invitation:type_name -> parley.v1.ChannelInvitation
+	25,  // 82: parley.v1.Register.device_list:type_name -> parley.v1.SignedDeviceList
+	25,  // 83: parley.v1.LinkApprove.device_list:type_name -> parley.v1.SignedDeviceList
+	25,  // 84: parley.v1.RevokeDevice.device_list:type_name -> parley.v1.SignedDeviceList
+	23,  // 85: parley.v1.DeviceList.devices:type_name -> parley.v1.Device
+	25,  // 86: parley.v1.KeyLogEntry.device_list:type_name -> parley.v1.SignedDeviceList
+	26,  // 87: parley.v1.KeysResult.log:type_name -> parley.v1.KeyLogEntry
+	32,  // 88: parley.v1.ClaimResult.key_packages:type_name -> parley.v1.ClaimedKeyPackage
+	1,   // 89: parley.v1.Commit.kind:type_name -> parley.v1.ConversationKind
+	1,   // 90: parley.v1.GroupResult.kind:type_name -> parley.v1.ConversationKind
+	2,   // 91: parley.v1.Envelope.kind:type_name -> parley.v1.EnvelopeKind
+	1,   // 92: parley.v1.Envelope.conversation_kind:type_name -> parley.v1.ConversationKind
+	0,   // 93: parley.v1.Notice.code:type_name -> parley.v1.Code
+	3,   // 94: parley.v1.SetPresenceVisibility.visibility:type_name -> parley.v1.PresenceVisibility
+	52,  // 95: parley.v1.Content.text:type_name -> parley.v1.Text
+	53,  // 96: parley.v1.Content.receipt:type_name -> parley.v1.Receipt
+	54,  // 97: parley.v1.Content.typing:type_name -> parley.v1.Typing
+	55,  // 98: parley.v1.Content.channel_key:type_name -> parley.v1.ChannelKey
+	56,  // 99: parley.v1.Content.forwarded_post:type_name -> parley.v1.ForwardedPost
+	7,   // 100: parley.v1.Receipt.kind:type_name -> parley.v1.Receipt.Kind
+	64,  // 101: parley.v1.ForwardedPost.post:type_name -> parley.v1.SignedPost
+	61,  // 102: parley.v1.Post.media:type_name -> parley.v1.Media
+	62,  // 103: parley.v1.Post.sticker:type_name -> parley.v1.Sticker
+	63,  // 104: parley.v1.Post.poll:type_name -> parley.v1.Poll
+	59,  // 105: parley.v1.Channel.info:type_name -> parley.v1.SignedChannelInfo
+	57,  // 106: parley.v1.Channel.keys:type_name -> parley.v1.ChannelKeyEntry
+	4,   // 107: parley.v1.Channel.role:type_name -> parley.v1.ChannelRole
+	57,  // 108: parley.v1.ChannelCreate.key:type_name -> parley.v1.ChannelKeyEntry
+	59,  // 109: parley.v1.ChannelCreate.info:type_name -> parley.v1.SignedChannelInfo
+	59,  // 110: parley.v1.ChannelUpdate.info:type_name -> parley.v1.SignedChannelInfo
+	65,  // 111: parley.v1.ChannelInvitation.channel:type_name -> parley.v1.Channel
+	57,  // 112: parley.v1.ChannelRemoveAdmin.new_key:type_name -> parley.v1.ChannelKeyEntry
+	57,  // 113: parley.v1.ChannelTransfer.new_key:type_name -> parley.v1.ChannelKeyEntry
+	57,  // 114: parley.v1.ChannelRotateKey.new_key:type_name -> parley.v1.ChannelKeyEntry
+	4,   // 115: parley.v1.ChannelMember.role:type_name -> parley.v1.ChannelRole
+	79,  // 116: parley.v1.ChannelAdminsResult.members:type_name -> parley.v1.ChannelMember
+	73,  // 117: parley.v1.ChannelAdminsResult.invitations:type_name -> parley.v1.ChannelInvitation
+	73,  // 118: parley.v1.ChannelInvitationsResult.invitations:type_name -> parley.v1.ChannelInvitation
+	64,  // 119: parley.v1.ChannelPublish.post:type_name -> parley.v1.SignedPost
+	64,  // 120: parley.v1.ChannelEditPost.post:type_name -> parley.v1.SignedPost
+	64,  // 121: parley.v1.ChannelPost.signed:type_name -> parley.v1.SignedPost
+	5,   // 122: parley.v1.ChannelPost.state:type_name -> parley.v1.ChannelPostState
+	87,  // 123: parley.v1.ChannelPost.reactions:type_name -> parley.v1.ReactionCount
+	88,  // 124: parley.v1.ChannelPostsResult.posts:type_name -> parley.v1.ChannelPost
+	88,  // 125: parley.v1.ChannelSyncResult.posts:type_name -> parley.v1.ChannelPost
+	65,  // 126: parley.v1.ChannelSyncResult.channel:type_name -> parley.v1.Channel
+	65,  // 127: parley.v1.ChannelListResult.channels:type_name -> parley.v1.Channel
+	87,  // 128: parley.v1.PostStats.reaction_counts:type_name -> parley.v1.ReactionCount
+	103, // 129: parley.v1.ChannelStatsResult.days:type_name -> parley.v1.DayStats
+	104, // 130: parley.v1.ChannelStatsResult.posts:type_name -> parley.v1.PostStats
+	6,   // 131: parley.v1.ChannelDirectory.sort:type_name -> parley.v1.DirectorySort
+	65,  // 132: parley.v1.ChannelDirectoryResult.channels:type_name -> parley.v1.Channel
+	133, // [133:133] is the sub-list for method output_type
+	133, // [133:133] is the sub-list for method input_type
+	133, // [133:133] is the sub-list for extension type_name
+	133, // [133:133] is the sub-list for extension extendee
+	0,   // [0:133] is the sub-list for field type_name
 }
 
 func init() { file_proto_parley_proto_init() }
@@ -4312,6 +9237,36 @@ func file_proto_parley_proto_init() {
 		(*Request_GetPresence)(nil),
 		(*Request_GetGroup)(nil),
 		(*Request_Ping)(nil),
+		(*Request_ChannelCreate)(nil),
+		(*Request_ChannelUpdate)(nil),
+		(*Request_ChannelGet)(nil),
+		(*Request_ChannelDelete)(nil),
+		(*Request_ChannelLink)(nil),
+		(*Request_ChannelInviteAdmin)(nil),
+		(*Request_ChannelAcceptAdmin)(nil),
+		(*Request_ChannelRemoveAdmin)(nil),
+		(*Request_ChannelTransfer)(nil),
+		(*Request_ChannelRotateKey)(nil),
+		(*Request_ChannelAdmins)(nil),
+		(*Request_ChannelInvitations)(nil),
+		(*Request_ChannelPublish)(nil),
+		(*Request_ChannelEditPost)(nil),
+		(*Request_ChannelDeletePost)(nil),
+		(*Request_ChannelApprove)(nil),
+		(*Request_ChannelDrafts)(nil),
+		(*Request_ChannelSync)(nil),
+		(*Request_ChannelGetPosts)(nil),
+		(*Request_ChannelFollow)(nil),
+		(*Request_ChannelUnfollow)(nil),
+		(*Request_ChannelMute)(nil),
+		(*Request_ChannelList)(nil),
+		(*Request_ChannelReact)(nil),
+		(*Request_ChannelVote)(nil),
+		(*Request_ChannelView)(nil),
+		(*Request_ChannelStats)(nil),
+		(*Request_ChannelDirectory)(nil),
+		(*Request_ChannelReport)(nil),
+		(*Request_MediaToken)(nil),
 	}
 	file_proto_parley_proto_msgTypes[3].OneofWrappers = []any{
 		(*Response_Auth)(nil),
@@ -4325,25 +9280,41 @@ func file_proto_parley_proto_init() {
 		(*Response_Presence)(nil),
 		(*Response_Group)(nil),
 		(*Response_Upload)(nil),
+		(*Response_Channel)(nil),
+		(*Response_ChannelLink)(nil),
+		(*Response_ChannelInvitation)(nil),
+		(*Response_ChannelAdmins)(nil),
+		(*Response_ChannelInvitations)(nil),
+		(*Response_ChannelPost)(nil),
+		(*Response_ChannelPosts)(nil),
+		(*Response_ChannelSync)(nil),
+		(*Response_ChannelList)(nil),
+		(*Response_ChannelStats)(nil),
+		(*Response_ChannelDirectory)(nil),
+		(*Response_MediaToken)(nil),
 	}
 	file_proto_parley_proto_msgTypes[4].OneofWrappers = []any{
 		(*Event_Envelope)(nil),
 		(*Event_LinkApproved)(nil),
 		(*Event_Notice)(nil),
 		(*Event_Presence)(nil),
+		(*Event_ChannelUpdated)(nil),
+		(*Event_ChannelInvitation)(nil),
 	}
 	file_proto_parley_proto_msgTypes[43].OneofWrappers = []any{
 		(*Content_Text)(nil),
 		(*Content_Receipt)(nil),
 		(*Content_Typing)(nil),
+		(*Content_ChannelKey)(nil),
+		(*Content_ForwardedPost)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_parley_proto_rawDesc), len(file_proto_parley_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   47,
+			NumEnums:      8,
+			NumMessages:   104,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
