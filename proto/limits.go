@@ -124,6 +124,10 @@ const (
 	MaxDirectoryResults    = 50
 	MaxDirectoryQueryBytes = 100
 
+	// MaxDirectoryOffset bounds paging: deep pages cost the database
+	// more and nobody reads them; refine the search instead.
+	MaxDirectoryOffset = 1000
+
 	// MaxChannelDrafts bounds the unpublished posts (drafts, scheduled,
 	// waiting for review) of one channel.
 	MaxChannelDrafts = 200

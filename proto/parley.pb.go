@@ -8193,7 +8193,8 @@ func (x *MediaTokenResult) GetExpiresMs() int64 {
 type ChannelUpdated struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
-	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`     // the channel's head sequence now (0 when only admin = true)
+	Admin         bool                   `protobuf:"varint,3,opt,name=admin,proto3" json:"admin,omitempty"` // to owner and admins only: admins, invitations or unpublished posts changed
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -8240,6 +8241,13 @@ func (x *ChannelUpdated) GetSeq() uint64 {
 		return x.Seq
 	}
 	return 0
+}
+
+func (x *ChannelUpdated) GetAdmin() bool {
+	if x != nil {
+		return x.Admin
+	}
+	return false
 }
 
 var File_proto_parley_proto protoreflect.FileDescriptor
@@ -8869,11 +8877,12 @@ const file_proto_parley_proto_rawDesc = "" +
 	"\x10MediaTokenResult\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1d\n" +
 	"\n" +
-	"expires_ms\x18\x02 \x01(\x03R\texpiresMs\"A\n" +
+	"expires_ms\x18\x02 \x01(\x03R\texpiresMs\"W\n" +
 	"\x0eChannelUpdated\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x10\n" +
-	"\x03seq\x18\x02 \x01(\x04R\x03seq*\x9f\x04\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x14\n" +
+	"\x05admin\x18\x03 \x01(\bR\x05admin*\x9f\x04\n" +
 	"\x04Code\x12\x06\n" +
 	"\x02OK\x10\x00\x12\x0f\n" +
 	"\vBAD_REQUEST\x10\x01\x12\x13\n" +
