@@ -15,17 +15,20 @@ type Conversation struct {
 	Kind        int32  // proto.ConversationKind
 	PeerAccount string // for DIRECT: the other account
 	PeerHandle  string
-	Epoch       uint64
-	State       []byte
-	Created     time.Time
+	// ChannelID is set for CHANNEL_ADMINS: the channel whose owner's and
+	// admins' devices the group holds (PeerAccount is then empty).
+	ChannelID string
+	Epoch     uint64
+	State     []byte
+	Created   time.Time
 }
 
-const convColumns = `group_id, kind, peer_account, peer_handle, epoch, state, created_ms`
+const convColumns = `group_id, kind, peer_account, peer_handle, epoch, state, created_ms, channel_id`
 
 func scanConversation(row interface{ Scan(...any) error }) (Conversation, error) {
 	var c Conversation
 	var created int64
-	err := row.Scan(&c.GroupID, &c.Kind, &c.PeerAccount, &c.PeerHandle, &c.Epoch, &c.State, &created)
+	err := row.Scan(&c.GroupID, &c.Kind, &c.PeerAccount, &c.PeerHandle, &c.Epoch, &c.State, &created, &c.ChannelID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Conversation{}, ErrNotFound
 	}
@@ -47,7 +50,7 @@ func (p *Profile) Conversation(ctx context.Context, groupID []byte) (Conversatio
 // receiving on either.
 func (p *Profile) ConversationWith(ctx context.Context, peerAccount string) (Conversation, error) {
 	return scanConversation(p.db.QueryRowContext(ctx,
-		`SELECT `+convColumns+` FROM conversations WHERE peer_account = ? ORDER BY group_id LIMIT 1`, peerAccount))
+		`SELECT `+convColumns+` FROM conversations WHERE peer_account = ? AND channel_id = '' ORDER BY group_id LIMIT 1`, peerAccount))
 }
 
 // Conversations lists every conversation.
@@ -70,10 +73,10 @@ func (p *Profile) Conversations(ctx context.Context) ([]Conversation, error) {
 
 // SaveConversation inserts or replaces a conversation's record and state.
 func (t *Tx) SaveConversation(c Conversation) error {
-	err := t.exec(`INSERT INTO conversations(`+convColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+	err := t.exec(`INSERT INTO conversations(`+convColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(group_id) DO UPDATE SET kind = excluded.kind, peer_account = excluded.peer_account,
-			peer_handle = excluded.peer_handle, epoch = excluded.epoch, state = excluded.state`,
-		c.GroupID, c.Kind, c.PeerAccount, c.PeerHandle, c.Epoch, c.State, c.Created.UnixMilli())
+			peer_handle = excluded.peer_handle, epoch = excluded.epoch, state = excluded.state, channel_id = excluded.channel_id`,
+		c.GroupID, c.Kind, c.PeerAccount, c.PeerHandle, c.Epoch, c.State, c.Created.UnixMilli(), c.ChannelID)
 	if err != nil {
 		return fmt.Errorf("profile: save conversation: %w", err)
 	}

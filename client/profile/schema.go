@@ -58,6 +58,44 @@ var migrations = []string{
 		handle TEXT NOT NULL,
 		added_ms INTEGER NOT NULL
 	);`,
+	// 2: channels (client/profile/channels.go). Channel private keys are
+	// kept like the device key: in this 0600 file, never sent anywhere but
+	// the channel's CHANNEL_ADMINS MLS group.
+	`ALTER TABLE conversations ADD COLUMN channel_id TEXT NOT NULL DEFAULT '';
+	CREATE INDEX conversations_channel ON conversations(channel_id);
+	CREATE TABLE channel_keys (
+		channel_id TEXT NOT NULL,
+		key_index INTEGER NOT NULL,
+		seed BLOB NOT NULL,
+		added_ms INTEGER NOT NULL,
+		PRIMARY KEY (channel_id, key_index)
+	);
+	CREATE TABLE channels (
+		channel_id TEXT PRIMARY KEY,
+		channel BLOB NOT NULL,
+		role INTEGER NOT NULL,
+		cursor INTEGER NOT NULL DEFAULT 0,
+		muted INTEGER NOT NULL DEFAULT 0,
+		admins TEXT NOT NULL DEFAULT '',
+		updated_ms INTEGER NOT NULL
+	);
+	CREATE TABLE channel_posts (
+		channel_id TEXT NOT NULL,
+		post_id BLOB NOT NULL,
+		seq INTEGER NOT NULL,
+		version INTEGER NOT NULL,
+		signed BLOB,
+		published_ms INTEGER NOT NULL,
+		expires_ms INTEGER NOT NULL,
+		edited INTEGER NOT NULL DEFAULT 0,
+		deleted INTEGER NOT NULL DEFAULT 0,
+		shown INTEGER NOT NULL DEFAULT 0,
+		received_ms INTEGER NOT NULL,
+		PRIMARY KEY (channel_id, post_id)
+	);
+	CREATE INDEX channel_posts_seq ON channel_posts(channel_id, seq);
+	CREATE INDEX channel_posts_unshown ON channel_posts(shown, received_ms);
+	CREATE INDEX channel_posts_expiry ON channel_posts(expires_ms);`,
 }
 
 func (p *Profile) migrate(ctx context.Context) error {
