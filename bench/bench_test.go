@@ -154,3 +154,14 @@ func TestOptionsRefused(t *testing.T) {
 		t.Fatalf("with --allow-remote: err = %v, want a connection failure", err)
 	}
 }
+
+func TestRingRefusedRegistration(t *testing.T) {
+	srv := parleytest.NewServer(t, parleytest.WithRegistration("closed"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := bench.Run(ctx, bench.Options{Scenario: bench.ScenarioRing, Server: srv.URL, Devices: 4, Procs: 2,
+		Rate: 10, Duration: time.Second, Size: 100})
+	if err == nil || !strings.Contains(err.Error(), "0 of 4 devices registered") || !strings.Contains(err.Error(), "REGISTRATION_CLOSED 4") {
+		t.Fatalf("err = %v, want the run stopped after registration with the code", err)
+	}
+}

@@ -73,6 +73,8 @@ type Counters struct {
 	Sent      int64 `json:"sent"`
 	Delivered int64 `json:"delivered"`
 	Failed    int64 `json:"failed"` // errors of any code
+	// Errors counts failures by code (a proto.Code name or a bench key).
+	Errors map[string]int64 `json:"errors,omitempty"`
 }
 
 func (c *Counters) add(o Counters) {
@@ -83,6 +85,12 @@ func (c *Counters) add(o Counters) {
 	c.Sent += o.Sent
 	c.Delivered += o.Delivered
 	c.Failed += o.Failed
+	for k, v := range o.Errors {
+		if c.Errors == nil {
+			c.Errors = map[string]int64{}
+		}
+		c.Errors[k] += v
+	}
 }
 
 // PhaseTime is when a worker ran a phase (Unix nanoseconds of the host
@@ -96,7 +104,6 @@ type PhaseTime struct {
 // WorkerStats is a worker's final result.
 type WorkerStats struct {
 	Counters
-	Errors  map[string]int64     `json:"errors,omitempty"`
 	Latency Histogram            `json:"latency"`
 	Phases  map[string]PhaseTime `json:"phases"`
 	// FirstSend and LastDelivery bound the ring's traffic (Unix ns).

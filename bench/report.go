@@ -16,6 +16,7 @@ import (
 const (
 	modeMLSOff = "MLS off: light devices send random ciphertext; the server never parses MLS, so this is its exact path without client encryption"
 	modeMLSOn  = "MLS on: full SDK clients exchange MLS-encrypted texts (and the SDK's delivery receipts)"
+	modeIdle   = "light devices: an Ed25519 key and one WebSocket each, registered, then reconnected and authenticated"
 )
 
 // Report is a run's outcome. Durations are in seconds or milliseconds as
@@ -86,9 +87,13 @@ type LatencyReport struct {
 func newReport(o Options) *Report {
 	r := &Report{Scenario: o.Scenario, Label: o.Label, MLS: o.MLS, Server: o.Server, Procs: o.Procs,
 		Devices: o.Devices, Started: time.Now().UTC().Truncate(time.Second), LoadBefore: loadAverage()}
-	r.Mode = modeMLSOff
-	if o.MLS {
+	switch {
+	case o.Scenario == ScenarioIdle:
+		r.Mode = modeIdle
+	case o.MLS:
 		r.Mode = modeMLSOn
+	default:
+		r.Mode = modeMLSOff
 	}
 	if o.Scenario == ScenarioRing {
 		r.Max, r.Size, r.Duration = o.Max, o.Size, o.Duration.Seconds()
@@ -135,14 +140,10 @@ func (r *Report) finish(results []*WorkerStats) {
 	r.LoadAfter = loadAverage()
 	var t Counters
 	var h Histogram
-	r.Errors = map[string]int64{}
 	var firstSend, lastDelivery int64
 	for _, w := range results {
 		t.add(w.Counters)
 		h.Merge(&w.Latency)
-		for k, v := range w.Errors {
-			r.Errors[k] += v
-		}
 		if w.FirstSend != 0 && (firstSend == 0 || w.FirstSend < firstSend) {
 			firstSend = w.FirstSend
 		}
@@ -150,6 +151,10 @@ func (r *Report) finish(results []*WorkerStats) {
 	}
 	r.Registered, r.Connected, r.Created = t.Registered, t.Connected, t.Created
 	r.Attempted, r.Sent, r.Delivered = t.Attempted, t.Sent, t.Delivered
+	r.Errors = t.Errors
+	if r.Errors == nil {
+		r.Errors = map[string]int64{}
+	}
 	r.RegisterSeconds = span(results, phaseRegister)
 	r.RegisterPerSecond = rate(r.Registered, r.RegisterSeconds)
 	if r.Scenario == ScenarioIdle {

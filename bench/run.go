@@ -264,6 +264,15 @@ func (c *coordinator) before(ctx context.Context, p string) error {
 
 // after runs the coordinator's part after a phase.
 func (c *coordinator) after(ctx context.Context, p string) error {
+	if p == phaseRegister {
+		// A ring with holes would measure something else; idle goes on
+		// with the devices it has, if any.
+		t := c.total()
+		if t.Registered == 0 || c.o.Scenario == ScenarioRing && t.Registered < int64(c.o.Devices) {
+			return fmt.Errorf("bench: only %d of %d devices registered (errors: %s); is %s a Parley server with open registration?",
+				t.Registered, c.o.Devices, codes(t.Errors), c.o.Server)
+		}
+	}
 	switch {
 	case c.o.Scenario == ScenarioIdle && p == phaseConnect:
 		// Hold the connections, then read the server's memory.

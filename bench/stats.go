@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,21 +74,23 @@ func (s *stats) receive(sent time.Time) {
 }
 
 func (s *stats) counters() Counters {
-	return Counters{
+	c := Counters{
 		Registered: s.registered.Load(), Connected: s.connected.Load(), Created: s.created.Load(),
 		Attempted: s.attempted.Load(), Sent: s.sent.Load(), Delivered: s.delivered.Load(),
 		Failed: s.failed.Load(),
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.errors) > 0 {
+		c.Errors = maps.Clone(s.errors)
+	}
+	return c
 }
 
 func (s *stats) result() *WorkerStats {
 	r := &WorkerStats{Counters: s.counters(), FirstSend: s.firstSend.Load(), LastDelivery: s.lastDelivery.Load()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r.Errors = make(map[string]int64, len(s.errors))
-	for k, v := range s.errors {
-		r.Errors[k] = v
-	}
 	r.Latency.Merge(&s.hist)
 	return r
 }

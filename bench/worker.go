@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -57,14 +58,17 @@ func ServeWorker(ctx context.Context, r io.Reader, w io.Writer) error {
 		return err
 	}
 
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The reader turns commands into a channel; when the coordinator
 	// closes our input, it cancels the run.
 	gos := make(chan string)
+	var inputClosed atomic.Bool
 	var reader sync.WaitGroup
 	reader.Go(func() {
 		defer cancel()
+		defer inputClosed.Store(true)
 		defer close(gos)
 		for {
 			var c command
@@ -79,7 +83,11 @@ func ServeWorker(ctx context.Context, r io.Reader, w io.Writer) error {
 		}
 	})
 	err := runJob(ctx, &job, gos, out)
-	if err != nil {
+	if err != nil && (inputClosed.Load() || parent.Err() != nil) {
+		// Stopped by the coordinator (or with it, by a signal): it
+		// reports why itself.
+		err = nil
+	} else if err != nil {
 		out.write(message{Error: err.Error()})
 	}
 	cancel()
@@ -149,6 +157,11 @@ func runJob(ctx context.Context, job *Job, gos <-chan string, out *lineWriter) e
 		}
 		pt.End = time.Now().UnixNano()
 		times[p] = pt
+		// Counters first: the coordinator judges the phase by them.
+		c := st.counters()
+		if err := out.write(message{Progress: &c}); err != nil {
+			return err
+		}
 		if err := out.write(message{Done: &pt}); err != nil {
 			return err
 		}
