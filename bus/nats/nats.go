@@ -1,0 +1,437 @@
+// Package nats is the cluster bus: bus.Bus over core NATS, so that the
+// nodes of a cluster reach each other's devices. Each device with a
+// connection on a node has one NATS subscription on that node, to
+// "<prefix>.dev.<device id>"; publishing for a device sends one NATS
+// message to that subject, which reaches whichever nodes hold it.
+//
+// Why core NATS and not JetStream: mail is made durable in the store
+// before it is announced, so the bus only carries wake-ups, ephemeral
+// frames and close requests, at most once (see package bus). A stream
+// would persist what nobody needs to replay. What the bus must do well is
+// stay cheap per connected device and recover from outages, and both are
+// handled here:
+//
+//   - Density: every NATS subscription of a node feeds one shared channel
+//     read by one dispatcher goroutine (nats.go's channel subscriptions
+//     start no goroutine), so a device costs a map entry and a
+//     subscription record, not a goroutine.
+//   - Local first: a node delivers to its own subscribers directly, on the
+//     publisher's goroutine, and the NATS connection is opened with NoEcho
+//     so it does not get its own messages back. Devices on one node keep
+//     talking while NATS is down.
+//   - Outages: nats.go reconnects forever and restores the subscriptions;
+//     messages published while disconnected wait in its reconnect buffer.
+//     After a reconnect every local subscriber gets KindMail with Seq 0
+//     ("there may be mail"), so a wake-up lost in the outage costs one
+//     mailbox read, never mail. If the reconnect buffer overflowed, the
+//     node also asks every other node to do the same.
+//   - Presence: Subscribed (bus.Prober) sends a probe request to the
+//     device's subject; a node holding a subscriber answers it. With no
+//     subscriber anywhere the NATS server answers "no responders" at
+//     once. A crashed node's subscriptions vanish with its connection, so
+//     its devices go offline without a heartbeat to expire.
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	natsgo "github.com/nats-io/nats.go"
+
+	"github.com/parleyhq/parley/bus"
+)
+
+// Defaults and bounds.
+const (
+	// DefaultPrefix starts every subject; clusters sharing one NATS
+	// account use different prefixes.
+	DefaultPrefix = "parley"
+	// inboxDepth bounds messages received from NATS and not yet
+	// dispatched. Beyond it nats.go drops messages (a slow consumer);
+	// since they are wake-ups, that costs latency, not mail.
+	inboxDepth = 1 << 16
+	// probeTimeout bounds a presence probe. An answer normally takes one
+	// round trip; the bound only matters when a subscriber disappears
+	// while the probe is in flight.
+	probeTimeout = time.Second
+	// flushTimeout bounds the round trip Subscribe makes so that the NATS
+	// server knows of the subscription before Subscribe returns.
+	flushTimeout = 2 * time.Second
+	// connectTimeout bounds the first connection in New.
+	connectTimeout = 5 * time.Second
+	// reconnectWait is the pause between reconnect attempts (nats.go adds
+	// jitter); short, because a node without NATS is a partitioned node.
+	reconnectWait = 250 * time.Millisecond
+	// reconnectBuffer bounds what waits to be published while NATS is
+	// unreachable (about 100,000 wake-ups).
+	reconnectBuffer = 8 << 20
+	// pingInterval and maxPingsOut detect a dead NATS server that did not
+	// close the TCP connection within about 15 seconds.
+	pingInterval = 5 * time.Second
+	maxPingsOut  = 3
+	// probeHeader marks a presence probe on a device subject.
+	probeHeader = "Parley-Probe"
+)
+
+// Options configure New. Only URL is required.
+type Options struct {
+	// URL lists the NATS servers to use, comma-separated
+	// ("nats://10.0.0.1:4222,nats://10.0.0.2:4222"). Credentials in the
+	// URL are never logged.
+	URL string
+	// Prefix starts every subject. Zero: DefaultPrefix.
+	Prefix string
+	// Name names this node's connection in NATS monitoring.
+	Name string
+	// Logger receives connection state changes. Zero: discard.
+	Logger *slog.Logger
+}
+
+// Bus is a bus.Bus and bus.Prober over one NATS connection.
+type Bus struct {
+	nc     *natsgo.Conn
+	prefix string // "<prefix>.dev."
+	wake   string // "<prefix>.wake": every node wakes all its subscribers
+	log    *slog.Logger
+	in     chan *natsgo.Msg
+
+	mu     sync.RWMutex // callbacks run under the read lock
+	subs   map[string]*device
+	closed bool
+
+	reconnected chan struct{} // capacity 1: a reconnect to handle
+	lost        atomic.Bool   // a publish failed while disconnected
+	dropped     atomic.Uint64 // messages nats.go dropped: inbox full
+	done        chan struct{}
+	wg          sync.WaitGroup
+	wakeSub     *natsgo.Subscription
+}
+
+// device is one device's subscribers on this node.
+type device struct {
+	sub *natsgo.Subscription
+	fns []*subscriber // replaced, never modified: dispatch reads it unlocked
+}
+
+type subscriber struct{ fn func(bus.Message) }
+
+var (
+	_ bus.Bus    = (*Bus)(nil)
+	_ bus.Prober = (*Bus)(nil)
+)
+
+// New connects to NATS and starts the dispatcher. It fails if no server
+// answers within a few seconds, so a misconfigured node does not start.
+func New(opts Options) (*Bus, error) {
+	if opts.URL == "" {
+		return nil, errors.New("bus/nats: no NATS URL")
+	}
+	prefix := opts.Prefix
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if !validSubject(prefix) {
+		return nil, fmt.Errorf("bus/nats: prefix %q: use letters, digits, '-' and '_' separated by dots", prefix)
+	}
+	b := &Bus{
+		prefix: prefix + ".dev.", wake: prefix + ".wake", log: opts.Logger,
+		in: make(chan *natsgo.Msg, inboxDepth), subs: make(map[string]*device),
+		reconnected: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	nc, err := natsgo.Connect(opts.URL,
+		natsgo.Name(opts.Name), natsgo.NoEcho(), natsgo.Timeout(connectTimeout),
+		natsgo.MaxReconnects(-1), natsgo.ReconnectWait(reconnectWait),
+		natsgo.ReconnectBufSize(reconnectBuffer),
+		natsgo.PingInterval(pingInterval), natsgo.MaxPingsOutstanding(maxPingsOut),
+		natsgo.DisconnectErrHandler(func(_ *natsgo.Conn, err error) {
+			b.log.Warn("NATS disconnected; devices on this node are still served, other nodes are unreachable until it reconnects", "err", err)
+		}),
+		natsgo.ReconnectHandler(func(nc *natsgo.Conn) {
+			b.log.Info("NATS reconnected; waking every local device to recheck its mailbox", "server", nc.ConnectedUrlRedacted())
+			select {
+			case b.reconnected <- struct{}{}:
+			default:
+			}
+		}),
+		natsgo.ErrorHandler(func(_ *natsgo.Conn, _ *natsgo.Subscription, err error) {
+			if errors.Is(err, natsgo.ErrSlowConsumer) {
+				b.dropped.Add(1)
+			}
+			b.log.Warn("NATS error", "err", err)
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("bus/nats: connect to %s: %w (is nats-server running? see docs/operations.md)", redact(opts.URL), err)
+	}
+	b.nc = nc
+	if b.wakeSub, err = nc.ChanSubscribe(b.wake, b.in); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("bus/nats: subscribe %s: %w", b.wake, err)
+	}
+	b.wg.Go(b.dispatch)
+	return b, nil
+}
+
+// Dropped is how many messages were dropped because the dispatcher fell
+// behind (for metrics and tests).
+func (b *Bus) Dropped() uint64 { return b.dropped.Load() }
+
+// Connected reports whether the NATS connection is up.
+func (b *Bus) Connected() bool { return b.nc.IsConnected() }
+
+// Subscribe implements bus.Bus. It returns once the NATS server it is
+// connected to knows of the subscription (or after a short bound when
+// NATS is unreachable; the subscription is then made on reconnect).
+func (b *Bus) Subscribe(deviceID string, fn func(bus.Message)) (func(), error) {
+	if !validToken(deviceID) {
+		return nil, fmt.Errorf("bus/nats: device id %q cannot be a subject token", deviceID)
+	}
+	s := &subscriber{fn: fn}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, bus.ErrClosed
+	}
+	d := b.subs[deviceID]
+	fresh := d == nil
+	if fresh {
+		sub, err := b.nc.ChanSubscribe(b.prefix+deviceID, b.in)
+		if err != nil {
+			b.mu.Unlock()
+			return nil, fmt.Errorf("bus/nats: subscribe: %w", err)
+		}
+		d = &device{sub: sub}
+		b.subs[deviceID] = d
+	}
+	d.fns = append(d.fns[:len(d.fns):len(d.fns)], s)
+	b.mu.Unlock()
+	if fresh && b.nc.IsConnected() {
+		// Without this round trip a message published right after
+		// Subscribe by another node could reach the server first.
+		if err := b.nc.FlushTimeout(flushTimeout); err != nil {
+			b.log.Debug("NATS flush after subscribe failed; the subscription is made on reconnect", "err", err)
+		}
+	}
+	var once sync.Once
+	return func() { once.Do(func() { b.remove(deviceID, s) }) }, nil
+}
+
+func (b *Bus) remove(deviceID string, s *subscriber) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d := b.subs[deviceID]
+	if d == nil {
+		return // the bus closed meanwhile
+	}
+	next := make([]*subscriber, 0, len(d.fns))
+	for _, x := range d.fns {
+		if x != s {
+			next = append(next, x)
+		}
+	}
+	d.fns = next
+	if len(next) == 0 {
+		delete(b.subs, deviceID)
+		if err := d.sub.Unsubscribe(); err != nil && !errors.Is(err, natsgo.ErrConnectionClosed) {
+			b.log.Warn("NATS unsubscribe failed", "device", deviceID, "err", err)
+		}
+	}
+}
+
+// Publish implements bus.Bus: it delivers to this node's subscribers at
+// once and sends the message to the other nodes through NATS. An error
+// means the other nodes will not get it (NATS unreachable for longer than
+// the reconnect buffer lasts); this node's subscribers got it anyway.
+func (b *Bus) Publish(ctx context.Context, deviceID string, m bus.Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !validToken(deviceID) {
+		return fmt.Errorf("bus/nats: device id %q cannot be a subject token", deviceID)
+	}
+	data, err := encode(m)
+	if err != nil {
+		return err
+	}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return bus.ErrClosed
+	}
+	if d := b.subs[deviceID]; d != nil {
+		for _, s := range d.fns {
+			s.fn(m)
+		}
+	}
+	b.mu.RUnlock()
+	if err := b.nc.Publish(b.prefix+deviceID, data); err != nil {
+		if !b.nc.IsConnected() {
+			b.lost.Store(true)
+		}
+		return fmt.Errorf("bus/nats: publish: %w", err)
+	}
+	return nil
+}
+
+// Subscribed implements bus.Prober.
+func (b *Bus) Subscribed(ctx context.Context, deviceID string) (bool, error) {
+	if !validToken(deviceID) {
+		return false, fmt.Errorf("bus/nats: device id %q cannot be a subject token", deviceID)
+	}
+	b.mu.RLock()
+	closed, local := b.closed, b.subs[deviceID] != nil
+	b.mu.RUnlock()
+	switch {
+	case closed:
+		return false, bus.ErrClosed
+	case local:
+		return true, nil
+	case !b.nc.IsConnected():
+		return false, errors.New("bus/nats: not connected to NATS; other nodes cannot be asked")
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	msg := natsgo.NewMsg(b.prefix + deviceID)
+	msg.Header.Set(probeHeader, "1")
+	_, err := b.nc.RequestMsgWithContext(ctx, msg)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, natsgo.ErrNoResponders):
+		return false, nil
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+		// A subscriber that left while the probe was on its way does
+		// not answer.
+		return false, nil
+	}
+	return false, fmt.Errorf("bus/nats: probe: %w", err)
+}
+
+// Close implements bus.Bus: it stops the dispatcher, waits for a running
+// callback and closes the NATS connection.
+func (b *Bus) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.subs = nil
+	b.mu.Unlock()
+	close(b.done)
+	b.wg.Wait()
+	b.nc.Close()
+	return nil
+}
+
+// dispatch delivers messages from NATS to local subscribers, answers
+// presence probes and handles reconnects, in arrival order.
+func (b *Bus) dispatch() {
+	for {
+		select {
+		case <-b.done:
+			return
+		case <-b.reconnected:
+			if b.lost.Swap(false) {
+				// Other nodes may have missed wake-ups from this one.
+				if err := b.nc.Publish(b.wake, nil); err != nil {
+					b.lost.Store(true)
+				}
+			}
+			b.wakeAll()
+		case msg := <-b.in:
+			b.deliver(msg)
+		}
+	}
+}
+
+func (b *Bus) deliver(msg *natsgo.Msg) {
+	if msg.Subject == b.wake {
+		b.wakeAll()
+		return
+	}
+	deviceID, ok := strings.CutPrefix(msg.Subject, b.prefix)
+	if !ok {
+		return
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	d := b.subs[deviceID]
+	if msg.Reply != "" && msg.Header.Get(probeHeader) != "" {
+		if d != nil {
+			if err := msg.Respond(nil); err != nil {
+				b.log.Debug("presence probe answer failed", "err", err)
+			}
+		}
+		return
+	}
+	if d == nil {
+		return
+	}
+	m, err := decode(msg.Data)
+	if err != nil {
+		b.log.Warn("dropping a malformed bus message; is another program publishing on parley subjects?", "subject", msg.Subject, "bytes", len(msg.Data))
+		return
+	}
+	for _, s := range d.fns {
+		s.fn(m)
+	}
+}
+
+// wakeAll tells every local subscriber to recheck its mailbox.
+func (b *Bus) wakeAll() {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, d := range b.subs {
+		for _, s := range d.fns {
+			s.fn(bus.Message{Kind: bus.KindMail})
+		}
+	}
+}
+
+// validToken reports whether s can be one token of a NATS subject.
+func validToken(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validSubject reports whether s is dot-separated valid tokens.
+func validSubject(s string) bool {
+	for _, t := range strings.Split(s, ".") {
+		if !validToken(t) {
+			return false
+		}
+	}
+	return true
+}
+
+// redact hides passwords and tokens in a NATS URL list.
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if at := strings.LastIndex(p, "@"); at >= 0 {
+			scheme := ""
+			if k := strings.Index(p, "://"); k >= 0 && k < at {
+				scheme = p[:k+3]
+			}
+			parts[i] = scheme + "xxxxx@" + p[at+1:]
+		}
+	}
+	return strings.Join(parts, ",")
+}
