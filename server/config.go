@@ -64,6 +64,15 @@ type Config struct {
 	// store at DataDir/parley.db. It may hold a password; the server never
 	// logs it.
 	PostgresDSN string
+	// NATSURL selects the cluster bus: the NATS servers (comma-separated
+	// URLs) through which nodes sharing one PostgreSQL store reach each
+	// other's devices. Zero: the in-process bus of a single node. It
+	// needs PostgresDSN (or Store): nodes of a cluster share one store.
+	// It may hold credentials; the server never logs them.
+	NATSURL string
+	// NATSPrefix starts every NATS subject of this cluster, so several
+	// clusters (or tests) can share NATS servers. Zero: "parley".
+	NATSPrefix string
 	// Registration is the account policy: "open", "invite" or "closed".
 	// Zero: "open".
 	Registration string
@@ -147,6 +156,9 @@ func (c Config) validate() error {
 	if c.SendQueue < 1 || c.RatePerSecond < 0 || c.RateBurst < 1 || c.MaxConnections < 1 {
 		errs = append(errs, errors.New("send queue, rate, burst and max connections must be positive"))
 	}
+	if c.NATSURL != "" && c.PostgresDSN == "" && c.Store == nil {
+		errs = append(errs, errors.New("nats url without a postgres dsn: the nodes of a cluster must share one PostgreSQL store (add --postgres)"))
+	}
 	if c.Addr == c.AdminAddr && !strings.HasSuffix(c.Addr, ":0") {
 		errs = append(errs, fmt.Errorf("addr and admin addr are both %s", c.Addr))
 	}
@@ -167,6 +179,9 @@ func (c Config) LogValue() slog.Value {
 	} else {
 		attrs = append(attrs, slog.String("data_dir", c.DataDir))
 	}
+	if c.NATSURL != "" {
+		attrs = append(attrs, slog.String("nats", redactNATS(c.NATSURL)))
+	}
 	return slog.GroupValue(attrs...)
 }
 
@@ -184,6 +199,18 @@ func redactDSN(dsn string) string {
 	return u.String()
 }
 
+// redactNATS hides credentials in a comma-separated list of NATS URLs.
+func redactNATS(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = url.User("xxxxx")
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
 // fileConfig is the JSON form of Config: durations are strings like
 // "10s", and only what an operator sets is here.
 type fileConfig struct {
@@ -191,6 +218,8 @@ type fileConfig struct {
 	AdminAddr        string  `json:"admin_addr"`
 	DataDir          string  `json:"data_dir"`
 	PostgresDSN      string  `json:"postgres_dsn"`
+	NATSURL          string  `json:"nats_url"`
+	NATSPrefix       string  `json:"nats_prefix"`
 	Registration     string  `json:"registration"`
 	HandshakeTimeout string  `json:"handshake_timeout"`
 	IdleTimeout      string  `json:"idle_timeout"`
@@ -225,6 +254,7 @@ func parseConfig(b []byte, name string) (Config, error) {
 	}
 	c := Config{
 		Addr: f.Addr, AdminAddr: f.AdminAddr, DataDir: f.DataDir, PostgresDSN: f.PostgresDSN,
+		NATSURL: f.NATSURL, NATSPrefix: f.NATSPrefix,
 		Registration: f.Registration, SendQueue: f.SendQueue, RatePerSecond: f.RatePerSecond,
 		RateBurst: f.RateBurst, MaxConnections: f.MaxConnections,
 	}

@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/bus"
-	"github.com/parleyhq/parley/bus/local"
 	"github.com/parleyhq/parley/internal/clock"
 	"github.com/parleyhq/parley/server/admin"
 	"github.com/parleyhq/parley/server/delivery"
@@ -63,6 +62,7 @@ type Server struct {
 	ownsStore bool
 	bus       bus.Bus
 	ownsBus   bool
+	prober    bus.Prober // other nodes' connections; nil on one node
 	metrics   *metrics.Metrics
 	dir       *directory.Service
 	del       *delivery.Service
@@ -96,9 +96,9 @@ func New(cfg Config) (*Server, error) {
 	if err := s.openStore(); err != nil {
 		return nil, err
 	}
-	s.bus, s.ownsBus = cfg.Bus, false
-	if s.bus == nil {
-		s.bus, s.ownsBus = local.New(), true
+	if err := s.openBus(); err != nil {
+		s.closeOwned()
+		return nil, err
 	}
 	if err := s.wire(); err != nil {
 		s.closeOwned()
@@ -138,7 +138,7 @@ func (s *Server) wire() error {
 	var err error
 	s.dir, err = directory.New(directory.Config{
 		Store: s.st, Bus: s.bus, Metrics: s.metrics, Registration: directory.Policy(s.cfg.Registration),
-		Online: func(a string) bool { return s.gw.Online(a) },
+		Online: s.online,
 		Clock:  s.clock, Logger: s.log.With("pkg", "directory"),
 	})
 	if err != nil {

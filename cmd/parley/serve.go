@@ -28,10 +28,15 @@ metrics, invite codes), and keeps its data in an embedded SQLite store in
 ` + server.DefaultDataDir + `. No other service is needed.
 
 --config FILE reads a JSON file with the same settings (addr, admin_addr,
-data_dir, postgres_dsn, registration, handshake_timeout, idle_timeout,
+data_dir, postgres_dsn, nats_url, nats_prefix, registration, handshake_timeout, idle_timeout,
 write_timeout, drain_period, send_queue, rate_per_second, rate_burst,
 max_connections); unknown keys are errors. Flags given on the command line
 override the file.
+
+Cluster mode: run several nodes with the same --postgres DSN and --nats
+URL (a comma-separated list of the NATS cluster's servers) behind a load
+balancer; devices on different nodes then talk as if on one. See
+docs/operations.md.
 
 SIGINT or SIGTERM stops the server in lame-duck fashion: it stops
 accepting, tells every device to reconnect elsewhere, closes connections
@@ -58,6 +63,12 @@ spread over the drain period and flushes pending writes.`,
 			if f.Changed("postgres") {
 				cfg.PostgresDSN = flagCfg.PostgresDSN
 			}
+			if f.Changed("nats") {
+				cfg.NATSURL = flagCfg.NATSURL
+			}
+			if f.Changed("nats-prefix") {
+				cfg.NATSPrefix = flagCfg.NATSPrefix
+			}
 			if f.Changed("registration") {
 				cfg.Registration = flagCfg.Registration
 			}
@@ -76,6 +87,8 @@ spread over the drain period and flushes pending writes.`,
 		`admin listener (health, metrics, invites); keep it private; "`+server.AdminOff+`" disables it`)
 	f.StringVar(&flagCfg.DataDir, "data", server.DefaultDataDir, "data directory of the embedded store")
 	f.StringVar(&flagCfg.PostgresDSN, "postgres", "", "PostgreSQL DSN; use PostgreSQL instead of the embedded store")
+	f.StringVar(&flagCfg.NATSURL, "nats", "", "NATS server URLs (comma-separated); cluster mode, needs --postgres")
+	f.StringVar(&flagCfg.NATSPrefix, "nats-prefix", "", `NATS subject prefix of this cluster (default "parley")`)
 	f.StringVar(&flagCfg.Registration, "registration", "open", "who may create accounts: open, invite (needs 'parley admin invite' codes) or closed")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
