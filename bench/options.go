@@ -81,6 +81,10 @@ type Options struct {
 	AllowRemote bool
 	// Label is free text copied into the report (e.g. the store).
 	Label string
+	// AlsoCPU names processes on this host (command names, like
+	// "postgres") whose CPU time a ring adds to the server's: work of a
+	// store in another process.
+	AlsoCPU []string
 
 	// Devices is the number of idle connections or ring devices.
 	Devices int

@@ -63,6 +63,11 @@ type Report struct {
 	Latency            LatencyReport `json:"latency"`
 	ServerCPUSeconds   float64       `json:"server_cpu_seconds,omitempty"`
 	CPUPer1000         float64       `json:"server_cpu_ms_per_1000,omitempty"`
+	// OtherCPUSeconds is the CPU time of the AlsoCPU processes (a store
+	// in another process) over the same phase; CPUPer1000WithOthers
+	// adds it to the server's.
+	OtherCPUSeconds      map[string]float64 `json:"other_cpu_seconds,omitempty"`
+	CPUPer1000WithOthers float64            `json:"cpu_ms_per_1000_with_others,omitempty"`
 
 	// Errors seen by the devices, and counted by the server
 	// (parley_errors_total over the measured phase), by code.
@@ -70,7 +75,8 @@ type Report struct {
 	ServerErrors map[string]int64 `json:"server_errors,omitempty"`
 	Notes        []string         `json:"notes,omitempty"`
 
-	before, after Sample
+	before, after           Sample
+	otherBefore, otherAfter map[string]float64
 }
 
 // LatencyReport is end-to-end latency in milliseconds: from the time in
@@ -198,8 +204,19 @@ func (r *Report) serverFigures() {
 			break
 		}
 		r.ServerCPUSeconds = a.Sum(metricCPU) - b.Sum(metricCPU)
+		total := r.ServerCPUSeconds
+		for name, v := range r.otherAfter {
+			if r.OtherCPUSeconds == nil {
+				r.OtherCPUSeconds = map[string]float64{}
+			}
+			r.OtherCPUSeconds[name] = v - r.otherBefore[name]
+			total += v - r.otherBefore[name]
+		}
 		if r.Delivered > 0 {
 			r.CPUPer1000 = r.ServerCPUSeconds * 1000 / float64(r.Delivered) * 1000
+			if r.OtherCPUSeconds != nil {
+				r.CPUPer1000WithOthers = total * 1000 / float64(r.Delivered) * 1000
+			}
 		}
 	}
 	r.ServerErrors = map[string]int64{}
@@ -251,6 +268,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		row("latency p50 / p90 / p99 / max", "%.2f / %.2f / %.2f / %.2f ms (mean %.2f)", r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max, r.Latency.Mean)
 		if r.ServerCPUSeconds > 0 {
 			row("server CPU", "%.2fs, %.1f ms per 1,000 delivered", r.ServerCPUSeconds, r.CPUPer1000)
+		}
+		for _, name := range slices.Sorted(maps.Keys(r.OtherCPUSeconds)) {
+			row("CPU of "+name, "%.2fs; with the server %.1f ms per 1,000 delivered", r.OtherCPUSeconds[name], r.CPUPer1000WithOthers)
 		}
 	}
 	row("errors (devices)", "%s", codes(r.Errors))

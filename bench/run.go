@@ -247,6 +247,9 @@ func (c *coordinator) shutdown() error {
 // before runs the coordinator's part ahead of a phase: the server's
 // figures the phase will be compared against.
 func (c *coordinator) before(ctx context.Context, p string) error {
+	if c.o.Scenario == ScenarioRing && p == phaseSend {
+		c.rep.otherBefore = c.otherCPU()
+	}
 	if c.o.MetricsURL == "" {
 		return nil
 	}
@@ -292,6 +295,7 @@ func (c *coordinator) after(ctx context.Context, p string) error {
 		if !drained {
 			c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("not every acknowledged message arrived within %v of the last send", drainTimeout))
 		}
+		c.rep.otherAfter = c.otherCPU()
 	default:
 		return nil
 	}
@@ -304,4 +308,18 @@ func (c *coordinator) after(ctx context.Context, p string) error {
 	}
 	c.rep.after = s
 	return nil
+}
+
+// otherCPU reads the CPU time of the processes named in AlsoCPU.
+func (c *coordinator) otherCPU() map[string]float64 {
+	if len(c.o.AlsoCPU) == 0 {
+		return nil
+	}
+	m := map[string]float64{}
+	for _, name := range c.o.AlsoCPU {
+		if v, ok := processCPU(name); ok {
+			m[name] = v
+		}
+	}
+	return m
 }

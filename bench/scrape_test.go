@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -36,5 +37,27 @@ broken_line
 	}
 	if v := labelValue(`code="NOT_FOUND",x="y"`, "code"); v != "NOT_FOUND" {
 		t.Errorf("labelValue = %q", v)
+	}
+}
+
+func TestProcessCPU(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc here")
+	}
+	b, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Burn a little CPU so this process has at least one tick.
+	x := 0
+	for i := range 50_000_000 {
+		x += i ^ (x >> 3)
+	}
+	got, ok := processCPU(strings.TrimSpace(string(b)))
+	if !ok || got <= 0 {
+		t.Fatalf("processCPU(own name) = %v, %v; want a positive time (x=%d)", got, ok, x)
+	}
+	if got, _ := processCPU("no-such-process-name"); got != 0 {
+		t.Errorf("an absent name has %v s of CPU", got)
 	}
 }

@@ -46,6 +46,7 @@ encryption for the end-to-end figure.`,
 	f.BoolVar(&o.AllowRemote, "allow-remote", false, "allow a server that is not on a loopback address")
 	f.DurationVar(&o.Timeout, "timeout", bench.DefaultTimeout, "upper bound of the whole run")
 	f.StringVar(&o.Label, "label", "", "free text copied into the report (e.g. the store)")
+	f.StringSliceVar(&o.AlsoCPU, "also-cpu", nil, "ring: add the CPU time of these local processes (command names, e.g. postgres) to the server's")
 
 	run := func(cmd *cobra.Command, scenario string) error {
 		o.Scenario = scenario
