@@ -67,6 +67,7 @@ type Server struct {
 	dir       *directory.Service
 	del       *delivery.Service
 	gw        *gateway.Gateway
+	router    *router // the gateway's Handler; the fuzz targets drive it directly
 
 	mu       sync.Mutex
 	started  bool
@@ -150,12 +151,13 @@ func (s *Server) wire() error {
 	if err != nil {
 		return err
 	}
+	s.router = &router{dir: s.dir, del: s.del, log: s.log.With("pkg", "router")}
 	s.gw, err = gateway.New(gateway.Config{
 		HandshakeTimeout: s.cfg.HandshakeTimeout, IdleTimeout: s.cfg.IdleTimeout,
 		WriteTimeout: s.cfg.WriteTimeout, DrainPeriod: s.cfg.DrainPeriod,
 		SendQueue: s.cfg.SendQueue, RatePerSecond: s.cfg.RatePerSecond, RateBurst: s.cfg.RateBurst,
 		MaxConnections: s.cfg.MaxConnections,
-		Auth:           s.dir, Handler: &router{dir: s.dir, del: s.del, log: s.log.With("pkg", "router")},
+		Auth:           s.dir, Handler: s.router,
 		Mailbox: s.del, Bus: s.bus, Metrics: s.metrics, Clock: s.clock, Logger: s.log.With("pkg", "gateway"),
 	})
 	return err
