@@ -155,6 +155,26 @@ func TestOptionsRefused(t *testing.T) {
 	}
 }
 
+func TestBurst(t *testing.T) {
+	srv := parleytest.NewServer(t)
+	const n, k = 10, 20
+	rep := runBench(t, srv, bench.Options{Scenario: bench.ScenarioBurst, Devices: n, Procs: 2,
+		Messages: k, Window: 4, Size: 100, DialConcurrency: n})
+	if rep.Registered != n || rep.Connected != n || rep.Created != n {
+		t.Errorf("registered %d, reconnected %d, created %d; want %d each", rep.Registered, rep.Connected, rep.Created, n)
+	}
+	if len(rep.Errors) != 0 || len(rep.ServerErrors) != 0 {
+		t.Fatalf("errors: devices %v, server %v", rep.Errors, rep.ServerErrors)
+	}
+	// Every filled message waited for the storm and was drained after it.
+	if rep.Sent != n*k || rep.Delivered != n*k || rep.Latency.Count != n*k {
+		t.Errorf("filled %d, drained %d (%d timed); want %d", rep.Sent, rep.Delivered, rep.Latency.Count, n*k)
+	}
+	if rep.DrainSeconds <= 0 || rep.ConnectPerSecond <= 0 || rep.Latency.Max > rep.DrainSeconds*1000+1 {
+		t.Errorf("drain %vs, reconnect %v/s, last arrival %v ms", rep.DrainSeconds, rep.ConnectPerSecond, rep.Latency.Max)
+	}
+}
+
 func TestRingRefusedRegistration(t *testing.T) {
 	srv := parleytest.NewServer(t, parleytest.WithRegistration("closed"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -17,6 +17,10 @@ import (
 const (
 	ScenarioIdle = "idle"
 	ScenarioRing = "ring"
+	// ScenarioBurst is a reconnect storm: every device's mailbox is
+	// filled while it does not acknowledge, then all devices reconnect
+	// at once and drain it.
+	ScenarioBurst = "burst"
 )
 
 // Bounds and defaults. Every run ends by itself: counts, durations and
@@ -62,6 +66,11 @@ const (
 	// DefaultHold is how long idle holds its connections before reading
 	// the server's memory, so connection setup garbage is collected.
 	DefaultHold = 5 * time.Second
+	// MaxMessages bounds the mail waiting per device in a burst.
+	MaxMessages = 10_000
+	// burstDrainTimeout bounds the wait, after a burst's devices are
+	// back, for their mailboxes to drain.
+	burstDrainTimeout = 5 * time.Minute
 	// maxFilesSlack is the open files a worker keeps for itself (the
 	// binary, pipes, profile databases) beyond one per connection.
 	maxFilesSlack = 200
@@ -69,7 +78,7 @@ const (
 
 // Options configure a run. Zero values take the documented defaults.
 type Options struct {
-	// Scenario is ScenarioIdle or ScenarioRing.
+	// Scenario is ScenarioIdle, ScenarioRing or ScenarioBurst.
 	Scenario string
 	// Server is the Parley server's URL (http://host:port).
 	Server string
@@ -110,6 +119,10 @@ type Options struct {
 	Size int
 	// MLS (ring) uses full SDK clients with real MLS encryption.
 	MLS bool
+	// Messages (burst) is how many messages wait in each device's
+	// mailbox when the devices reconnect; they are sent with Window in
+	// flight per device and Size bytes each.
+	Messages int
 
 	// Timeout bounds the whole run. Zero: DefaultTimeout.
 	Timeout time.Duration
@@ -154,9 +167,9 @@ func (o Options) validate(ctx context.Context) error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	switch o.Scenario {
-	case ScenarioIdle, ScenarioRing:
+	case ScenarioIdle, ScenarioRing, ScenarioBurst:
 	default:
-		bad("scenario %q: want %s or %s", o.Scenario, ScenarioIdle, ScenarioRing)
+		bad("scenario %q: want %s, %s or %s", o.Scenario, ScenarioIdle, ScenarioRing, ScenarioBurst)
 	}
 	if err := checkTarget(ctx, "server", o.Server, o.AllowRemote); err != nil {
 		errs = append(errs, err)
@@ -173,7 +186,7 @@ func (o Options) validate(ctx context.Context) error {
 		maxDev = MaxMLSDevices
 	}
 	switch {
-	case o.Scenario == ScenarioRing && o.Devices < 2:
+	case o.Scenario != ScenarioIdle && o.Devices < 2:
 		bad("a ring needs at least 2 devices (--devices)")
 	case o.Devices < 1:
 		bad("at least 1 connection (--conns)")
@@ -219,8 +232,19 @@ func (o Options) validate(ctx context.Context) error {
 			bad("--rate %.0f over %d devices is more than 10,000 per device per second; use more devices or --max", o.Rate, o.Devices)
 		}
 	}
-	if o.Scenario == ScenarioIdle && o.MLS {
-		bad("--mls applies to ring only: idle connections exchange no messages")
+	if o.Scenario == ScenarioBurst {
+		if o.Messages < 1 || o.Messages > MaxMessages {
+			bad("--messages %d: want 1 to %d per device", o.Messages, MaxMessages)
+		}
+		if o.Window < 1 || o.Window > MaxWindow {
+			bad("--window %d: want 1 to %d", o.Window, MaxWindow)
+		}
+		if o.Size < MinSize || o.Size > proto.MaxCiphertextBytes {
+			bad("--size %d: want %d to %d bytes", o.Size, MinSize, proto.MaxCiphertextBytes)
+		}
+	}
+	if o.Scenario != ScenarioRing && o.MLS {
+		bad("--mls applies to ring only")
 	}
 	return errors.Join(errs...)
 }

@@ -31,14 +31,16 @@ type Job struct {
 	Duration time.Duration `json:"duration,omitempty"`
 	Size     int           `json:"size,omitempty"`
 	MLS      bool          `json:"mls,omitempty"`
+	Messages int           `json:"messages,omitempty"`
 }
 
 // Phases of each scenario, in order. The coordinator starts each phase
 // on every worker at once ("go") and waits for all of them ("done"), so
 // figures of one phase are never mixed with another's.
 var phases = map[string][]string{
-	ScenarioIdle: {phaseRegister, phaseConnect, phaseClose},
-	ScenarioRing: {phaseRegister, phaseCreate, phaseSend, phaseClose},
+	ScenarioIdle:  {phaseRegister, phaseConnect, phaseClose},
+	ScenarioRing:  {phaseRegister, phaseCreate, phaseSend, phaseClose},
+	ScenarioBurst: {phaseRegister, phaseCreate, phaseFill, phaseBurst, phaseClose},
 }
 
 const (
@@ -46,6 +48,8 @@ const (
 	phaseConnect  = "connect"  // idle: connect and authenticate every device
 	phaseCreate   = "create"   // ring: create each device's conversation with the next
 	phaseSend     = "send"     // ring: send for the duration
+	phaseFill     = "fill"     // burst: fill the mailboxes without acknowledging, then disconnect
+	phaseBurst    = "burst"    // burst: reconnect every device at once (draining continues after)
 	phaseClose    = "close"    // close every connection
 )
 

@@ -17,6 +17,7 @@ const (
 	modeMLSOff = "MLS off: light devices send random ciphertext; the server never parses MLS, so this is its exact path without client encryption"
 	modeMLSOn  = "MLS on: full SDK clients exchange MLS-encrypted texts (and the SDK's delivery receipts)"
 	modeIdle   = "light devices: an Ed25519 key and one WebSocket each, registered, then reconnected and authenticated"
+	modeBurst  = "light devices (MLS off): mailboxes filled while unacknowledged, then every device reconnects at once and drains"
 )
 
 // Report is a run's outcome. Durations are in seconds or milliseconds as
@@ -48,6 +49,14 @@ type Report struct {
 	ServerRSSAfter      float64 `json:"server_rss_after,omitempty"`
 	RSSPerConnection    float64 `json:"rss_per_connection_bytes,omitempty"`
 	HeapPerConnection   float64 `json:"heap_per_connection_bytes,omitempty"`
+
+	// Burst: Messages waited in each mailbox; Connected and the connect
+	// figures are the reconnections, Sent the mail filled in, Delivered
+	// the mail drained, Latency the time from the burst's start to each
+	// message's arrival.
+	Messages      int     `json:"messages,omitempty"`
+	DrainSeconds  float64 `json:"drain_seconds,omitempty"`
+	DrainedPerSec float64 `json:"drained_per_second,omitempty"`
 
 	// Ring.
 	Rate               float64       `json:"rate,omitempty"` // requested total; 0 with Max
@@ -96,6 +105,9 @@ func newReport(o Options) *Report {
 	switch {
 	case o.Scenario == ScenarioIdle:
 		r.Mode = modeIdle
+	case o.Scenario == ScenarioBurst:
+		r.Mode = modeBurst
+		r.Messages, r.Size, r.Window = o.Messages, o.Size, o.Window
 	case o.MLS:
 		r.Mode = modeMLSOn
 	default:
@@ -113,6 +125,11 @@ func newReport(o Options) *Report {
 		}
 	}
 	return r
+}
+
+func latencyOf(h *Histogram) LatencyReport {
+	return LatencyReport{Count: h.N, P50: ms(h.Quantile(0.5)), P90: ms(h.Quantile(0.9)),
+		P99: ms(h.Quantile(0.99)), Max: ms(h.Max()), Mean: ms(h.Mean())}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -167,6 +184,24 @@ func (r *Report) finish(results []*WorkerStats) {
 		r.ConnectSeconds = span(results, phaseConnect)
 		r.ConnectPerSecond = rate(r.Connected, r.ConnectSeconds)
 	}
+	if r.Scenario == ScenarioBurst {
+		r.ConnectSeconds = span(results, phaseBurst)
+		r.ConnectPerSecond = rate(r.Connected, r.ConnectSeconds)
+		var start int64
+		for _, w := range results {
+			if p, ok := w.Phases[phaseBurst]; ok && (start == 0 || p.Start < start) {
+				start = p.Start
+			}
+		}
+		if start != 0 && lastDelivery > start {
+			r.DrainSeconds = time.Duration(lastDelivery - start).Seconds()
+			r.DrainedPerSec = rate(r.Delivered, r.DrainSeconds)
+		}
+		if lost := r.Sent - r.Delivered; lost > 0 {
+			r.Errors[errLost] += lost
+		}
+		r.Latency = latencyOf(&h)
+	}
 	if r.Scenario == ScenarioRing {
 		if lost := r.Sent - r.Delivered; lost > 0 {
 			r.Errors[errLost] += lost
@@ -174,8 +209,7 @@ func (r *Report) finish(results []*WorkerStats) {
 		if firstSend != 0 && lastDelivery > firstSend {
 			r.DeliveredPerSecond = rate(r.Delivered, time.Duration(lastDelivery-firstSend).Seconds())
 		}
-		r.Latency = LatencyReport{Count: h.N, P50: ms(h.Quantile(0.5)), P90: ms(h.Quantile(0.9)),
-			P99: ms(h.Quantile(0.99)), Max: ms(h.Max()), Mean: ms(h.Mean())}
+		r.Latency = latencyOf(&h)
 	}
 	r.serverFigures()
 }
@@ -198,7 +232,7 @@ func (r *Report) serverFigures() {
 			r.RSSPerConnection = (r.ServerRSSAfter - r.ServerRSSBefore) / float64(r.Connected)
 			r.HeapPerConnection = (a.Sum(metricHeapInuse) - b.Sum(metricHeapInuse)) / float64(r.Connected)
 		}
-	case ScenarioRing:
+	case ScenarioRing, ScenarioBurst:
 		if !a.Has(metricCPU) {
 			r.Notes = append(r.Notes, "the server exposes no "+metricCPU+": register the Prometheus process collector")
 			break
@@ -269,9 +303,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if r.ServerCPUSeconds > 0 {
 			row("server CPU", "%.2fs, %.1f ms per 1,000 delivered", r.ServerCPUSeconds, r.CPUPer1000)
 		}
-		for _, name := range slices.Sorted(maps.Keys(r.OtherCPUSeconds)) {
-			row("CPU of "+name, "%.2fs; with the server %.1f ms per 1,000 delivered", r.OtherCPUSeconds[name], r.CPUPer1000WithOthers)
+		r.writeOtherCPU(row)
+	case ScenarioBurst:
+		row("mail per device", "%d of %d bytes, filled with window %d", r.Messages, r.Size, r.Window)
+		row("filled / drained", "%d / %d", r.Sent, r.Delivered)
+		row("reconnected + authenticated", "%d in %.2fs (%.0f/s)", r.Connected, r.ConnectSeconds, r.ConnectPerSecond)
+		row("drained", "in %.2fs from the storm's start (%.0f msgs/s)", r.DrainSeconds, r.DrainedPerSec)
+		row("arrival after start p50 / p99 / max", "%.0f / %.0f / %.0f ms", r.Latency.P50, r.Latency.P99, r.Latency.Max)
+		if r.ServerCPUSeconds > 0 {
+			row("server CPU", "%.2fs, %.1f ms per 1,000 drained", r.ServerCPUSeconds, r.CPUPer1000)
 		}
+		r.writeOtherCPU(row)
 	}
 	row("errors (devices)", "%s", codes(r.Errors))
 	if r.ServerErrors != nil {
@@ -281,6 +323,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 		row("note", "%s", n)
 	}
 	return tw.Flush()
+}
+
+func (r *Report) writeOtherCPU(row func(k, format string, args ...any)) {
+	for _, name := range slices.Sorted(maps.Keys(r.OtherCPUSeconds)) {
+		row("CPU of "+name, "%.2fs; with the server %.1f ms per 1,000 delivered", r.OtherCPUSeconds[name], r.CPUPer1000WithOthers)
+	}
 }
 
 func mib(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }

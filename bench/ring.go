@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/parleyhq/parley/client/rpc"
 	"github.com/parleyhq/parley/proto"
 )
 
@@ -40,7 +41,15 @@ var (
 	placeholderWelcome = []byte("parley-bench: placeholder MLS welcome (MLS off)")
 )
 
-// ring is the MLS-off ring: light devices, random ciphertext.
+// Modes of a ring's event loops.
+const (
+	modeLive  = iota // time and acknowledge every message (ring)
+	modeHold         // neither: mail stays in the mailbox (burst's fill)
+	modeDrain        // acknowledge, and time from the burst's start
+)
+
+// ring is the MLS-off ring: light devices, random ciphertext. The burst
+// scenario uses it too: it fills the ring's mailboxes, then reconnects.
 type ring struct {
 	job     *Job
 	st      *stats
@@ -52,6 +61,8 @@ type ring struct {
 	allJoined chan struct{} // closed when every device got its welcome
 	closing   atomic.Bool
 	loops     sync.WaitGroup
+	mode      atomic.Int32
+	burst     time.Time // start of the burst phase; set before its loops start
 }
 
 func newRing(job *Job, st *stats) *ring {
@@ -79,8 +90,11 @@ func (r *ring) phase(ctx context.Context, name string) error {
 				return
 			}
 			r.st.registered.Add(1)
-			r.st.connected.Add(1)
-			r.loops.Go(func() { r.events(d) })
+			if r.job.Scenario == ScenarioRing {
+				r.st.connected.Add(1) // burst counts its reconnections
+			}
+			conn := d.conn
+			r.loops.Go(func() { r.events(d, conn) })
 		})
 	case phaseCreate:
 		forEach(ctx, r.devs, r.job.DialConcurrency, func(d *device) {
@@ -109,10 +123,32 @@ func (r *ring) phase(ctx context.Context, name string) error {
 		var senders sync.WaitGroup
 		for _, d := range r.devs {
 			if d.conn != nil {
-				senders.Go(func() { r.sendLoop(ctx, d, start, end) })
+				senders.Go(func() { r.sendLoop(ctx, d, start, end, 0) })
 			}
 		}
 		senders.Wait()
+	case phaseFill:
+		r.mode.Store(modeHold)
+		var senders sync.WaitGroup
+		for _, d := range r.devs {
+			if d.conn != nil {
+				senders.Go(func() { r.sendLoop(ctx, d, time.Now(), time.Now().Add(MaxDuration), uint64(r.job.Messages)) })
+			}
+		}
+		senders.Wait()
+		r.disconnect()
+	case phaseBurst:
+		r.burst = time.Now()
+		r.mode.Store(modeDrain)
+		forEach(ctx, r.devs, r.job.DialConcurrency, func(d *device) {
+			if err := d.authenticate(ctx, r.job.Server, r.dialers.pick(d.idx)); err != nil {
+				r.st.fail(err)
+				return
+			}
+			r.st.connected.Add(1)
+			conn := d.conn
+			r.loops.Go(func() { r.events(d, conn) })
+		})
 	case phaseClose:
 		r.close()
 	}
@@ -144,12 +180,14 @@ func (r *ring) messageID(idx int, n uint64) []byte {
 // sendLoop sends from d to the next device until end: on a schedule
 // (the total rate spread evenly over devices and over time, each message
 // stamped with its scheduled time so a server that falls behind shows as
-// latency) or, with Max, whenever fewer than Window sends are in flight.
-func (r *ring) sendLoop(ctx context.Context, d *device, start, end time.Time) {
+// latency) or, with Max or a count, whenever fewer than Window sends are
+// in flight. A count above 0 stops it after that many messages.
+func (r *ring) sendLoop(ctx context.Context, d *device, start, end time.Time, count uint64) {
 	window := rateWindow
 	var interval time.Duration
 	next := start
-	if r.job.Max {
+	asFast := r.job.Max || count > 0
+	if asFast {
 		window = r.job.Window
 	} else {
 		interval = time.Duration(float64(time.Second) * float64(r.job.Devices) / r.job.Rate)
@@ -166,9 +204,9 @@ func (r *ring) sendLoop(ctx context.Context, d *device, start, end time.Time) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
-	for n := uint64(1); ; n++ {
+	for n := uint64(1); count == 0 || n <= count; n++ {
 		var stamp time.Time
-		if !r.job.Max {
+		if !asFast {
 			if !next.Before(end) {
 				return
 			}
@@ -189,7 +227,7 @@ func (r *ring) sendLoop(ctx context.Context, d *device, start, end time.Time) {
 		case <-d.conn.Done():
 			return
 		}
-		if r.job.Max {
+		if asFast {
 			stamp = time.Now()
 			if !stamp.Before(end) {
 				<-sem
@@ -230,20 +268,28 @@ func (r *ring) sendLoop(ctx context.Context, d *device, start, end time.Time) {
 	}
 }
 
-// events handles what the server pushes to d: application messages are
-// timed, the welcome to the previous device's conversation is counted,
-// and everything stored is acknowledged in batches, as a client does.
-func (r *ring) events(d *device) {
+// events handles what the server pushes to d on conn: application
+// messages are timed, the welcome to the previous device's conversation
+// is counted, and everything stored is acknowledged in batches, as a
+// client does (except while a burst fills the mailboxes).
+func (r *ring) events(d *device, conn *rpc.Conn) {
 	var last uint64
 	unacked := 0
-	events := d.conn.Events()
+	events := conn.Events()
 	for ev := range events {
+		mode := r.mode.Load()
 		if env := ev.GetEnvelope(); env != nil {
 			switch env.Kind {
 			case proto.EnvelopeKind_APPLICATION:
 				p := env.Payload
-				if len(p) >= payloadHeader && binary.BigEndian.Uint32(p) == payloadMagic {
+				if len(p) < payloadHeader || binary.BigEndian.Uint32(p) != payloadMagic {
+					break
+				}
+				switch mode {
+				case modeLive:
 					r.st.receive(time.Unix(0, int64(binary.BigEndian.Uint64(p[4:]))))
+				case modeDrain:
+					r.st.receive(r.burst)
 				}
 			case proto.EnvelopeKind_WELCOME:
 				if r.welcomed.Add(1) == int64(len(r.devs)) {
@@ -255,8 +301,11 @@ func (r *ring) events(d *device) {
 			last = ev.Seq
 			unacked++
 		}
-		if unacked > 0 && (unacked >= ackBatch || len(events) == 0) {
-			if _, err := d.call(context.Background(), &proto.Request{Body: &proto.Request_Ack{Ack: &proto.Ack{UpToSeq: last}}}); err != nil {
+		if mode != modeHold && unacked > 0 && (unacked >= ackBatch || len(events) == 0) {
+			ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+			_, err := conn.Call(ctx, &proto.Request{Body: &proto.Request_Ack{Ack: &proto.Ack{UpToSeq: last}}})
+			cancel()
+			if err != nil {
 				if !r.closing.Load() {
 					r.st.fail(err)
 				}
@@ -266,8 +315,17 @@ func (r *ring) events(d *device) {
 		}
 	}
 	if !r.closing.Load() {
-		r.st.fail(d.conn.Err())
+		r.st.fail(conn.Err())
 	}
+}
+
+// disconnect closes every connection (not counted as errors) and waits
+// for their event loops.
+func (r *ring) disconnect() {
+	r.closing.Store(true)
+	forEach(context.Background(), r.devs, r.job.DialConcurrency, (*device).close)
+	r.loops.Wait()
+	r.closing.Store(false)
 }
 
 func (r *ring) close() {

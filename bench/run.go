@@ -76,7 +76,7 @@ func (c *coordinator) run(ctx context.Context) (rep *Report, err error) {
 			Scenario: c.o.Scenario, Server: c.o.Server, Run: c.runID, Worker: w,
 			First: first, Count: end - first, Devices: c.o.Devices,
 			DialConcurrency: c.o.DialConcurrency, Rate: c.o.Rate, Max: c.o.Max, Window: c.o.Window,
-			Duration: c.o.Duration, Size: c.o.Size, MLS: c.o.MLS,
+			Duration: c.o.Duration, Size: c.o.Size, MLS: c.o.MLS, Messages: c.o.Messages,
 		}
 		if err := c.start(ctx, w, &job); err != nil {
 			return nil, err
@@ -247,15 +247,14 @@ func (c *coordinator) shutdown() error {
 // before runs the coordinator's part ahead of a phase: the server's
 // figures the phase will be compared against.
 func (c *coordinator) before(ctx context.Context, p string) error {
-	if c.o.Scenario == ScenarioRing && p == phaseSend {
+	measured := c.o.Scenario == ScenarioRing && p == phaseSend || c.o.Scenario == ScenarioBurst && p == phaseBurst
+	if measured {
 		c.rep.otherBefore = c.otherCPU()
 	}
 	if c.o.MetricsURL == "" {
 		return nil
 	}
-	switch {
-	case c.o.Scenario == ScenarioIdle && p == phaseConnect,
-		c.o.Scenario == ScenarioRing && p == phaseSend:
+	if measured || c.o.Scenario == ScenarioIdle && p == phaseConnect {
 		s, err := scrape(ctx, c.hc, c.o.MetricsURL)
 		if err != nil {
 			return err
@@ -271,7 +270,7 @@ func (c *coordinator) after(ctx context.Context, p string) error {
 		// A ring with holes would measure something else; idle goes on
 		// with the devices it has, if any.
 		t := c.total()
-		if t.Registered == 0 || c.o.Scenario == ScenarioRing && t.Registered < int64(c.o.Devices) {
+		if t.Registered == 0 || c.o.Scenario != ScenarioIdle && t.Registered < int64(c.o.Devices) {
 			return fmt.Errorf("bench: only %d of %d devices registered (errors: %s); is %s a Parley server with open registration?",
 				t.Registered, c.o.Devices, codes(t.Errors), c.o.Server)
 		}
@@ -282,10 +281,15 @@ func (c *coordinator) after(ctx context.Context, p string) error {
 		if _, err := c.await(ctx, time.Now().Add(c.o.Hold), func() bool { return false }); err != nil {
 			return err
 		}
-	case c.o.Scenario == ScenarioRing && p == phaseSend:
-		// Wait for the messages still in flight.
+	case c.o.Scenario == ScenarioRing && p == phaseSend, c.o.Scenario == ScenarioBurst && p == phaseBurst:
+		// Wait for the messages still in flight (burst: for the
+		// mailboxes to drain).
 		c.progress.phase("drain")
-		drained, err := c.await(ctx, time.Now().Add(drainTimeout), func() bool {
+		limit := drainTimeout
+		if c.o.Scenario == ScenarioBurst {
+			limit = burstDrainTimeout
+		}
+		drained, err := c.await(ctx, time.Now().Add(limit), func() bool {
 			t := c.total()
 			return t.Delivered >= t.Sent
 		})
@@ -293,7 +297,7 @@ func (c *coordinator) after(ctx context.Context, p string) error {
 			return err
 		}
 		if !drained {
-			c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("not every acknowledged message arrived within %v of the last send", drainTimeout))
+			c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("not every acknowledged message arrived within %v", limit))
 		}
 		c.rep.otherAfter = c.otherCPU()
 	default:

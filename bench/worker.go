@@ -39,6 +39,9 @@ func validJob(j *Job) error {
 	case j.Scenario == ScenarioRing && (j.Duration <= 0 || j.Duration > MaxDuration || j.Window < 1 || j.Window > MaxWindow ||
 		j.Size < MinSize || j.Size > 64<<10 || !j.Max && j.Rate <= 0):
 		return errors.New("ring: duration, window, size or rate out of range")
+	case j.Scenario == ScenarioBurst && (j.Messages < 1 || j.Messages > MaxMessages || j.Window < 1 || j.Window > MaxWindow ||
+		j.Size < MinSize || j.Size > 64<<10 || j.MLS):
+		return errors.New("burst: messages, window or size out of range")
 	}
 	return nil
 }

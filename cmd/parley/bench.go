@@ -21,10 +21,11 @@ func (a *app) benchCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure a running server: idle connections, message ring",
+		Short: "Measure a running server: idle connections, message ring, reconnect storm",
 		Long: `Load a running Parley server through its real protocol and report what it
 costs: 'parley bench idle' holds many authenticated connections, 'parley
-bench ring' sends messages from each device to the next around a ring.
+bench ring' sends messages from each device to the next around a ring,
+'parley bench burst' reconnects every device at once to full mailboxes.
 
 The server must run as its own process ('parley serve --data $(mktemp -d)')
 so its figures are its own: server memory and CPU come from its metrics
@@ -97,6 +98,18 @@ encryption for the end-to-end figure.`,
 	rf.IntVar(&o.Size, "size", 256, "ciphertext bytes per message (with --mls: text bytes)")
 	rf.BoolVar(&o.MLS, "mls", false, "full SDK clients with real MLS encryption (keep --devices small)")
 
+	burst := &cobra.Command{
+		Use:   "burst",
+		Short: "Fill every device's mailbox, then reconnect all devices at once; report reconnect rate and drain time",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd, bench.ScenarioBurst) },
+	}
+	bf := burst.Flags()
+	bf.IntVar(&o.Devices, "devices", 1000, "devices (each its own account, sending to the next around a ring)")
+	bf.IntVar(&o.Messages, "messages", 10, "messages waiting in each device's mailbox when the storm starts")
+	bf.IntVar(&o.Window, "window", bench.DefaultWindow, "sends in flight per device while filling")
+	bf.IntVar(&o.Size, "size", 256, "ciphertext bytes per message")
+
 	worker := &cobra.Command{
 		Use:    "worker",
 		Short:  "Run one bench worker on stdin/stdout (started by parley bench)",
@@ -106,6 +119,6 @@ encryption for the end-to-end figure.`,
 			return bench.ServeWorker(cmd.Context(), os.Stdin, os.Stdout)
 		},
 	}
-	cmd.AddCommand(idle, ring, worker)
+	cmd.AddCommand(idle, ring, burst, worker)
 	return cmd
 }
