@@ -95,6 +95,13 @@ type Hooks struct {
 	BeforeAck func(seq uint64) bool
 	// Envelope is called with every envelope received, before processing.
 	Envelope func(*proto.Envelope)
+	// Response is called with every request the client makes on its
+	// authenticated connection and the response it got (nil when none
+	// arrived), e.g. to check what the server reveals.
+	Response func(req *proto.Request, resp *proto.Response)
+	// Event is called with every event pushed to the client, before
+	// processing.
+	Event func(*proto.Event)
 }
 
 // EncryptionAvailable reports whether this build has an MLS engine (the
@@ -146,6 +153,14 @@ type Client struct {
 	// changed a group, so a commit that lost a race can wait for the
 	// mailbox to catch up.
 	advanced chan struct{}
+
+	// adminMu serializes changes to channel teams (admin conversations
+	// and key rotations); channelSyncMu serializes channel syncs, so a
+	// cursor never moves under a sync in progress. Neither is held while
+	// waiting for groupMu's holder to wait on them.
+	adminMu       sync.Mutex
+	channelSyncMu sync.Mutex
+	channelWork   channelWork
 }
 
 // Dial opens the profile and, if it has an account, connects and keeps
@@ -351,6 +366,9 @@ func (c *Client) call(ctx context.Context, req *proto.Request) (*proto.Response,
 			return nil, err
 		}
 		resp, err := conn.Call(ctx, req)
+		if h := c.opts.Hooks; h != nil && h.Response != nil {
+			h.Response(req, resp)
+		}
 		var pe *proto.Error
 		if err == nil || errors.As(err, &pe) || ctx.Err() != nil || !retryable || i+1 == attempts {
 			return resp, err

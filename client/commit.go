@@ -294,6 +294,8 @@ func (c *Client) addDeviceEverywhere(ctx context.Context, accountID, deviceID st
 		}
 		if err := c.commitChange(ctx, conv.GroupID, change{add: kps}); err != nil {
 			errs = append(errs, fmt.Errorf("adding %s to the conversation with %s: %w", deviceID, conv.PeerHandle, err))
+		} else if conv.ChannelID != "" {
+			errs = append(errs, c.shareChannelKey(ctx, conv.ChannelID))
 		}
 	}
 	return errors.Join(errs...)
@@ -337,6 +339,8 @@ func (c *Client) removeDeviceEverywhere(ctx context.Context, deviceID string) er
 	for _, conv := range convs {
 		if err := c.commitChange(ctx, conv.GroupID, change{remove: []string{deviceID}}); err != nil {
 			errs = append(errs, fmt.Errorf("removing %s from the conversation with %s: %w", deviceID, conv.PeerHandle, err))
+		} else if conv.ChannelID != "" {
+			errs = append(errs, c.teamDeviceRemoved(ctx, conv.ChannelID))
 		}
 	}
 	return errors.Join(errs...)

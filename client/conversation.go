@@ -234,8 +234,12 @@ func (c *Client) checkMembers(ctx context.Context, conv profile.Conversation, g 
 // unverifiedMembers lists members whose credential and signature key are
 // not a device of the conversation's accounts.
 func (c *Client) unverifiedMembers(ctx context.Context, conv profile.Conversation, members []member, refresh bool) ([]string, error) {
+	ids, err := c.convAccounts(ctx, conv, refresh)
+	if err != nil {
+		return nil, err
+	}
 	var accounts []*account
-	for _, id := range []string{c.Self().AccountID, conv.PeerAccount} {
+	for _, id := range ids {
 		var a *account
 		var err error
 		if refresh {
@@ -260,6 +264,16 @@ func (c *Client) unverifiedMembers(ctx context.Context, conv profile.Conversatio
 func (a *account) hasMember(m member) bool {
 	d, ok := a.Devices[m.DeviceID]
 	return ok && string(d.SigningKey) == string(m.SignatureKey)
+}
+
+// convAccounts returns the accounts whose devices may be members of a
+// conversation: the two accounts of a DIRECT one, the channel's owner and
+// admins for a CHANNEL_ADMINS one (re-read from the server on refresh).
+func (c *Client) convAccounts(ctx context.Context, conv profile.Conversation, refresh bool) ([]string, error) {
+	if conv.ChannelID != "" {
+		return c.channelConvAccounts(ctx, conv, refresh)
+	}
+	return []string{conv.PeerAccount, c.Self().AccountID}, nil
 }
 
 // existingConversation returns the conversation with handle's account, or

@@ -29,6 +29,9 @@ type inbox struct {
 
 func (in *inbox) handle(ev *proto.Event) error {
 	c := in.c
+	if h := c.opts.Hooks; h != nil && h.Event != nil {
+		h.Event(ev)
+	}
 	switch b := ev.Body.(type) {
 	case *proto.Event_Envelope:
 		ctx, cancel := context.WithTimeout(in.ctx, callTimeout)
@@ -42,6 +45,10 @@ func (in *inbox) handle(ev *proto.Event) error {
 		}
 	case *proto.Event_Notice:
 		c.log.Info("server notice", "code", b.Notice.Code, "message", b.Notice.Message)
+	case *proto.Event_ChannelUpdated:
+		c.channelUpdated(b.ChannelUpdated)
+	case *proto.Event_ChannelInvitation:
+		c.emit(ChannelInvitationEvent{Invitation: invitationOf(b.ChannelInvitation)})
 	default:
 		// LinkApproved only matters while linking; Presence is reserved.
 	}
@@ -138,6 +145,9 @@ func (c *Client) skip(ctx context.Context, env *proto.Envelope, stored bool, why
 }
 
 func (c *Client) receiveWelcome(ctx context.Context, env *proto.Envelope) ([]Event, error) {
+	if env.ConversationKind == proto.ConversationKind_CHANNEL_ADMINS {
+		return c.receiveTeamWelcome(ctx, env)
+	}
 	self := c.Self()
 	i := slices.IndexFunc(env.Accounts, func(a string) bool { return a != self.AccountID })
 	if len(env.Accounts) != 2 || i < 0 || !slices.Contains(env.Accounts, self.AccountID) {
@@ -287,10 +297,18 @@ func (c *Client) receiveApplication(ctx context.Context, env *proto.Envelope, st
 	var events []Event
 	var more func(tx *profile.Tx) error
 	switch b := content.Body.(type) {
-	case *proto.Content_Text:
+	case *proto.Content_Text, *proto.Content_ForwardedPost:
+		if conv.ChannelID != "" {
+			more = markSeen // the channel team's conversation carries keys only
+			break
+		}
 		msg := Message{ID: env.MessageId, GroupID: conv.GroupID, SenderAccount: sender.ID, SenderHandle: sender.Handle,
-			SenderDevice: p.Sender.DeviceID, Text: b.Text.Text, Sent: timeMs(content.SentMs), Received: now,
+			SenderDevice: p.Sender.DeviceID, Text: content.GetText().GetText(), Sent: timeMs(content.SentMs), Received: now,
 			Outgoing: own, Shown: own}
+		var fwd Event
+		if fp := content.GetForwardedPost(); fp != nil {
+			msg, fwd = c.receiveForward(ctx, fp, msg)
+		}
 		more = func(tx *profile.Tx) error {
 			if err := tx.AddMessage(msg); err != nil {
 				return err
@@ -298,6 +316,9 @@ func (c *Client) receiveApplication(ctx context.Context, env *proto.Envelope, st
 			return markSeen(tx)
 		}
 		events = append(events, MessageEvent{Message: msg})
+		if fwd != nil {
+			events = append(events, fwd)
+		}
 		if !own && stored {
 			if in.receipts == nil {
 				in.receipts = map[string][][]byte{}
@@ -321,6 +342,18 @@ func (c *Client) receiveApplication(ctx context.Context, env *proto.Envelope, st
 		if !own {
 			events = append(events, ReceiptEvent{From: sender.Handle, Kind: b.Receipt.Kind, MessageIDs: ids, GroupID: conv.GroupID})
 		}
+	case *proto.Content_ChannelKey:
+		save, evs, err := c.receiveChannelKey(conv, b.ChannelKey, now)
+		if err != nil {
+			return nil, c.skip(ctx, env, stored, err)
+		}
+		more = func(tx *profile.Tx) error {
+			if err := save(tx); err != nil {
+				return err
+			}
+			return markSeen(tx)
+		}
+		events = append(events, evs...)
 	case *proto.Content_Typing:
 		more = markSeen
 		if !own {
@@ -341,7 +374,11 @@ func (c *Client) receiveApplication(ctx context.Context, env *proto.Envelope, st
 // device (re-fetching the key logs once when neither does yet).
 func (c *Client) senderOf(ctx context.Context, conv profile.Conversation, m member) (*account, error) {
 	for attempt := 0; attempt < 2; attempt++ {
-		for _, id := range []string{conv.PeerAccount, c.Self().AccountID} {
+		ids, err := c.convAccounts(ctx, conv, attempt > 0)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
 			var a *account
 			var err error
 			if attempt == 0 {

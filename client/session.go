@@ -132,9 +132,10 @@ func (c *Client) serve(conn *rpc.Conn) error {
 	defer cancelConn()
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	defer func() { close(stop); wg.Wait() }()
-	wg.Add(3)
+	defer func() { close(stop); cancelConn(); wg.Wait() }()
+	wg.Add(4)
 	go func() { defer wg.Done(); c.pingLoop(conn, stop) }()
+	go func() { defer wg.Done(); c.channelWorker(connCtx) }()
 	go func() { defer wg.Done(); c.maintainKeyPackages(stop) }()
 	go func() {
 		defer wg.Done()

@@ -293,3 +293,14 @@ func (p *Profile) ExpireChannelPosts(ctx context.Context, now time.Time) error {
 	}
 	return nil
 }
+
+// SetChannelAdmins records the accounts of a channel's owner and admins
+// (nothing happens when this device keeps no record of the channel).
+func (t *Tx) SetChannelAdmins(channelID string, accounts []string) error {
+	for _, a := range accounts {
+		if strings.Contains(a, ",") {
+			return fmt.Errorf("profile: account id %q contains a comma", a)
+		}
+	}
+	return t.exec(`UPDATE channels SET admins = ? WHERE channel_id = ?`, strings.Join(accounts, ","), channelID)
+}
