@@ -663,3 +663,12 @@ func (c *Client) teamDeviceRemoved(ctx context.Context, id string) error {
 		return &proto.Request{Body: &proto.Request_ChannelRotateKey{ChannelRotateKey: &proto.ChannelRotateKey{ChannelId: id, NewKey: entry}}}
 	})
 }
+
+// SyncChannelTeam brings the channel's team conversation in line with its
+// owner and admins now (a running client does it by itself when the
+// server reports a change): new admins' devices are added and get the
+// channel key; on the owner's device, devices of accounts that left the
+// team are removed and the key is rotated.
+func (c *Client) SyncChannelTeam(ctx context.Context, id string) error {
+	return c.syncAdminGroup(ctx, id)
+}

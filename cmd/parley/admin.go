@@ -58,5 +58,6 @@ func newAdminCmd() *cobra.Command {
 	}
 	invite.Flags().DurationVar(&ttl, "ttl", 7*24*time.Hour, "how long the code stays valid")
 	cmd.AddCommand(invite)
+	addModerationCmds(cmd, &adminURL)
 	return cmd
 }

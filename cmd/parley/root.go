@@ -66,7 +66,7 @@ A first session:
 		a.registerCmd(), a.linkCmd(), a.devicesCmd(), a.safetyNumberCmd(),
 		a.sendCmd(), a.recvCmd(), a.chatCmd(),
 		a.contactsCmd(), a.blockCmd(true), a.blockCmd(false), a.presenceCmd(), a.privacyCmd(),
-		newAdminCmd(), a.benchCmd(),
+		a.channelCmd(), newAdminCmd(), a.benchCmd(),
 	)
 	return root
 }
