@@ -40,6 +40,7 @@ type Store interface {
 	Mailboxes
 	Groups
 	Social
+	Channels // store/channels.go
 	// Close releases the store's resources. It is safe to call once.
 	Close() error
 }

@@ -16,6 +16,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/sqlchannels"
 )
 
 const (
@@ -56,6 +58,8 @@ const (
 // Store is the PostgreSQL implementation of store.Store.
 type Store struct {
 	pool *pgxpool.Pool
+	db   *sql.DB // database/sql over pool, for the channels
+	*sqlchannels.Channels
 }
 
 var _ store.Store = (*Store)(nil)
@@ -72,7 +76,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, wrap("open", err)
 	}
-	return &Store{pool: pool}, nil
+	s := &Store{pool: pool}
+	s.Channels = s.newChannels()
+	return s, nil
 }
 
 // appName names Parley's sessions in pg_stat_activity, unless the DSN
@@ -107,6 +113,9 @@ func newPool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 
 // Close closes the pool, waiting for connections in use to be returned.
 func (s *Store) Close() error {
+	if s.db != nil {
+		s.db.Close()
+	}
 	s.pool.Close()
 	return nil
 }

@@ -29,6 +29,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/sqlchannels"
 )
 
 const (
@@ -55,6 +56,7 @@ type Store struct {
 	w     *sql.DB // exactly one connection: the writer
 	r     *sql.DB // query-only readers
 	stmts writeStmts
+	*sqlchannels.Channels
 }
 
 var _ store.Store = (*Store)(nil)
@@ -117,6 +119,7 @@ func (s *Store) init(ctx context.Context, path string) error {
 	if err := s.stmts.prepare(ctx, s.w); err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	s.Channels = s.newChannels()
 	return nil
 }
 
