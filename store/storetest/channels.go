@@ -172,7 +172,9 @@ func testChannelAdmins(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	newChannel(t, s, "c1", "acct-owner")
 	exp := T0.Add(proto.AdminInviteTTL)
-	inv := func(a string) store.AdminInvitation { return store.AdminInvitation{ChannelID: "c1", AccountID: a, ExpiresAt: exp} }
+	inv := func(a string) store.AdminInvitation {
+		return store.AdminInvitation{ChannelID: "c1", AccountID: a, ExpiresAt: exp}
+	}
 
 	wantErr(t, "InviteAdmin(owner)", s.InviteAdmin(ctx, inv("acct-owner"), 2), store.ErrExists)
 	noErr(t, "InviteAdmin(a)", s.InviteAdmin(ctx, inv("acct-a"), 2))
@@ -467,7 +469,7 @@ func testChannelReactions(t *testing.T, s store.Store) {
 	if fmt.Sprint(got.Reactions) != fmt.Sprint([]store.ReactionCount{{Emoji: "❤️", Count: 2}, {Emoji: "👍", Count: 1}}) || got.Reacted != 3 {
 		t.Fatalf("after change: %+v", got.Reactions)
 	}
-	react("acct-1", "❤️") // same again: nothing changes
+	react("acct-1", "❤️")     // same again: nothing changes
 	got = react("acct-2", "") // remove
 	if fmt.Sprint(got.Reactions) != fmt.Sprint([]store.ReactionCount{{Emoji: "❤️", Count: 2}}) || got.Reacted != 2 || got.MyReaction != "" {
 		t.Fatalf("after removal: %+v", got)
