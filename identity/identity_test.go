@@ -73,7 +73,7 @@ type account struct {
 
 func newAccount(t *testing.T) *account {
 	pub, priv, _ := ed25519.GenerateKey(nil)
-	a := &account{id: "acct1", primary: priv}
+	a := &account{id: AccountID(pub), primary: priv}
 	a.devices = []*proto.Device{{DeviceId: DeviceID(pub), SigningKey: pub, Primary: true}}
 	a.append(t)
 	return a
@@ -150,6 +150,14 @@ func TestVerifyLog(t *testing.T) {
 	// Wrong account and non-zero start without trust.
 	if _, err := VerifyLog("other", a.log, nil); !errors.Is(err, ErrBrokenChain) {
 		t.Fatalf("wrong account: %v", err)
+	}
+	// A self-signed log made by someone else under a's account id.
+	impostor := newAccount(t)
+	impostor.id = a.id
+	impostor.log = nil
+	impostor.append(t)
+	if _, err := VerifyLog(a.id, impostor.log, nil); !errors.Is(err, ErrBrokenChain) {
+		t.Fatalf("log under a borrowed account id: %v", err)
 	}
 	if _, err := VerifyLog(a.id, a.log[1:], nil); !errors.Is(err, ErrBrokenChain) {
 		t.Fatalf("no anchor: %v", err)

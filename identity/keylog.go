@@ -48,7 +48,8 @@ type Head struct {
 // VerifyLog verifies key-log entries of accountID and returns the new head.
 //
 // With trusted nil, entries must be the whole log from index 0: the first
-// list is self-signed by its primary (trust on first use). With a trusted
+// list is self-signed by its primary, whose key must derive accountID
+// (AccountID), and that key is trusted from then on. With a trusted
 // head, entries must start at trusted.Index (that entry must hash to
 // trusted.Hash, else ErrForked) and the log must not be shorter
 // (ErrRollback). Every entry must link to the previous one by hash, be
@@ -78,6 +79,12 @@ func VerifyLog(accountID string, entries []*proto.KeyLogEntry, trusted *Head) (*
 		}
 		if l.AccountId != accountID || l.Version != 1 {
 			return nil, fmt.Errorf("%w: first entry is for %q version %d", ErrBrokenChain, l.AccountId, l.Version)
+		}
+		// The account id is derived from the first primary key, so a
+		// server cannot present a self-signed log of its own making under
+		// someone else's account id on first contact.
+		if AccountID(pk) != accountID {
+			return nil, fmt.Errorf("%w: account %q does not belong to the log's primary key", ErrBrokenChain, accountID)
 		}
 		head = &Head{AccountID: accountID, Index: 0, Hash: EntryHash(first), PrimaryKey: pk, List: l}
 	} else {
