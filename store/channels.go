@@ -333,6 +333,9 @@ type Channels interface {
 	ChannelMedia(ctx context.Context, channelID, hash string) (Media, error)
 	// MediaExists reports whether any channel holds the hash.
 	MediaExists(ctx context.Context, hash string) (bool, error)
+	// Secret returns the shared secret stored under name, storing
+	// candidate first if there is none, so every node gets the same one.
+	Secret(ctx context.Context, name string, candidate []byte) ([]byte, error)
 
 	// ExpireChannels runs one sweep (see ExpireChannelsOptions), in
 	// bounded transactions.

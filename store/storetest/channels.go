@@ -827,6 +827,14 @@ func testChannelMediaAndDelete(t *testing.T, s store.Store) {
 	_, err = s.ChannelMedia(ctx, "c2", "h-own")
 	wantErr(t, "ChannelMedia(other channel's)", err, store.ErrNotFound)
 
+	first, err := s.Secret(ctx, "media", []byte("secret-1"))
+	noErr(t, "Secret", err)
+	second, err := s.Secret(ctx, "media", []byte("secret-2"))
+	noErr(t, "Secret(again)", err)
+	if string(first) != "secret-1" || string(second) != "secret-1" {
+		t.Fatalf("Secret = %q then %q; the first stored one must stay", first, second)
+	}
+
 	putPost(t, s, published("c1", 1, 0))
 	s.Follow(ctx, "c1", "acct-f", T0)
 	s.PutReport(ctx, store.Report{ChannelID: "c1", Reporter: "acct-f", Reason: "x", CreatedAt: T0})

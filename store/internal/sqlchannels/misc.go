@@ -142,6 +142,17 @@ func (c *Channels) MediaExists(ctx context.Context, hash string) (bool, error) {
 	return n > 0, c.wrap("media exists", err)
 }
 
+func (c *Channels) Secret(ctx context.Context, name string, candidate []byte) ([]byte, error) {
+	var v []byte
+	err := c.tx(ctx, "secret", func(t *tx) error {
+		if _, err := t.exec(`INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, candidate); err != nil {
+			return err
+		}
+		return t.row(`SELECT value FROM server_secrets WHERE name = ?`, name).Scan(&v)
+	})
+	return v, err
+}
+
 // sweepChunk bounds the rows one sweep transaction touches, so a backlog
 // never holds the writer (SQLite) or many row locks (PostgreSQL) for long.
 const sweepChunk = 500

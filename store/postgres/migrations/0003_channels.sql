@@ -184,3 +184,10 @@ CREATE TABLE channel_reports (
 );
 CREATE INDEX channel_reports_channel ON channel_reports(channel_id);
 CREATE INDEX channel_reports_created ON channel_reports(created_at, id);
+
+-- Secrets the nodes share, e.g. the key of media tokens (a token made on
+-- one node is checked on another).
+CREATE TABLE server_secrets (
+	name  TEXT PRIMARY KEY,
+	value BYTEA NOT NULL
+);
