@@ -93,3 +93,22 @@ type Prober interface {
 	// disconnected), not that the device is offline.
 	Subscribed(ctx context.Context, deviceID string) (bool, error)
 }
+
+// ChannelRouter is implemented by buses that also route by channel topic
+// (a broadcast channel's id; "parley.chan.<channel id>" on NATS): every
+// node with connected followers of a channel subscribes to its topic once
+// and fans the message out to its own connections, so a post reaches the
+// followers on every node with one publication, whatever their number.
+// The same rules as Bus apply: at-most-once (followers catch up with
+// ChannelSync), callbacks quick and non-blocking, one publisher's messages
+// in order.
+//
+// The server uses it when the bus implements it; a bus that does not
+// only notifies the followers connected to the publishing node.
+type ChannelRouter interface {
+	// SubscribeChannel calls fn for every message published to channelID
+	// until unsubscribe is called (safe to call more than once).
+	SubscribeChannel(channelID string, fn func(Message)) (unsubscribe func(), err error)
+	// PublishChannel routes m to the current subscribers of channelID.
+	PublishChannel(ctx context.Context, channelID string, m Message) error
+}

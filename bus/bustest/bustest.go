@@ -37,6 +37,8 @@ func Run(t *testing.T, newBus func(t *testing.T) bus.Bus) {
 		{"ConcurrentUse", testConcurrent},
 		{"Closed", testClosed},
 		{"Subscribed", testSubscribed},
+		{"ChannelRoutes", testChannelRoutes},
+		{"ChannelUnsubscribe", testChannelUnsubscribe},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,16 +14,31 @@ import (
 // publisher's messages keep their order without a queue.
 type Bus struct {
 	mu     sync.RWMutex
-	subs   map[string][]*subscription
+	subs   map[string][]*subscription // by device id, and channelKey(id) for channel topics
 	closed bool
 }
 
 type subscription struct{ fn func(bus.Message) }
 
 var (
-	_ bus.Bus    = (*Bus)(nil)
-	_ bus.Prober = (*Bus)(nil)
+	_ bus.Bus           = (*Bus)(nil)
+	_ bus.Prober        = (*Bus)(nil)
+	_ bus.ChannelRouter = (*Bus)(nil)
 )
+
+// channelKey keeps channel topics apart from device ids in subs: a NUL
+// never appears in an id.
+func channelKey(channelID string) string { return "\x00chan\x00" + channelID }
+
+// SubscribeChannel implements bus.ChannelRouter.
+func (b *Bus) SubscribeChannel(channelID string, fn func(bus.Message)) (func(), error) {
+	return b.Subscribe(channelKey(channelID), fn)
+}
+
+// PublishChannel implements bus.ChannelRouter.
+func (b *Bus) PublishChannel(ctx context.Context, channelID string, m bus.Message) error {
+	return b.Publish(ctx, channelKey(channelID), m)
+}
 
 // New returns an empty bus.
 func New() *Bus { return &Bus{subs: make(map[string][]*subscription)} }
