@@ -512,7 +512,7 @@ func (x Receipt_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Receipt_Kind.Descriptor instead.
 func (Receipt_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{45, 0}
+	return file_proto_parley_proto_rawDescGZIP(), []int{47, 0}
 }
 
 // Frame is the only message on the WebSocket, in both directions.
@@ -722,6 +722,7 @@ type Request struct {
 	//	*Request_GetPresence
 	//	*Request_GetGroup
 	//	*Request_Ping
+	//	*Request_GetGroupInfo
 	//	*Request_ChannelCreate
 	//	*Request_ChannelUpdate
 	//	*Request_ChannelGet
@@ -958,6 +959,15 @@ func (x *Request) GetPing() *Ping {
 	if x != nil {
 		if x, ok := x.Body.(*Request_Ping); ok {
 			return x.Ping
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetGetGroupInfo() *GetGroupInfo {
+	if x != nil {
+		if x, ok := x.Body.(*Request_GetGroupInfo); ok {
+			return x.GetGroupInfo
 		}
 	}
 	return nil
@@ -1309,6 +1319,10 @@ type Request_Ping struct {
 	Ping *Ping `protobuf:"bytes,27,opt,name=ping,proto3,oneof"`
 }
 
+type Request_GetGroupInfo struct {
+	GetGroupInfo *GetGroupInfo `protobuf:"bytes,28,opt,name=get_group_info,json=getGroupInfo,proto3,oneof"`
+}
+
 type Request_ChannelCreate struct {
 	// Channels (docs/protocol.md, "Channels"). 100..149 are reserved for them.
 	ChannelCreate *ChannelCreate `protobuf:"bytes,100,opt,name=channel_create,json=channelCreate,proto3,oneof"`
@@ -1466,6 +1480,8 @@ func (*Request_GetGroup) isRequest_Body() {}
 
 func (*Request_Ping) isRequest_Body() {}
 
+func (*Request_GetGroupInfo) isRequest_Body() {}
+
 func (*Request_ChannelCreate) isRequest_Body() {}
 
 func (*Request_ChannelUpdate) isRequest_Body() {}
@@ -1544,6 +1560,7 @@ type Response struct {
 	//	*Response_Presence
 	//	*Response_Group
 	//	*Response_Upload
+	//	*Response_GroupInfo
 	//	*Response_Channel
 	//	*Response_ChannelLink
 	//	*Response_ChannelInvitation
@@ -1718,6 +1735,15 @@ func (x *Response) GetUpload() *UploadResult {
 	return nil
 }
 
+func (x *Response) GetGroupInfo() *GroupInfoResult {
+	if x != nil {
+		if x, ok := x.Body.(*Response_GroupInfo); ok {
+			return x.GroupInfo
+		}
+	}
+	return nil
+}
+
 func (x *Response) GetChannel() *Channel {
 	if x != nil {
 		if x, ok := x.Body.(*Response_Channel); ok {
@@ -1874,6 +1900,10 @@ type Response_Upload struct {
 	Upload *UploadResult `protobuf:"bytes,20,opt,name=upload,proto3,oneof"`
 }
 
+type Response_GroupInfo struct {
+	GroupInfo *GroupInfoResult `protobuf:"bytes,21,opt,name=group_info,json=groupInfo,proto3,oneof"`
+}
+
 type Response_Channel struct {
 	// Channels. 100..149 are reserved for them.
 	Channel *Channel `protobuf:"bytes,100,opt,name=channel,proto3,oneof"` // ChannelCreate/Update/Get/AcceptAdmin/Follow
@@ -1944,6 +1974,8 @@ func (*Response_Presence) isResponse_Body() {}
 func (*Response_Group) isResponse_Body() {}
 
 func (*Response_Upload) isResponse_Body() {}
+
+func (*Response_GroupInfo) isResponse_Body() {}
 
 func (*Response_Channel) isResponse_Body() {}
 
@@ -3881,6 +3913,106 @@ func (x *GroupResult) GetChannelId() string {
 	return ""
 }
 
+// GetGroupInfo asks for the latest GroupInfo of a group this device is a
+// member of (the one uploaded with the last commit that carried one), so a
+// device that lost track of the group's epoch can rejoin it by external
+// commit (MLS resync). NOT_FOUND when the group or its GroupInfo is unknown.
+type GetGroupInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupId       []byte                 `protobuf:"bytes,1,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetGroupInfo) Reset() {
+	*x = GetGroupInfo{}
+	mi := &file_proto_parley_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetGroupInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetGroupInfo) ProtoMessage() {}
+
+func (x *GetGroupInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetGroupInfo.ProtoReflect.Descriptor instead.
+func (*GetGroupInfo) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetGroupInfo) GetGroupId() []byte {
+	if x != nil {
+		return x.GroupId
+	}
+	return nil
+}
+
+type GroupInfoResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GroupInfo     []byte                 `protobuf:"bytes,1,opt,name=group_info,json=groupInfo,proto3" json:"group_info,omitempty"` // MLSMessage(GroupInfo) with ratchet_tree and external_pub
+	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`                         // the group's current epoch on the server
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupInfoResult) Reset() {
+	*x = GroupInfoResult{}
+	mi := &file_proto_parley_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupInfoResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupInfoResult) ProtoMessage() {}
+
+func (x *GroupInfoResult) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_parley_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupInfoResult.ProtoReflect.Descriptor instead.
+func (*GroupInfoResult) Descriptor() ([]byte, []int) {
+	return file_proto_parley_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GroupInfoResult) GetGroupInfo() []byte {
+	if x != nil {
+		return x.GroupInfo
+	}
+	return nil
+}
+
+func (x *GroupInfoResult) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 // Envelope is what a device receives. The payload is MLS ciphertext or a
 // handshake message; sender fields are the server's claim, which the client
 // checks against the MLS credential and the sender's key log.
@@ -3904,7 +4036,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_proto_parley_proto_msgTypes[33]
+	mi := &file_proto_parley_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3916,7 +4048,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[33]
+	mi := &file_proto_parley_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3929,7 +4061,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{33}
+	return file_proto_parley_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Envelope) GetMessageId() []byte {
@@ -4026,7 +4158,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_proto_parley_proto_msgTypes[34]
+	mi := &file_proto_parley_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4038,7 +4170,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[34]
+	mi := &file_proto_parley_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4051,7 +4183,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{34}
+	return file_proto_parley_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Ack) GetUpToSeq() uint64 {
@@ -4069,7 +4201,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_proto_parley_proto_msgTypes[35]
+	mi := &file_proto_parley_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4081,7 +4213,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[35]
+	mi := &file_proto_parley_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4094,7 +4226,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{35}
+	return file_proto_parley_proto_rawDescGZIP(), []int{37}
 }
 
 // Notice is a server message to the device, e.g. before a lame-duck close.
@@ -4108,7 +4240,7 @@ type Notice struct {
 
 func (x *Notice) Reset() {
 	*x = Notice{}
-	mi := &file_proto_parley_proto_msgTypes[36]
+	mi := &file_proto_parley_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4120,7 +4252,7 @@ func (x *Notice) String() string {
 func (*Notice) ProtoMessage() {}
 
 func (x *Notice) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[36]
+	mi := &file_proto_parley_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4133,7 +4265,7 @@ func (x *Notice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Notice.ProtoReflect.Descriptor instead.
 func (*Notice) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{36}
+	return file_proto_parley_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Notice) GetCode() Code {
@@ -4160,7 +4292,7 @@ type SetContact struct {
 
 func (x *SetContact) Reset() {
 	*x = SetContact{}
-	mi := &file_proto_parley_proto_msgTypes[37]
+	mi := &file_proto_parley_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4172,7 +4304,7 @@ func (x *SetContact) String() string {
 func (*SetContact) ProtoMessage() {}
 
 func (x *SetContact) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[37]
+	mi := &file_proto_parley_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4185,7 +4317,7 @@ func (x *SetContact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetContact.ProtoReflect.Descriptor instead.
 func (*SetContact) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{37}
+	return file_proto_parley_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SetContact) GetAccountId() string {
@@ -4212,7 +4344,7 @@ type SetBlocked struct {
 
 func (x *SetBlocked) Reset() {
 	*x = SetBlocked{}
-	mi := &file_proto_parley_proto_msgTypes[38]
+	mi := &file_proto_parley_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4224,7 +4356,7 @@ func (x *SetBlocked) String() string {
 func (*SetBlocked) ProtoMessage() {}
 
 func (x *SetBlocked) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[38]
+	mi := &file_proto_parley_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4237,7 +4369,7 @@ func (x *SetBlocked) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetBlocked.ProtoReflect.Descriptor instead.
 func (*SetBlocked) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{38}
+	return file_proto_parley_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SetBlocked) GetAccountId() string {
@@ -4263,7 +4395,7 @@ type SetPresenceVisibility struct {
 
 func (x *SetPresenceVisibility) Reset() {
 	*x = SetPresenceVisibility{}
-	mi := &file_proto_parley_proto_msgTypes[39]
+	mi := &file_proto_parley_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4275,7 +4407,7 @@ func (x *SetPresenceVisibility) String() string {
 func (*SetPresenceVisibility) ProtoMessage() {}
 
 func (x *SetPresenceVisibility) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[39]
+	mi := &file_proto_parley_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4288,7 +4420,7 @@ func (x *SetPresenceVisibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPresenceVisibility.ProtoReflect.Descriptor instead.
 func (*SetPresenceVisibility) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{39}
+	return file_proto_parley_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SetPresenceVisibility) GetVisibility() PresenceVisibility {
@@ -4307,7 +4439,7 @@ type GetPresence struct {
 
 func (x *GetPresence) Reset() {
 	*x = GetPresence{}
-	mi := &file_proto_parley_proto_msgTypes[40]
+	mi := &file_proto_parley_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4319,7 +4451,7 @@ func (x *GetPresence) String() string {
 func (*GetPresence) ProtoMessage() {}
 
 func (x *GetPresence) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[40]
+	mi := &file_proto_parley_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4332,7 +4464,7 @@ func (x *GetPresence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPresence.ProtoReflect.Descriptor instead.
 func (*GetPresence) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{40}
+	return file_proto_parley_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetPresence) GetAccountId() string {
@@ -4353,7 +4485,7 @@ type PresenceResult struct {
 
 func (x *PresenceResult) Reset() {
 	*x = PresenceResult{}
-	mi := &file_proto_parley_proto_msgTypes[41]
+	mi := &file_proto_parley_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4365,7 +4497,7 @@ func (x *PresenceResult) String() string {
 func (*PresenceResult) ProtoMessage() {}
 
 func (x *PresenceResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[41]
+	mi := &file_proto_parley_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4378,7 +4510,7 @@ func (x *PresenceResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceResult.ProtoReflect.Descriptor instead.
 func (*PresenceResult) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{41}
+	return file_proto_parley_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *PresenceResult) GetVisible() bool {
@@ -4413,7 +4545,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_proto_parley_proto_msgTypes[42]
+	mi := &file_proto_parley_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4425,7 +4557,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[42]
+	mi := &file_proto_parley_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4438,7 +4570,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{42}
+	return file_proto_parley_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Presence) GetAccountId() string {
@@ -4480,7 +4612,7 @@ type Content struct {
 
 func (x *Content) Reset() {
 	*x = Content{}
-	mi := &file_proto_parley_proto_msgTypes[43]
+	mi := &file_proto_parley_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4492,7 +4624,7 @@ func (x *Content) String() string {
 func (*Content) ProtoMessage() {}
 
 func (x *Content) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[43]
+	mi := &file_proto_parley_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4505,7 +4637,7 @@ func (x *Content) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Content.ProtoReflect.Descriptor instead.
 func (*Content) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{43}
+	return file_proto_parley_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Content) GetId() []byte {
@@ -4617,7 +4749,7 @@ type Text struct {
 
 func (x *Text) Reset() {
 	*x = Text{}
-	mi := &file_proto_parley_proto_msgTypes[44]
+	mi := &file_proto_parley_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4629,7 +4761,7 @@ func (x *Text) String() string {
 func (*Text) ProtoMessage() {}
 
 func (x *Text) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[44]
+	mi := &file_proto_parley_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4642,7 +4774,7 @@ func (x *Text) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Text.ProtoReflect.Descriptor instead.
 func (*Text) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{44}
+	return file_proto_parley_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Text) GetText() string {
@@ -4662,7 +4794,7 @@ type Receipt struct {
 
 func (x *Receipt) Reset() {
 	*x = Receipt{}
-	mi := &file_proto_parley_proto_msgTypes[45]
+	mi := &file_proto_parley_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4674,7 +4806,7 @@ func (x *Receipt) String() string {
 func (*Receipt) ProtoMessage() {}
 
 func (x *Receipt) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[45]
+	mi := &file_proto_parley_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4687,7 +4819,7 @@ func (x *Receipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Receipt.ProtoReflect.Descriptor instead.
 func (*Receipt) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{45}
+	return file_proto_parley_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Receipt) GetKind() Receipt_Kind {
@@ -4713,7 +4845,7 @@ type Typing struct {
 
 func (x *Typing) Reset() {
 	*x = Typing{}
-	mi := &file_proto_parley_proto_msgTypes[46]
+	mi := &file_proto_parley_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4725,7 +4857,7 @@ func (x *Typing) String() string {
 func (*Typing) ProtoMessage() {}
 
 func (x *Typing) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[46]
+	mi := &file_proto_parley_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4738,7 +4870,7 @@ func (x *Typing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Typing.ProtoReflect.Descriptor instead.
 func (*Typing) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{46}
+	return file_proto_parley_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Typing) GetTyping() bool {
@@ -4761,7 +4893,7 @@ type ChannelKey struct {
 
 func (x *ChannelKey) Reset() {
 	*x = ChannelKey{}
-	mi := &file_proto_parley_proto_msgTypes[47]
+	mi := &file_proto_parley_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4773,7 +4905,7 @@ func (x *ChannelKey) String() string {
 func (*ChannelKey) ProtoMessage() {}
 
 func (x *ChannelKey) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[47]
+	mi := &file_proto_parley_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4786,7 +4918,7 @@ func (x *ChannelKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelKey.ProtoReflect.Descriptor instead.
 func (*ChannelKey) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{47}
+	return file_proto_parley_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ChannelKey) GetChannelId() string {
@@ -4824,7 +4956,7 @@ type ForwardedPost struct {
 
 func (x *ForwardedPost) Reset() {
 	*x = ForwardedPost{}
-	mi := &file_proto_parley_proto_msgTypes[48]
+	mi := &file_proto_parley_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4836,7 +4968,7 @@ func (x *ForwardedPost) String() string {
 func (*ForwardedPost) ProtoMessage() {}
 
 func (x *ForwardedPost) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[48]
+	mi := &file_proto_parley_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4849,7 +4981,7 @@ func (x *ForwardedPost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardedPost.ProtoReflect.Descriptor instead.
 func (*ForwardedPost) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{48}
+	return file_proto_parley_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ForwardedPost) GetChannelId() string {
@@ -4888,7 +5020,7 @@ type ChannelKeyEntry struct {
 
 func (x *ChannelKeyEntry) Reset() {
 	*x = ChannelKeyEntry{}
-	mi := &file_proto_parley_proto_msgTypes[49]
+	mi := &file_proto_parley_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4900,7 +5032,7 @@ func (x *ChannelKeyEntry) String() string {
 func (*ChannelKeyEntry) ProtoMessage() {}
 
 func (x *ChannelKeyEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[49]
+	mi := &file_proto_parley_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4913,7 +5045,7 @@ func (x *ChannelKeyEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelKeyEntry.ProtoReflect.Descriptor instead.
 func (*ChannelKeyEntry) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{49}
+	return file_proto_parley_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ChannelKeyEntry) GetIndex() uint32 {
@@ -4963,7 +5095,7 @@ type ChannelInfo struct {
 
 func (x *ChannelInfo) Reset() {
 	*x = ChannelInfo{}
-	mi := &file_proto_parley_proto_msgTypes[50]
+	mi := &file_proto_parley_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4975,7 +5107,7 @@ func (x *ChannelInfo) String() string {
 func (*ChannelInfo) ProtoMessage() {}
 
 func (x *ChannelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[50]
+	mi := &file_proto_parley_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4988,7 +5120,7 @@ func (x *ChannelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelInfo.ProtoReflect.Descriptor instead.
 func (*ChannelInfo) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{50}
+	return file_proto_parley_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ChannelInfo) GetChannelId() string {
@@ -5072,7 +5204,7 @@ type SignedChannelInfo struct {
 
 func (x *SignedChannelInfo) Reset() {
 	*x = SignedChannelInfo{}
-	mi := &file_proto_parley_proto_msgTypes[51]
+	mi := &file_proto_parley_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5084,7 +5216,7 @@ func (x *SignedChannelInfo) String() string {
 func (*SignedChannelInfo) ProtoMessage() {}
 
 func (x *SignedChannelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[51]
+	mi := &file_proto_parley_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5097,7 +5229,7 @@ func (x *SignedChannelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedChannelInfo.ProtoReflect.Descriptor instead.
 func (*SignedChannelInfo) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{51}
+	return file_proto_parley_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SignedChannelInfo) GetInfo() []byte {
@@ -5139,7 +5271,7 @@ type Post struct {
 
 func (x *Post) Reset() {
 	*x = Post{}
-	mi := &file_proto_parley_proto_msgTypes[52]
+	mi := &file_proto_parley_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5151,7 +5283,7 @@ func (x *Post) String() string {
 func (*Post) ProtoMessage() {}
 
 func (x *Post) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[52]
+	mi := &file_proto_parley_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5164,7 +5296,7 @@ func (x *Post) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Post.ProtoReflect.Descriptor instead.
 func (*Post) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{52}
+	return file_proto_parley_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Post) GetChannelId() string {
@@ -5245,7 +5377,7 @@ type Media struct {
 
 func (x *Media) Reset() {
 	*x = Media{}
-	mi := &file_proto_parley_proto_msgTypes[53]
+	mi := &file_proto_parley_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5257,7 +5389,7 @@ func (x *Media) String() string {
 func (*Media) ProtoMessage() {}
 
 func (x *Media) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[53]
+	mi := &file_proto_parley_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5270,7 +5402,7 @@ func (x *Media) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Media.ProtoReflect.Descriptor instead.
 func (*Media) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{53}
+	return file_proto_parley_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Media) GetHash() string {
@@ -5332,7 +5464,7 @@ type Sticker struct {
 
 func (x *Sticker) Reset() {
 	*x = Sticker{}
-	mi := &file_proto_parley_proto_msgTypes[54]
+	mi := &file_proto_parley_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5344,7 +5476,7 @@ func (x *Sticker) String() string {
 func (*Sticker) ProtoMessage() {}
 
 func (x *Sticker) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[54]
+	mi := &file_proto_parley_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5357,7 +5489,7 @@ func (x *Sticker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sticker.ProtoReflect.Descriptor instead.
 func (*Sticker) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{54}
+	return file_proto_parley_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *Sticker) GetHash() string {
@@ -5385,7 +5517,7 @@ type Poll struct {
 
 func (x *Poll) Reset() {
 	*x = Poll{}
-	mi := &file_proto_parley_proto_msgTypes[55]
+	mi := &file_proto_parley_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5397,7 +5529,7 @@ func (x *Poll) String() string {
 func (*Poll) ProtoMessage() {}
 
 func (x *Poll) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[55]
+	mi := &file_proto_parley_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5410,7 +5542,7 @@ func (x *Poll) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Poll.ProtoReflect.Descriptor instead.
 func (*Poll) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{55}
+	return file_proto_parley_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *Poll) GetQuestion() string {
@@ -5445,7 +5577,7 @@ type SignedPost struct {
 
 func (x *SignedPost) Reset() {
 	*x = SignedPost{}
-	mi := &file_proto_parley_proto_msgTypes[56]
+	mi := &file_proto_parley_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5457,7 +5589,7 @@ func (x *SignedPost) String() string {
 func (*SignedPost) ProtoMessage() {}
 
 func (x *SignedPost) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[56]
+	mi := &file_proto_parley_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5470,7 +5602,7 @@ func (x *SignedPost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedPost.ProtoReflect.Descriptor instead.
 func (*SignedPost) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{56}
+	return file_proto_parley_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *SignedPost) GetPost() []byte {
@@ -5515,7 +5647,7 @@ type Channel struct {
 
 func (x *Channel) Reset() {
 	*x = Channel{}
-	mi := &file_proto_parley_proto_msgTypes[57]
+	mi := &file_proto_parley_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5527,7 +5659,7 @@ func (x *Channel) String() string {
 func (*Channel) ProtoMessage() {}
 
 func (x *Channel) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[57]
+	mi := &file_proto_parley_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5540,7 +5672,7 @@ func (x *Channel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Channel.ProtoReflect.Descriptor instead.
 func (*Channel) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{57}
+	return file_proto_parley_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *Channel) GetChannelId() string {
@@ -5638,7 +5770,7 @@ type ChannelCreate struct {
 
 func (x *ChannelCreate) Reset() {
 	*x = ChannelCreate{}
-	mi := &file_proto_parley_proto_msgTypes[58]
+	mi := &file_proto_parley_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5650,7 +5782,7 @@ func (x *ChannelCreate) String() string {
 func (*ChannelCreate) ProtoMessage() {}
 
 func (x *ChannelCreate) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[58]
+	mi := &file_proto_parley_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5663,7 +5795,7 @@ func (x *ChannelCreate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelCreate.ProtoReflect.Descriptor instead.
 func (*ChannelCreate) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{58}
+	return file_proto_parley_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ChannelCreate) GetKey() *ChannelKeyEntry {
@@ -5691,7 +5823,7 @@ type ChannelUpdate struct {
 
 func (x *ChannelUpdate) Reset() {
 	*x = ChannelUpdate{}
-	mi := &file_proto_parley_proto_msgTypes[59]
+	mi := &file_proto_parley_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5703,7 +5835,7 @@ func (x *ChannelUpdate) String() string {
 func (*ChannelUpdate) ProtoMessage() {}
 
 func (x *ChannelUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[59]
+	mi := &file_proto_parley_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5716,7 +5848,7 @@ func (x *ChannelUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelUpdate.ProtoReflect.Descriptor instead.
 func (*ChannelUpdate) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{59}
+	return file_proto_parley_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ChannelUpdate) GetChannelId() string {
@@ -5742,7 +5874,7 @@ type ChannelGet struct {
 
 func (x *ChannelGet) Reset() {
 	*x = ChannelGet{}
-	mi := &file_proto_parley_proto_msgTypes[60]
+	mi := &file_proto_parley_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5754,7 +5886,7 @@ func (x *ChannelGet) String() string {
 func (*ChannelGet) ProtoMessage() {}
 
 func (x *ChannelGet) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[60]
+	mi := &file_proto_parley_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5767,7 +5899,7 @@ func (x *ChannelGet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelGet.ProtoReflect.Descriptor instead.
 func (*ChannelGet) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{60}
+	return file_proto_parley_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ChannelGet) GetChannelId() string {
@@ -5787,7 +5919,7 @@ type ChannelDelete struct {
 
 func (x *ChannelDelete) Reset() {
 	*x = ChannelDelete{}
-	mi := &file_proto_parley_proto_msgTypes[61]
+	mi := &file_proto_parley_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5799,7 +5931,7 @@ func (x *ChannelDelete) String() string {
 func (*ChannelDelete) ProtoMessage() {}
 
 func (x *ChannelDelete) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[61]
+	mi := &file_proto_parley_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5812,7 +5944,7 @@ func (x *ChannelDelete) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelDelete.ProtoReflect.Descriptor instead.
 func (*ChannelDelete) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{61}
+	return file_proto_parley_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ChannelDelete) GetChannelId() string {
@@ -5834,7 +5966,7 @@ type ChannelLink struct {
 
 func (x *ChannelLink) Reset() {
 	*x = ChannelLink{}
-	mi := &file_proto_parley_proto_msgTypes[62]
+	mi := &file_proto_parley_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5846,7 +5978,7 @@ func (x *ChannelLink) String() string {
 func (*ChannelLink) ProtoMessage() {}
 
 func (x *ChannelLink) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[62]
+	mi := &file_proto_parley_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5859,7 +5991,7 @@ func (x *ChannelLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelLink.ProtoReflect.Descriptor instead.
 func (*ChannelLink) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{62}
+	return file_proto_parley_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ChannelLink) GetChannelId() string {
@@ -5886,7 +6018,7 @@ type ChannelLinkResult struct {
 
 func (x *ChannelLinkResult) Reset() {
 	*x = ChannelLinkResult{}
-	mi := &file_proto_parley_proto_msgTypes[63]
+	mi := &file_proto_parley_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5898,7 +6030,7 @@ func (x *ChannelLinkResult) String() string {
 func (*ChannelLinkResult) ProtoMessage() {}
 
 func (x *ChannelLinkResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[63]
+	mi := &file_proto_parley_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5911,7 +6043,7 @@ func (x *ChannelLinkResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelLinkResult.ProtoReflect.Descriptor instead.
 func (*ChannelLinkResult) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{63}
+	return file_proto_parley_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ChannelLinkResult) GetCode() string {
@@ -5939,7 +6071,7 @@ type ChannelInviteAdmin struct {
 
 func (x *ChannelInviteAdmin) Reset() {
 	*x = ChannelInviteAdmin{}
-	mi := &file_proto_parley_proto_msgTypes[64]
+	mi := &file_proto_parley_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5951,7 +6083,7 @@ func (x *ChannelInviteAdmin) String() string {
 func (*ChannelInviteAdmin) ProtoMessage() {}
 
 func (x *ChannelInviteAdmin) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[64]
+	mi := &file_proto_parley_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5964,7 +6096,7 @@ func (x *ChannelInviteAdmin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelInviteAdmin.ProtoReflect.Descriptor instead.
 func (*ChannelInviteAdmin) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{64}
+	return file_proto_parley_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ChannelInviteAdmin) GetChannelId() string {
@@ -5993,7 +6125,7 @@ type ChannelInvitation struct {
 
 func (x *ChannelInvitation) Reset() {
 	*x = ChannelInvitation{}
-	mi := &file_proto_parley_proto_msgTypes[65]
+	mi := &file_proto_parley_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6005,7 +6137,7 @@ func (x *ChannelInvitation) String() string {
 func (*ChannelInvitation) ProtoMessage() {}
 
 func (x *ChannelInvitation) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[65]
+	mi := &file_proto_parley_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6018,7 +6150,7 @@ func (x *ChannelInvitation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelInvitation.ProtoReflect.Descriptor instead.
 func (*ChannelInvitation) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{65}
+	return file_proto_parley_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ChannelInvitation) GetChannelId() string {
@@ -6060,7 +6192,7 @@ type ChannelAcceptAdmin struct {
 
 func (x *ChannelAcceptAdmin) Reset() {
 	*x = ChannelAcceptAdmin{}
-	mi := &file_proto_parley_proto_msgTypes[66]
+	mi := &file_proto_parley_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6072,7 +6204,7 @@ func (x *ChannelAcceptAdmin) String() string {
 func (*ChannelAcceptAdmin) ProtoMessage() {}
 
 func (x *ChannelAcceptAdmin) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[66]
+	mi := &file_proto_parley_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6085,7 +6217,7 @@ func (x *ChannelAcceptAdmin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelAcceptAdmin.ProtoReflect.Descriptor instead.
 func (*ChannelAcceptAdmin) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{66}
+	return file_proto_parley_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ChannelAcceptAdmin) GetChannelId() string {
@@ -6115,7 +6247,7 @@ type ChannelRemoveAdmin struct {
 
 func (x *ChannelRemoveAdmin) Reset() {
 	*x = ChannelRemoveAdmin{}
-	mi := &file_proto_parley_proto_msgTypes[67]
+	mi := &file_proto_parley_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6127,7 +6259,7 @@ func (x *ChannelRemoveAdmin) String() string {
 func (*ChannelRemoveAdmin) ProtoMessage() {}
 
 func (x *ChannelRemoveAdmin) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[67]
+	mi := &file_proto_parley_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6140,7 +6272,7 @@ func (x *ChannelRemoveAdmin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelRemoveAdmin.ProtoReflect.Descriptor instead.
 func (*ChannelRemoveAdmin) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{67}
+	return file_proto_parley_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ChannelRemoveAdmin) GetChannelId() string {
@@ -6177,7 +6309,7 @@ type ChannelTransfer struct {
 
 func (x *ChannelTransfer) Reset() {
 	*x = ChannelTransfer{}
-	mi := &file_proto_parley_proto_msgTypes[68]
+	mi := &file_proto_parley_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6189,7 +6321,7 @@ func (x *ChannelTransfer) String() string {
 func (*ChannelTransfer) ProtoMessage() {}
 
 func (x *ChannelTransfer) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[68]
+	mi := &file_proto_parley_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6202,7 +6334,7 @@ func (x *ChannelTransfer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelTransfer.ProtoReflect.Descriptor instead.
 func (*ChannelTransfer) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{68}
+	return file_proto_parley_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ChannelTransfer) GetChannelId() string {
@@ -6237,7 +6369,7 @@ type ChannelRotateKey struct {
 
 func (x *ChannelRotateKey) Reset() {
 	*x = ChannelRotateKey{}
-	mi := &file_proto_parley_proto_msgTypes[69]
+	mi := &file_proto_parley_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6249,7 +6381,7 @@ func (x *ChannelRotateKey) String() string {
 func (*ChannelRotateKey) ProtoMessage() {}
 
 func (x *ChannelRotateKey) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[69]
+	mi := &file_proto_parley_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6262,7 +6394,7 @@ func (x *ChannelRotateKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelRotateKey.ProtoReflect.Descriptor instead.
 func (*ChannelRotateKey) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{69}
+	return file_proto_parley_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ChannelRotateKey) GetChannelId() string {
@@ -6288,7 +6420,7 @@ type ChannelAdmins struct {
 
 func (x *ChannelAdmins) Reset() {
 	*x = ChannelAdmins{}
-	mi := &file_proto_parley_proto_msgTypes[70]
+	mi := &file_proto_parley_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6300,7 +6432,7 @@ func (x *ChannelAdmins) String() string {
 func (*ChannelAdmins) ProtoMessage() {}
 
 func (x *ChannelAdmins) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[70]
+	mi := &file_proto_parley_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6313,7 +6445,7 @@ func (x *ChannelAdmins) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelAdmins.ProtoReflect.Descriptor instead.
 func (*ChannelAdmins) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{70}
+	return file_proto_parley_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ChannelAdmins) GetChannelId() string {
@@ -6335,7 +6467,7 @@ type ChannelMember struct {
 
 func (x *ChannelMember) Reset() {
 	*x = ChannelMember{}
-	mi := &file_proto_parley_proto_msgTypes[71]
+	mi := &file_proto_parley_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6347,7 +6479,7 @@ func (x *ChannelMember) String() string {
 func (*ChannelMember) ProtoMessage() {}
 
 func (x *ChannelMember) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[71]
+	mi := &file_proto_parley_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6360,7 +6492,7 @@ func (x *ChannelMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelMember.ProtoReflect.Descriptor instead.
 func (*ChannelMember) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{71}
+	return file_proto_parley_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ChannelMember) GetAccountId() string {
@@ -6403,7 +6535,7 @@ type ChannelAdminsResult struct {
 
 func (x *ChannelAdminsResult) Reset() {
 	*x = ChannelAdminsResult{}
-	mi := &file_proto_parley_proto_msgTypes[72]
+	mi := &file_proto_parley_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6415,7 +6547,7 @@ func (x *ChannelAdminsResult) String() string {
 func (*ChannelAdminsResult) ProtoMessage() {}
 
 func (x *ChannelAdminsResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[72]
+	mi := &file_proto_parley_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6428,7 +6560,7 @@ func (x *ChannelAdminsResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelAdminsResult.ProtoReflect.Descriptor instead.
 func (*ChannelAdminsResult) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{72}
+	return file_proto_parley_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ChannelAdminsResult) GetMembers() []*ChannelMember {
@@ -6461,7 +6593,7 @@ type ChannelInvitations struct {
 
 func (x *ChannelInvitations) Reset() {
 	*x = ChannelInvitations{}
-	mi := &file_proto_parley_proto_msgTypes[73]
+	mi := &file_proto_parley_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6473,7 +6605,7 @@ func (x *ChannelInvitations) String() string {
 func (*ChannelInvitations) ProtoMessage() {}
 
 func (x *ChannelInvitations) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[73]
+	mi := &file_proto_parley_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6486,7 +6618,7 @@ func (x *ChannelInvitations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelInvitations.ProtoReflect.Descriptor instead.
 func (*ChannelInvitations) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{73}
+	return file_proto_parley_proto_rawDescGZIP(), []int{75}
 }
 
 type ChannelInvitationsResult struct {
@@ -6498,7 +6630,7 @@ type ChannelInvitationsResult struct {
 
 func (x *ChannelInvitationsResult) Reset() {
 	*x = ChannelInvitationsResult{}
-	mi := &file_proto_parley_proto_msgTypes[74]
+	mi := &file_proto_parley_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6510,7 +6642,7 @@ func (x *ChannelInvitationsResult) String() string {
 func (*ChannelInvitationsResult) ProtoMessage() {}
 
 func (x *ChannelInvitationsResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[74]
+	mi := &file_proto_parley_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6523,7 +6655,7 @@ func (x *ChannelInvitationsResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelInvitationsResult.ProtoReflect.Descriptor instead.
 func (*ChannelInvitationsResult) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{74}
+	return file_proto_parley_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ChannelInvitationsResult) GetInvitations() []*ChannelInvitation {
@@ -6548,7 +6680,7 @@ type ChannelPublish struct {
 
 func (x *ChannelPublish) Reset() {
 	*x = ChannelPublish{}
-	mi := &file_proto_parley_proto_msgTypes[75]
+	mi := &file_proto_parley_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6560,7 +6692,7 @@ func (x *ChannelPublish) String() string {
 func (*ChannelPublish) ProtoMessage() {}
 
 func (x *ChannelPublish) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[75]
+	mi := &file_proto_parley_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6573,7 +6705,7 @@ func (x *ChannelPublish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelPublish.ProtoReflect.Descriptor instead.
 func (*ChannelPublish) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{75}
+	return file_proto_parley_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ChannelPublish) GetChannelId() string {
@@ -6610,7 +6742,7 @@ type ChannelEditPost struct {
 
 func (x *ChannelEditPost) Reset() {
 	*x = ChannelEditPost{}
-	mi := &file_proto_parley_proto_msgTypes[76]
+	mi := &file_proto_parley_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6622,7 +6754,7 @@ func (x *ChannelEditPost) String() string {
 func (*ChannelEditPost) ProtoMessage() {}
 
 func (x *ChannelEditPost) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[76]
+	mi := &file_proto_parley_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6635,7 +6767,7 @@ func (x *ChannelEditPost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelEditPost.ProtoReflect.Descriptor instead.
 func (*ChannelEditPost) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{76}
+	return file_proto_parley_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ChannelEditPost) GetChannelId() string {
@@ -6669,7 +6801,7 @@ type ChannelDeletePost struct {
 
 func (x *ChannelDeletePost) Reset() {
 	*x = ChannelDeletePost{}
-	mi := &file_proto_parley_proto_msgTypes[77]
+	mi := &file_proto_parley_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6681,7 +6813,7 @@ func (x *ChannelDeletePost) String() string {
 func (*ChannelDeletePost) ProtoMessage() {}
 
 func (x *ChannelDeletePost) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[77]
+	mi := &file_proto_parley_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6694,7 +6826,7 @@ func (x *ChannelDeletePost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelDeletePost.ProtoReflect.Descriptor instead.
 func (*ChannelDeletePost) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{77}
+	return file_proto_parley_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ChannelDeletePost) GetChannelId() string {
@@ -6722,7 +6854,7 @@ type ChannelApprove struct {
 
 func (x *ChannelApprove) Reset() {
 	*x = ChannelApprove{}
-	mi := &file_proto_parley_proto_msgTypes[78]
+	mi := &file_proto_parley_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6734,7 +6866,7 @@ func (x *ChannelApprove) String() string {
 func (*ChannelApprove) ProtoMessage() {}
 
 func (x *ChannelApprove) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[78]
+	mi := &file_proto_parley_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6747,7 +6879,7 @@ func (x *ChannelApprove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelApprove.ProtoReflect.Descriptor instead.
 func (*ChannelApprove) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{78}
+	return file_proto_parley_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ChannelApprove) GetChannelId() string {
@@ -6774,7 +6906,7 @@ type ReactionCount struct {
 
 func (x *ReactionCount) Reset() {
 	*x = ReactionCount{}
-	mi := &file_proto_parley_proto_msgTypes[79]
+	mi := &file_proto_parley_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6786,7 +6918,7 @@ func (x *ReactionCount) String() string {
 func (*ReactionCount) ProtoMessage() {}
 
 func (x *ReactionCount) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[79]
+	mi := &file_proto_parley_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6799,7 +6931,7 @@ func (x *ReactionCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReactionCount.ProtoReflect.Descriptor instead.
 func (*ReactionCount) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{79}
+	return file_proto_parley_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ReactionCount) GetEmoji() string {
@@ -6839,7 +6971,7 @@ type ChannelPost struct {
 
 func (x *ChannelPost) Reset() {
 	*x = ChannelPost{}
-	mi := &file_proto_parley_proto_msgTypes[80]
+	mi := &file_proto_parley_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6851,7 +6983,7 @@ func (x *ChannelPost) String() string {
 func (*ChannelPost) ProtoMessage() {}
 
 func (x *ChannelPost) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[80]
+	mi := &file_proto_parley_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6864,7 +6996,7 @@ func (x *ChannelPost) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelPost.ProtoReflect.Descriptor instead.
 func (*ChannelPost) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{80}
+	return file_proto_parley_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ChannelPost) GetPostId() []byte {
@@ -6969,7 +7101,7 @@ type ChannelDrafts struct {
 
 func (x *ChannelDrafts) Reset() {
 	*x = ChannelDrafts{}
-	mi := &file_proto_parley_proto_msgTypes[81]
+	mi := &file_proto_parley_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6981,7 +7113,7 @@ func (x *ChannelDrafts) String() string {
 func (*ChannelDrafts) ProtoMessage() {}
 
 func (x *ChannelDrafts) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[81]
+	mi := &file_proto_parley_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6994,7 +7126,7 @@ func (x *ChannelDrafts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelDrafts.ProtoReflect.Descriptor instead.
 func (*ChannelDrafts) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{81}
+	return file_proto_parley_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ChannelDrafts) GetChannelId() string {
@@ -7013,7 +7145,7 @@ type ChannelPostsResult struct {
 
 func (x *ChannelPostsResult) Reset() {
 	*x = ChannelPostsResult{}
-	mi := &file_proto_parley_proto_msgTypes[82]
+	mi := &file_proto_parley_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7025,7 +7157,7 @@ func (x *ChannelPostsResult) String() string {
 func (*ChannelPostsResult) ProtoMessage() {}
 
 func (x *ChannelPostsResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[82]
+	mi := &file_proto_parley_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7038,7 +7170,7 @@ func (x *ChannelPostsResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelPostsResult.ProtoReflect.Descriptor instead.
 func (*ChannelPostsResult) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{82}
+	return file_proto_parley_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ChannelPostsResult) GetPosts() []*ChannelPost {
@@ -7060,7 +7192,7 @@ type ChannelSync struct {
 
 func (x *ChannelSync) Reset() {
 	*x = ChannelSync{}
-	mi := &file_proto_parley_proto_msgTypes[83]
+	mi := &file_proto_parley_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7072,7 +7204,7 @@ func (x *ChannelSync) String() string {
 func (*ChannelSync) ProtoMessage() {}
 
 func (x *ChannelSync) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[83]
+	mi := &file_proto_parley_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7085,7 +7217,7 @@ func (x *ChannelSync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelSync.ProtoReflect.Descriptor instead.
 func (*ChannelSync) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{83}
+	return file_proto_parley_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *ChannelSync) GetChannelId() string {
@@ -7121,7 +7253,7 @@ type ChannelSyncResult struct {
 
 func (x *ChannelSyncResult) Reset() {
 	*x = ChannelSyncResult{}
-	mi := &file_proto_parley_proto_msgTypes[84]
+	mi := &file_proto_parley_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7133,7 +7265,7 @@ func (x *ChannelSyncResult) String() string {
 func (*ChannelSyncResult) ProtoMessage() {}
 
 func (x *ChannelSyncResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[84]
+	mi := &file_proto_parley_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7146,7 +7278,7 @@ func (x *ChannelSyncResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelSyncResult.ProtoReflect.Descriptor instead.
 func (*ChannelSyncResult) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{84}
+	return file_proto_parley_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ChannelSyncResult) GetPosts() []*ChannelPost {
@@ -7188,7 +7320,7 @@ type ChannelGetPosts struct {
 
 func (x *ChannelGetPosts) Reset() {
 	*x = ChannelGetPosts{}
-	mi := &file_proto_parley_proto_msgTypes[85]
+	mi := &file_proto_parley_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7200,7 +7332,7 @@ func (x *ChannelGetPosts) String() string {
 func (*ChannelGetPosts) ProtoMessage() {}
 
 func (x *ChannelGetPosts) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[85]
+	mi := &file_proto_parley_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7213,7 +7345,7 @@ func (x *ChannelGetPosts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelGetPosts.ProtoReflect.Descriptor instead.
 func (*ChannelGetPosts) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{85}
+	return file_proto_parley_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ChannelGetPosts) GetChannelId() string {
@@ -7241,7 +7373,7 @@ type ChannelFollow struct {
 
 func (x *ChannelFollow) Reset() {
 	*x = ChannelFollow{}
-	mi := &file_proto_parley_proto_msgTypes[86]
+	mi := &file_proto_parley_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7253,7 +7385,7 @@ func (x *ChannelFollow) String() string {
 func (*ChannelFollow) ProtoMessage() {}
 
 func (x *ChannelFollow) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[86]
+	mi := &file_proto_parley_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7266,7 +7398,7 @@ func (x *ChannelFollow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelFollow.ProtoReflect.Descriptor instead.
 func (*ChannelFollow) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{86}
+	return file_proto_parley_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ChannelFollow) GetChannelId() string {
@@ -7292,7 +7424,7 @@ type ChannelUnfollow struct {
 
 func (x *ChannelUnfollow) Reset() {
 	*x = ChannelUnfollow{}
-	mi := &file_proto_parley_proto_msgTypes[87]
+	mi := &file_proto_parley_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7304,7 +7436,7 @@ func (x *ChannelUnfollow) String() string {
 func (*ChannelUnfollow) ProtoMessage() {}
 
 func (x *ChannelUnfollow) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[87]
+	mi := &file_proto_parley_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7317,7 +7449,7 @@ func (x *ChannelUnfollow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelUnfollow.ProtoReflect.Descriptor instead.
 func (*ChannelUnfollow) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{87}
+	return file_proto_parley_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ChannelUnfollow) GetChannelId() string {
@@ -7338,7 +7470,7 @@ type ChannelMute struct {
 
 func (x *ChannelMute) Reset() {
 	*x = ChannelMute{}
-	mi := &file_proto_parley_proto_msgTypes[88]
+	mi := &file_proto_parley_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7350,7 +7482,7 @@ func (x *ChannelMute) String() string {
 func (*ChannelMute) ProtoMessage() {}
 
 func (x *ChannelMute) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[88]
+	mi := &file_proto_parley_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7363,7 +7495,7 @@ func (x *ChannelMute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelMute.ProtoReflect.Descriptor instead.
 func (*ChannelMute) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{88}
+	return file_proto_parley_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *ChannelMute) GetChannelId() string {
@@ -7389,7 +7521,7 @@ type ChannelList struct {
 
 func (x *ChannelList) Reset() {
 	*x = ChannelList{}
-	mi := &file_proto_parley_proto_msgTypes[89]
+	mi := &file_proto_parley_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7401,7 +7533,7 @@ func (x *ChannelList) String() string {
 func (*ChannelList) ProtoMessage() {}
 
 func (x *ChannelList) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[89]
+	mi := &file_proto_parley_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7414,7 +7546,7 @@ func (x *ChannelList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelList.ProtoReflect.Descriptor instead.
 func (*ChannelList) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{89}
+	return file_proto_parley_proto_rawDescGZIP(), []int{91}
 }
 
 type ChannelListResult struct {
@@ -7426,7 +7558,7 @@ type ChannelListResult struct {
 
 func (x *ChannelListResult) Reset() {
 	*x = ChannelListResult{}
-	mi := &file_proto_parley_proto_msgTypes[90]
+	mi := &file_proto_parley_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7438,7 +7570,7 @@ func (x *ChannelListResult) String() string {
 func (*ChannelListResult) ProtoMessage() {}
 
 func (x *ChannelListResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[90]
+	mi := &file_proto_parley_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7451,7 +7583,7 @@ func (x *ChannelListResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelListResult.ProtoReflect.Descriptor instead.
 func (*ChannelListResult) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{90}
+	return file_proto_parley_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ChannelListResult) GetChannels() []*Channel {
@@ -7473,7 +7605,7 @@ type ChannelReact struct {
 
 func (x *ChannelReact) Reset() {
 	*x = ChannelReact{}
-	mi := &file_proto_parley_proto_msgTypes[91]
+	mi := &file_proto_parley_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7485,7 +7617,7 @@ func (x *ChannelReact) String() string {
 func (*ChannelReact) ProtoMessage() {}
 
 func (x *ChannelReact) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[91]
+	mi := &file_proto_parley_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7498,7 +7630,7 @@ func (x *ChannelReact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelReact.ProtoReflect.Descriptor instead.
 func (*ChannelReact) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{91}
+	return file_proto_parley_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *ChannelReact) GetChannelId() string {
@@ -7534,7 +7666,7 @@ type ChannelVote struct {
 
 func (x *ChannelVote) Reset() {
 	*x = ChannelVote{}
-	mi := &file_proto_parley_proto_msgTypes[92]
+	mi := &file_proto_parley_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7546,7 +7678,7 @@ func (x *ChannelVote) String() string {
 func (*ChannelVote) ProtoMessage() {}
 
 func (x *ChannelVote) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[92]
+	mi := &file_proto_parley_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7559,7 +7691,7 @@ func (x *ChannelVote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelVote.ProtoReflect.Descriptor instead.
 func (*ChannelVote) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{92}
+	return file_proto_parley_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *ChannelVote) GetChannelId() string {
@@ -7594,7 +7726,7 @@ type ChannelView struct {
 
 func (x *ChannelView) Reset() {
 	*x = ChannelView{}
-	mi := &file_proto_parley_proto_msgTypes[93]
+	mi := &file_proto_parley_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7606,7 +7738,7 @@ func (x *ChannelView) String() string {
 func (*ChannelView) ProtoMessage() {}
 
 func (x *ChannelView) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[93]
+	mi := &file_proto_parley_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7619,7 +7751,7 @@ func (x *ChannelView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelView.ProtoReflect.Descriptor instead.
 func (*ChannelView) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{93}
+	return file_proto_parley_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *ChannelView) GetChannelId() string {
@@ -7648,7 +7780,7 @@ type ChannelStats struct {
 
 func (x *ChannelStats) Reset() {
 	*x = ChannelStats{}
-	mi := &file_proto_parley_proto_msgTypes[94]
+	mi := &file_proto_parley_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7660,7 +7792,7 @@ func (x *ChannelStats) String() string {
 func (*ChannelStats) ProtoMessage() {}
 
 func (x *ChannelStats) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[94]
+	mi := &file_proto_parley_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7673,7 +7805,7 @@ func (x *ChannelStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelStats.ProtoReflect.Descriptor instead.
 func (*ChannelStats) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{94}
+	return file_proto_parley_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *ChannelStats) GetChannelId() string {
@@ -7708,7 +7840,7 @@ type DayStats struct {
 
 func (x *DayStats) Reset() {
 	*x = DayStats{}
-	mi := &file_proto_parley_proto_msgTypes[95]
+	mi := &file_proto_parley_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7720,7 +7852,7 @@ func (x *DayStats) String() string {
 func (*DayStats) ProtoMessage() {}
 
 func (x *DayStats) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[95]
+	mi := &file_proto_parley_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7733,7 +7865,7 @@ func (x *DayStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DayStats.ProtoReflect.Descriptor instead.
 func (*DayStats) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{95}
+	return file_proto_parley_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *DayStats) GetDayMs() int64 {
@@ -7771,7 +7903,7 @@ type PostStats struct {
 
 func (x *PostStats) Reset() {
 	*x = PostStats{}
-	mi := &file_proto_parley_proto_msgTypes[96]
+	mi := &file_proto_parley_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7783,7 +7915,7 @@ func (x *PostStats) String() string {
 func (*PostStats) ProtoMessage() {}
 
 func (x *PostStats) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[96]
+	mi := &file_proto_parley_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7796,7 +7928,7 @@ func (x *PostStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostStats.ProtoReflect.Descriptor instead.
 func (*PostStats) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{96}
+	return file_proto_parley_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *PostStats) GetPostId() []byte {
@@ -7852,7 +7984,7 @@ type ChannelStatsResult struct {
 
 func (x *ChannelStatsResult) Reset() {
 	*x = ChannelStatsResult{}
-	mi := &file_proto_parley_proto_msgTypes[97]
+	mi := &file_proto_parley_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7864,7 +7996,7 @@ func (x *ChannelStatsResult) String() string {
 func (*ChannelStatsResult) ProtoMessage() {}
 
 func (x *ChannelStatsResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[97]
+	mi := &file_proto_parley_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7877,7 +8009,7 @@ func (x *ChannelStatsResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelStatsResult.ProtoReflect.Descriptor instead.
 func (*ChannelStatsResult) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{97}
+	return file_proto_parley_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *ChannelStatsResult) GetFollowers() uint64 {
@@ -7915,7 +8047,7 @@ type ChannelDirectory struct {
 
 func (x *ChannelDirectory) Reset() {
 	*x = ChannelDirectory{}
-	mi := &file_proto_parley_proto_msgTypes[98]
+	mi := &file_proto_parley_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7927,7 +8059,7 @@ func (x *ChannelDirectory) String() string {
 func (*ChannelDirectory) ProtoMessage() {}
 
 func (x *ChannelDirectory) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[98]
+	mi := &file_proto_parley_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7940,7 +8072,7 @@ func (x *ChannelDirectory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelDirectory.ProtoReflect.Descriptor instead.
 func (*ChannelDirectory) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{98}
+	return file_proto_parley_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *ChannelDirectory) GetQuery() string {
@@ -7994,7 +8126,7 @@ type ChannelDirectoryResult struct {
 
 func (x *ChannelDirectoryResult) Reset() {
 	*x = ChannelDirectoryResult{}
-	mi := &file_proto_parley_proto_msgTypes[99]
+	mi := &file_proto_parley_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8006,7 +8138,7 @@ func (x *ChannelDirectoryResult) String() string {
 func (*ChannelDirectoryResult) ProtoMessage() {}
 
 func (x *ChannelDirectoryResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[99]
+	mi := &file_proto_parley_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8019,7 +8151,7 @@ func (x *ChannelDirectoryResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelDirectoryResult.ProtoReflect.Descriptor instead.
 func (*ChannelDirectoryResult) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{99}
+	return file_proto_parley_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *ChannelDirectoryResult) GetChannels() []*Channel {
@@ -8042,7 +8174,7 @@ type ChannelReport struct {
 
 func (x *ChannelReport) Reset() {
 	*x = ChannelReport{}
-	mi := &file_proto_parley_proto_msgTypes[100]
+	mi := &file_proto_parley_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8054,7 +8186,7 @@ func (x *ChannelReport) String() string {
 func (*ChannelReport) ProtoMessage() {}
 
 func (x *ChannelReport) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[100]
+	mi := &file_proto_parley_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8067,7 +8199,7 @@ func (x *ChannelReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelReport.ProtoReflect.Descriptor instead.
 func (*ChannelReport) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{100}
+	return file_proto_parley_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *ChannelReport) GetChannelId() string {
@@ -8102,7 +8234,7 @@ type MediaToken struct {
 
 func (x *MediaToken) Reset() {
 	*x = MediaToken{}
-	mi := &file_proto_parley_proto_msgTypes[101]
+	mi := &file_proto_parley_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8114,7 +8246,7 @@ func (x *MediaToken) String() string {
 func (*MediaToken) ProtoMessage() {}
 
 func (x *MediaToken) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[101]
+	mi := &file_proto_parley_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8127,7 +8259,7 @@ func (x *MediaToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaToken.ProtoReflect.Descriptor instead.
 func (*MediaToken) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{101}
+	return file_proto_parley_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *MediaToken) GetChannelId() string {
@@ -8147,7 +8279,7 @@ type MediaTokenResult struct {
 
 func (x *MediaTokenResult) Reset() {
 	*x = MediaTokenResult{}
-	mi := &file_proto_parley_proto_msgTypes[102]
+	mi := &file_proto_parley_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8159,7 +8291,7 @@ func (x *MediaTokenResult) String() string {
 func (*MediaTokenResult) ProtoMessage() {}
 
 func (x *MediaTokenResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[102]
+	mi := &file_proto_parley_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8172,7 +8304,7 @@ func (x *MediaTokenResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaTokenResult.ProtoReflect.Descriptor instead.
 func (*MediaTokenResult) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{102}
+	return file_proto_parley_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *MediaTokenResult) GetToken() string {
@@ -8201,7 +8333,7 @@ type ChannelUpdated struct {
 
 func (x *ChannelUpdated) Reset() {
 	*x = ChannelUpdated{}
-	mi := &file_proto_parley_proto_msgTypes[103]
+	mi := &file_proto_parley_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8213,7 +8345,7 @@ func (x *ChannelUpdated) String() string {
 func (*ChannelUpdated) ProtoMessage() {}
 
 func (x *ChannelUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_parley_proto_msgTypes[103]
+	mi := &file_proto_parley_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8226,7 +8358,7 @@ func (x *ChannelUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelUpdated.ProtoReflect.Descriptor instead.
 func (*ChannelUpdated) Descriptor() ([]byte, []int) {
-	return file_proto_parley_proto_rawDescGZIP(), []int{103}
+	return file_proto_parley_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *ChannelUpdated) GetChannelId() string {
@@ -8265,7 +8397,7 @@ const file_proto_parley_proto_rawDesc = "" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x1c\n" +
 	"\tchallenge\x18\x02 \x01(\fR\tchallenge\x12$\n" +
 	"\x0eserver_time_ms\x18\x03 \x01(\x03R\fserverTimeMs\x12&\n" +
-	"\x0fmax_frame_bytes\x18\x04 \x01(\rR\rmaxFrameBytes\"\xd4\x18\n" +
+	"\x0fmax_frame_bytes\x18\x04 \x01(\rR\rmaxFrameBytes\"\x95\x19\n" +
 	"\aRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12=\n" +
 	"\fauthenticate\x18\n" +
@@ -8291,7 +8423,8 @@ const file_proto_parley_proto_rawDesc = "" +
 	"\x17set_presence_visibility\x18\x18 \x01(\v2 .parley.v1.SetPresenceVisibilityH\x00R\x15setPresenceVisibility\x12;\n" +
 	"\fget_presence\x18\x19 \x01(\v2\x16.parley.v1.GetPresenceH\x00R\vgetPresence\x122\n" +
 	"\tget_group\x18\x1a \x01(\v2\x13.parley.v1.GetGroupH\x00R\bgetGroup\x12%\n" +
-	"\x04ping\x18\x1b \x01(\v2\x0f.parley.v1.PingH\x00R\x04ping\x12A\n" +
+	"\x04ping\x18\x1b \x01(\v2\x0f.parley.v1.PingH\x00R\x04ping\x12?\n" +
+	"\x0eget_group_info\x18\x1c \x01(\v2\x17.parley.v1.GetGroupInfoH\x00R\fgetGroupInfo\x12A\n" +
 	"\x0echannel_create\x18d \x01(\v2\x18.parley.v1.ChannelCreateH\x00R\rchannelCreate\x12A\n" +
 	"\x0echannel_update\x18e \x01(\v2\x18.parley.v1.ChannelUpdateH\x00R\rchannelUpdate\x128\n" +
 	"\vchannel_get\x18f \x01(\v2\x15.parley.v1.ChannelGetH\x00R\n" +
@@ -8324,7 +8457,7 @@ const file_proto_parley_proto_rawDesc = "" +
 	"\x0echannel_report\x18\x80\x01 \x01(\v2\x18.parley.v1.ChannelReportH\x00R\rchannelReport\x129\n" +
 	"\vmedia_token\x18\x81\x01 \x01(\v2\x15.parley.v1.MediaTokenH\x00R\n" +
 	"mediaTokenB\x06\n" +
-	"\x04body\"\xcf\v\n" +
+	"\x04body\"\x8c\f\n" +
 	"\bResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12#\n" +
 	"\x04code\x18\x02 \x01(\x0e2\x0f.parley.v1.CodeR\x04code\x12\x18\n" +
@@ -8340,7 +8473,9 @@ const file_proto_parley_proto_rawDesc = "" +
 	"\bconflict\x18\x11 \x01(\v2\x13.parley.v1.ConflictH\x00R\bconflict\x127\n" +
 	"\bpresence\x18\x12 \x01(\v2\x19.parley.v1.PresenceResultH\x00R\bpresence\x12.\n" +
 	"\x05group\x18\x13 \x01(\v2\x16.parley.v1.GroupResultH\x00R\x05group\x121\n" +
-	"\x06upload\x18\x14 \x01(\v2\x17.parley.v1.UploadResultH\x00R\x06upload\x12.\n" +
+	"\x06upload\x18\x14 \x01(\v2\x17.parley.v1.UploadResultH\x00R\x06upload\x12;\n" +
+	"\n" +
+	"group_info\x18\x15 \x01(\v2\x1a.parley.v1.GroupInfoResultH\x00R\tgroupInfo\x12.\n" +
 	"\achannel\x18d \x01(\v2\x12.parley.v1.ChannelH\x00R\achannel\x12A\n" +
 	"\fchannel_link\x18e \x01(\v2\x1c.parley.v1.ChannelLinkResultH\x00R\vchannelLink\x12M\n" +
 	"\x12channel_invitation\x18f \x01(\v2\x1c.parley.v1.ChannelInvitationH\x00R\x11channelInvitation\x12G\n" +
@@ -8522,7 +8657,13 @@ const file_proto_parley_proto_rawDesc = "" +
 	"\baccounts\x18\x04 \x03(\tR\baccounts\x12\x18\n" +
 	"\adevices\x18\x05 \x03(\tR\adevices\x12\x1d\n" +
 	"\n" +
-	"channel_id\x18\x06 \x01(\tR\tchannelId\"\xbd\x03\n" +
+	"channel_id\x18\x06 \x01(\tR\tchannelId\")\n" +
+	"\fGetGroupInfo\x12\x19\n" +
+	"\bgroup_id\x18\x01 \x01(\fR\agroupId\"F\n" +
+	"\x0fGroupInfoResult\x12\x1d\n" +
+	"\n" +
+	"group_info\x18\x01 \x01(\fR\tgroupInfo\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"\xbd\x03\n" +
 	"\bEnvelope\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\fR\tmessageId\x12\x19\n" +
@@ -8960,7 +9101,7 @@ func file_proto_parley_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_parley_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_proto_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 104)
+var file_proto_parley_proto_msgTypes = make([]protoimpl.MessageInfo, 106)
 var file_proto_parley_proto_goTypes = []any{
 	(Code)(0),                        // 0: parley.v1.Code
 	(ConversationKind)(0),            // 1: parley.v1.ConversationKind
@@ -9003,77 +9144,79 @@ var file_proto_parley_proto_goTypes = []any{
 	(*Conflict)(nil),                 // 38: parley.v1.Conflict
 	(*GetGroup)(nil),                 // 39: parley.v1.GetGroup
 	(*GroupResult)(nil),              // 40: parley.v1.GroupResult
-	(*Envelope)(nil),                 // 41: parley.v1.Envelope
-	(*Ack)(nil),                      // 42: parley.v1.Ack
-	(*Ping)(nil),                     // 43: parley.v1.Ping
-	(*Notice)(nil),                   // 44: parley.v1.Notice
-	(*SetContact)(nil),               // 45: parley.v1.SetContact
-	(*SetBlocked)(nil),               // 46: parley.v1.SetBlocked
-	(*SetPresenceVisibility)(nil),    // 47: parley.v1.SetPresenceVisibility
-	(*GetPresence)(nil),              // 48: parley.v1.GetPresence
-	(*PresenceResult)(nil),           // 49: parley.v1.PresenceResult
-	(*Presence)(nil),                 // 50: parley.v1.Presence
-	(*Content)(nil),                  // 51: parley.v1.Content
-	(*Text)(nil),                     // 52: parley.v1.Text
-	(*Receipt)(nil),                  // 53: parley.v1.Receipt
-	(*Typing)(nil),                   // 54: parley.v1.Typing
-	(*ChannelKey)(nil),               // 55: parley.v1.ChannelKey
-	(*ForwardedPost)(nil),            // 56: parley.v1.ForwardedPost
-	(*ChannelKeyEntry)(nil),          // 57: parley.v1.ChannelKeyEntry
-	(*ChannelInfo)(nil),              // 58: parley.v1.ChannelInfo
-	(*SignedChannelInfo)(nil),        // 59: parley.v1.SignedChannelInfo
-	(*Post)(nil),                     // 60: parley.v1.Post
-	(*Media)(nil),                    // 61: parley.v1.Media
-	(*Sticker)(nil),                  // 62: parley.v1.Sticker
-	(*Poll)(nil),                     // 63: parley.v1.Poll
-	(*SignedPost)(nil),               // 64: parley.v1.SignedPost
-	(*Channel)(nil),                  // 65: parley.v1.Channel
-	(*ChannelCreate)(nil),            // 66: parley.v1.ChannelCreate
-	(*ChannelUpdate)(nil),            // 67: parley.v1.ChannelUpdate
-	(*ChannelGet)(nil),               // 68: parley.v1.ChannelGet
-	(*ChannelDelete)(nil),            // 69: parley.v1.ChannelDelete
-	(*ChannelLink)(nil),              // 70: parley.v1.ChannelLink
-	(*ChannelLinkResult)(nil),        // 71: parley.v1.ChannelLinkResult
-	(*ChannelInviteAdmin)(nil),       // 72: parley.v1.ChannelInviteAdmin
-	(*ChannelInvitation)(nil),        // 73: parley.v1.ChannelInvitation
-	(*ChannelAcceptAdmin)(nil),       // 74: parley.v1.ChannelAcceptAdmin
-	(*ChannelRemoveAdmin)(nil),       // 75: parley.v1.ChannelRemoveAdmin
-	(*ChannelTransfer)(nil),          // 76: parley.v1.ChannelTransfer
-	(*ChannelRotateKey)(nil),         // 77: parley.v1.ChannelRotateKey
-	(*ChannelAdmins)(nil),            // 78: parley.v1.ChannelAdmins
-	(*ChannelMember)(nil),            // 79: parley.v1.ChannelMember
-	(*ChannelAdminsResult)(nil),      // 80: parley.v1.ChannelAdminsResult
-	(*ChannelInvitations)(nil),       // 81: parley.v1.ChannelInvitations
-	(*ChannelInvitationsResult)(nil), // 82: parley.v1.ChannelInvitationsResult
-	(*ChannelPublish)(nil),           // 83: parley.v1.ChannelPublish
-	(*ChannelEditPost)(nil),          // 84: parley.v1.ChannelEditPost
-	(*ChannelDeletePost)(nil),        // 85: parley.v1.ChannelDeletePost
-	(*ChannelApprove)(nil),           // 86: parley.v1.ChannelApprove
-	(*ReactionCount)(nil),            // 87: parley.v1.ReactionCount
-	(*ChannelPost)(nil),              // 88: parley.v1.ChannelPost
-	(*ChannelDrafts)(nil),            // 89: parley.v1.ChannelDrafts
-	(*ChannelPostsResult)(nil),       // 90: parley.v1.ChannelPostsResult
-	(*ChannelSync)(nil),              // 91: parley.v1.ChannelSync
-	(*ChannelSyncResult)(nil),        // 92: parley.v1.ChannelSyncResult
-	(*ChannelGetPosts)(nil),          // 93: parley.v1.ChannelGetPosts
-	(*ChannelFollow)(nil),            // 94: parley.v1.ChannelFollow
-	(*ChannelUnfollow)(nil),          // 95: parley.v1.ChannelUnfollow
-	(*ChannelMute)(nil),              // 96: parley.v1.ChannelMute
-	(*ChannelList)(nil),              // 97: parley.v1.ChannelList
-	(*ChannelListResult)(nil),        // 98: parley.v1.ChannelListResult
-	(*ChannelReact)(nil),             // 99: parley.v1.ChannelReact
-	(*ChannelVote)(nil),              // 100: parley.v1.ChannelVote
-	(*ChannelView)(nil),              // 101: parley.v1.ChannelView
-	(*ChannelStats)(nil),             // 102: parley.v1.ChannelStats
-	(*DayStats)(nil),                 // 103: parley.v1.DayStats
-	(*PostStats)(nil),                // 104: parley.v1.PostStats
-	(*ChannelStatsResult)(nil),       // 105: parley.v1.ChannelStatsResult
-	(*ChannelDirectory)(nil),         // 106: parley.v1.ChannelDirectory
-	(*ChannelDirectoryResult)(nil),   // 107: parley.v1.ChannelDirectoryResult
-	(*ChannelReport)(nil),            // 108: parley.v1.ChannelReport
-	(*MediaToken)(nil),               // 109: parley.v1.MediaToken
-	(*MediaTokenResult)(nil),         // 110: parley.v1.MediaTokenResult
-	(*ChannelUpdated)(nil),           // 111: parley.v1.ChannelUpdated
+	(*GetGroupInfo)(nil),             // 41: parley.v1.GetGroupInfo
+	(*GroupInfoResult)(nil),          // 42: parley.v1.GroupInfoResult
+	(*Envelope)(nil),                 // 43: parley.v1.Envelope
+	(*Ack)(nil),                      // 44: parley.v1.Ack
+	(*Ping)(nil),                     // 45: parley.v1.Ping
+	(*Notice)(nil),                   // 46: parley.v1.Notice
+	(*SetContact)(nil),               // 47: parley.v1.SetContact
+	(*SetBlocked)(nil),               // 48: parley.v1.SetBlocked
+	(*SetPresenceVisibility)(nil),    // 49: parley.v1.SetPresenceVisibility
+	(*GetPresence)(nil),              // 50: parley.v1.GetPresence
+	(*PresenceResult)(nil),           // 51: parley.v1.PresenceResult
+	(*Presence)(nil),                 // 52: parley.v1.Presence
+	(*Content)(nil),                  // 53: parley.v1.Content
+	(*Text)(nil),                     // 54: parley.v1.Text
+	(*Receipt)(nil),                  // 55: parley.v1.Receipt
+	(*Typing)(nil),                   // 56: parley.v1.Typing
+	(*ChannelKey)(nil),               // 57: parley.v1.ChannelKey
+	(*ForwardedPost)(nil),            // 58: parley.v1.ForwardedPost
+	(*ChannelKeyEntry)(nil),          // 59: parley.v1.ChannelKeyEntry
+	(*ChannelInfo)(nil),              // 60: parley.v1.ChannelInfo
+	(*SignedChannelInfo)(nil),        // 61: parley.v1.SignedChannelInfo
+	(*Post)(nil),                     // 62: parley.v1.Post
+	(*Media)(nil),                    // 63: parley.v1.Media
+	(*Sticker)(nil),                  // 64: parley.v1.Sticker
+	(*Poll)(nil),                     // 65: parley.v1.Poll
+	(*SignedPost)(nil),               // 66: parley.v1.SignedPost
+	(*Channel)(nil),                  // 67: parley.v1.Channel
+	(*ChannelCreate)(nil),            // 68: parley.v1.ChannelCreate
+	(*ChannelUpdate)(nil),            // 69: parley.v1.ChannelUpdate
+	(*ChannelGet)(nil),               // 70: parley.v1.ChannelGet
+	(*ChannelDelete)(nil),            // 71: parley.v1.ChannelDelete
+	(*ChannelLink)(nil),              // 72: parley.v1.ChannelLink
+	(*ChannelLinkResult)(nil),        // 73: parley.v1.ChannelLinkResult
+	(*ChannelInviteAdmin)(nil),       // 74: parley.v1.ChannelInviteAdmin
+	(*ChannelInvitation)(nil),        // 75: parley.v1.ChannelInvitation
+	(*ChannelAcceptAdmin)(nil),       // 76: parley.v1.ChannelAcceptAdmin
+	(*ChannelRemoveAdmin)(nil),       // 77: parley.v1.ChannelRemoveAdmin
+	(*ChannelTransfer)(nil),          // 78: parley.v1.ChannelTransfer
+	(*ChannelRotateKey)(nil),         // 79: parley.v1.ChannelRotateKey
+	(*ChannelAdmins)(nil),            // 80: parley.v1.ChannelAdmins
+	(*ChannelMember)(nil),            // 81: parley.v1.ChannelMember
+	(*ChannelAdminsResult)(nil),      // 82: parley.v1.ChannelAdminsResult
+	(*ChannelInvitations)(nil),       // 83: parley.v1.ChannelInvitations
+	(*ChannelInvitationsResult)(nil), // 84: parley.v1.ChannelInvitationsResult
+	(*ChannelPublish)(nil),           // 85: parley.v1.ChannelPublish
+	(*ChannelEditPost)(nil),          // 86: parley.v1.ChannelEditPost
+	(*ChannelDeletePost)(nil),        // 87: parley.v1.ChannelDeletePost
+	(*ChannelApprove)(nil),           // 88: parley.v1.ChannelApprove
+	(*ReactionCount)(nil),            // 89: parley.v1.ReactionCount
+	(*ChannelPost)(nil),              // 90: parley.v1.ChannelPost
+	(*ChannelDrafts)(nil),            // 91: parley.v1.ChannelDrafts
+	(*ChannelPostsResult)(nil),       // 92: parley.v1.ChannelPostsResult
+	(*ChannelSync)(nil),              // 93: parley.v1.ChannelSync
+	(*ChannelSyncResult)(nil),        // 94: parley.v1.ChannelSyncResult
+	(*ChannelGetPosts)(nil),          // 95: parley.v1.ChannelGetPosts
+	(*ChannelFollow)(nil),            // 96: parley.v1.ChannelFollow
+	(*ChannelUnfollow)(nil),          // 97: parley.v1.ChannelUnfollow
+	(*ChannelMute)(nil),              // 98: parley.v1.ChannelMute
+	(*ChannelList)(nil),              // 99: parley.v1.ChannelList
+	(*ChannelListResult)(nil),        // 100: parley.v1.ChannelListResult
+	(*ChannelReact)(nil),             // 101: parley.v1.ChannelReact
+	(*ChannelVote)(nil),              // 102: parley.v1.ChannelVote
+	(*ChannelView)(nil),              // 103: parley.v1.ChannelView
+	(*ChannelStats)(nil),             // 104: parley.v1.ChannelStats
+	(*DayStats)(nil),                 // 105: parley.v1.DayStats
+	(*PostStats)(nil),                // 106: parley.v1.PostStats
+	(*ChannelStatsResult)(nil),       // 107: parley.v1.ChannelStatsResult
+	(*ChannelDirectory)(nil),         // 108: parley.v1.ChannelDirectory
+	(*ChannelDirectoryResult)(nil),   // 109: parley.v1.ChannelDirectoryResult
+	(*ChannelReport)(nil),            // 110: parley.v1.ChannelReport
+	(*MediaToken)(nil),               // 111: parley.v1.MediaToken
+	(*MediaTokenResult)(nil),         // 112: parley.v1.MediaTokenResult
+	(*ChannelUpdated)(nil),           // 113: parley.v1.ChannelUpdated
 }
 var file_proto_parley_proto_depIdxs = []int32{
 	9,   // 0: parley.v1.Frame.hello:type_name -> parley.v1.Hello
@@ -9091,129 +9234,131 @@ var file_proto_parley_proto_depIdxs = []int32{
 	31,  // 12: parley.v1.Request.claim_key_packages:type_name -> parley.v1.ClaimKeyPackages
 	34,  // 13: parley.v1.Request.send:type_name -> parley.v1.Send
 	36,  // 14: parley.v1.Request.commit:type_name -> parley.v1.Commit
-	42,  // 15: parley.v1.Request.ack:type_name -> parley.v1.Ack
-	45,  // 16: parley.v1.Request.set_contact:type_name -> parley.v1.SetContact
-	46,  // 17: parley.v1.Request.set_blocked:type_name -> parley.v1.SetBlocked
-	47,  // 18: parley.v1.Request.set_presence_visibility:type_name -> parley.v1.SetPresenceVisibility
-	48,  // 19: parley.v1.Request.get_presence:type_name -> parley.v1.GetPresence
+	44,  // 15: parley.v1.Request.ack:type_name -> parley.v1.Ack
+	47,  // 16: parley.v1.Request.set_contact:type_name -> parley.v1.SetContact
+	48,  // 17: parley.v1.Request.set_blocked:type_name -> parley.v1.SetBlocked
+	49,  // 18: parley.v1.Request.set_presence_visibility:type_name -> parley.v1.SetPresenceVisibility
+	50,  // 19: parley.v1.Request.get_presence:type_name -> parley.v1.GetPresence
 	39,  // 20: parley.v1.Request.get_group:type_name -> parley.v1.GetGroup
-	43,  // 21: parley.v1.Request.ping:type_name -> parley.v1.Ping
-	66,  // 22: parley.v1.Request.channel_create:type_name -> parley.v1.ChannelCreate
-	67,  // 23: parley.v1.Request.channel_update:type_name -> parley.v1.ChannelUpdate
-	68,  // 24: parley.v1.Request.channel_get:type_name -> parley.v1.ChannelGet
-	69,  // 25: parley.v1.Request.channel_delete:type_name -> parley.v1.ChannelDelete
-	70,  // 26: parley.v1.Request.channel_link:type_name -> parley.v1.ChannelLink
-	72,  // 27: parley.v1.Request.channel_invite_admin:type_name -> parley.v1.ChannelInviteAdmin
-	74,  // 28: parley.v1.Request.channel_accept_admin:type_name -> parley.v1.ChannelAcceptAdmin
-	75,  // 29: parley.v1.Request.channel_remove_admin:type_name -> parley.v1.ChannelRemoveAdmin
-	76,  // 30: parley.v1.Request.channel_transfer:type_name -> parley.v1.ChannelTransfer
-	77,  // 31: parley.v1.Request.channel_rotate_key:type_name -> parley.v1.ChannelRotateKey
-	78,  // 32: parley.v1.Request.channel_admins:type_name -> parley.v1.ChannelAdmins
-	81,  // 33: parley.v1.Request.channel_invitations:type_name -> parley.v1.ChannelInvitations
-	83,  // 34: parley.v1.Request.channel_publish:type_name -> parley.v1.ChannelPublish
-	84,  // 35: parley.v1.Request.channel_edit_post:type_name -> parley.v1.ChannelEditPost
-	85,  // 36: parley.v1.Request.channel_delete_post:type_name -> parley.v1.ChannelDeletePost
-	86,  // 37: parley.v1.Request.channel_approve:type_name -> parley.v1.ChannelApprove
-	89,  // 38: parley.v1.Request.channel_drafts:type_name -> parley.v1.ChannelDrafts
-	91,  // 39: parley.v1.Request.channel_sync:type_name -> parley.v1.ChannelSync
-	93,  // 40: parley.v1.Request.channel_get_posts:type_name -> parley.v1.ChannelGetPosts
-	94,  // 41: parley.v1.Request.channel_follow:type_name -> parley.v1.ChannelFollow
-	95,  // 42: parley.v1.Request.channel_unfollow:type_name -> parley.v1.ChannelUnfollow
-	96,  // 43: parley.v1.Request.channel_mute:type_name -> parley.v1.ChannelMute
-	97,  // 44: parley.v1.Request.channel_list:type_name -> parley.v1.ChannelList
-	99,  // 45: parley.v1.Request.channel_react:type_name -> parley.v1.ChannelReact
-	100, // 46: parley.v1.Request.channel_vote:type_name -> parley.v1.ChannelVote
-	101, // 47: parley.v1.Request.channel_view:type_name -> parley.v1.ChannelView
-	102, // 48: parley.v1.Request.channel_stats:type_name -> parley.v1.ChannelStats
-	106, // 49: parley.v1.Request.channel_directory:type_name -> parley.v1.ChannelDirectory
-	108, // 50: parley.v1.Request.channel_report:type_name -> parley.v1.ChannelReport
-	109, // 51: parley.v1.Request.media_token:type_name -> parley.v1.MediaToken
-	0,   // 52: parley.v1.Response.code:type_name -> parley.v1.Code
-	15,  // 53: parley.v1.Response.auth:type_name -> parley.v1.AuthResult
-	17,  // 54: parley.v1.Response.link_code:type_name -> parley.v1.LinkCode
-	19,  // 55: parley.v1.Response.link_pending:type_name -> parley.v1.LinkPending
-	28,  // 56: parley.v1.Response.keys:type_name -> parley.v1.KeysResult
-	33,  // 57: parley.v1.Response.claim:type_name -> parley.v1.ClaimResult
-	35,  // 58: parley.v1.Response.send:type_name -> parley.v1.SendResult
-	37,  // 59: parley.v1.Response.commit:type_name -> parley.v1.CommitResult
-	38,  // 60: parley.v1.Response.conflict:type_name -> parley.v1.Conflict
-	49,  // 61: parley.v1.Response.presence:type_name -> parley.v1.PresenceResult
-	40,  // 62: parley.v1.Response.group:type_name -> parley.v1.GroupResult
-	30,  // 63: parley.v1.Response.upload:type_name -> parley.v1.UploadResult
-	65,  // 64: parley.v1.Response.channel:type_name -> parley.v1.Channel
-	71,  // 65: parley.v1.Response.channel_link:type_name -> parley.v1.ChannelLinkResult
-	73,  // 66: parley.v1.Response.channel_invitation:type_name -> parley.v1.ChannelInvitation
-	80,  // 67: parley.v1.Response.channel_admins:type_name -> parley.v1.ChannelAdminsResult
-	82,  // 68: parley.v1.Response.channel_invitations:type_name -> parley.v1.ChannelInvitationsResult
-	88,  // 69: parley.v1.Response.channel_post:type_name -> parley.v1.ChannelPost
-	90,  // 70: parley.v1.Response.channel_posts:type_name -> parley.v1.ChannelPostsResult
-	92,  // 71: parley.v1.Response.channel_sync:type_name -> parley.v1.ChannelSyncResult
-	98,  // 72: parley.v1.Response.channel_list:type_name -> parley.v1.ChannelListResult
-	105, // 73: parley.v1.Response.channel_stats:type_name -> parley.v1.ChannelStatsResult
-	107, // 74: parley.v1.Response.channel_directory:type_name -> parley.v1.ChannelDirectoryResult
-	110, // 75: parley.v1.Response.media_token:type_name -> parley.v1.MediaTokenResult
-	41,  // 76: parley.v1.Event.envelope:type_name -> parley.v1.Envelope
-	21,  // 77: parley.v1.Event.link_approved:type_name -> parley.v1.LinkApproved
-	44,  // 78: parley.v1.Event.notice:type_name -> parley.v1.Notice
-	50,  // 79: parley.v1.Event.presence:type_name -> parley.v1.Presence
-	111, // 80: parley.v1.Event.channel_updated:type_name -> parley.v1.ChannelUpdated
-	73,  // 81: parley.v1.Event.channel_invitation:type_name -> parley.v1.ChannelInvitation
-	25,  // 82: parley.v1.Register.device_list:type_name -> parley.v1.SignedDeviceList
-	25,  // 83: parley.v1.LinkApprove.device_list:type_name -> parley.v1.SignedDeviceList
-	25,  // 84: parley.v1.RevokeDevice.device_list:type_name -> parley.v1.SignedDeviceList
-	23,  // 85: parley.v1.DeviceList.devices:type_name -> parley.v1.Device
-	25,  // 86: parley.v1.KeyLogEntry.device_list:type_name -> parley.v1.SignedDeviceList
-	26,  // 87: parley.v1.KeysResult.log:type_name -> parley.v1.KeyLogEntry
-	32,  // 88: parley.v1.ClaimResult.key_packages:type_name -> parley.v1.ClaimedKeyPackage
-	1,   // 89: parley.v1.Commit.kind:type_name -> parley.v1.ConversationKind
-	1,   // 90: parley.v1.GroupResult.kind:type_name -> parley.v1.ConversationKind
-	2,   // 91: parley.v1.Envelope.kind:type_name -> parley.v1.EnvelopeKind
-	1,   // 92: parley.v1.Envelope.conversation_kind:type_name -> parley.v1.ConversationKind
-	0,   // 93: parley.v1.Notice.code:type_name -> parley.v1.Code
-	3,   // 94: parley.v1.SetPresenceVisibility.visibility:type_name -> parley.v1.PresenceVisibility
-	52,  // 95: parley.v1.Content.text:type_name -> parley.v1.Text
-	53,  // 96: parley.v1.Content.receipt:type_name -> parley.v1.Receipt
-	54,  // 97: parley.v1.Content.typing:type_name -> parley.v1.Typing
-	55,  // 98: parley.v1.Content.channel_key:type_name -> parley.v1.ChannelKey
-	56,  // 99: parley.v1.Content.forwarded_post:type_name -> parley.v1.ForwardedPost
-	7,   // 100: parley.v1.Receipt.kind:type_name -> parley.v1.Receipt.Kind
-	64,  // 101: parley.v1.ForwardedPost.post:type_name -> parley.v1.SignedPost
-	61,  // 102: parley.v1.Post.media:type_name -> parley.v1.Media
-	62,  // 103: parley.v1.Post.sticker:type_name -> parley.v1.Sticker
-	63,  // 104: parley.v1.Post.poll:type_name -> parley.v1.Poll
-	59,  // 105: parley.v1.Channel.info:type_name -> parley.v1.SignedChannelInfo
-	57,  // 106: parley.v1.Channel.keys:type_name -> parley.v1.ChannelKeyEntry
-	4,   // 107: parley.v1.Channel.role:type_name -> parley.v1.ChannelRole
-	57,  // 108: parley.v1.ChannelCreate.key:type_name -> parley.v1.ChannelKeyEntry
-	59,  // 109: parley.v1.ChannelCreate.info:type_name -> parley.v1.SignedChannelInfo
-	59,  // 110: parley.v1.ChannelUpdate.info:type_name -> parley.v1.SignedChannelInfo
-	65,  // 111: parley.v1.ChannelInvitation.channel:type_name -> parley.v1.Channel
-	57,  // 112: parley.v1.ChannelRemoveAdmin.new_key:type_name -> parley.v1.ChannelKeyEntry
-	57,  // 113: parley.v1.ChannelTransfer.new_key:type_name -> parley.v1.ChannelKeyEntry
-	57,  // 114: parley.v1.ChannelRotateKey.new_key:type_name -> parley.v1.ChannelKeyEntry
-	4,   // 115: parley.v1.ChannelMember.role:type_name -> parley.v1.ChannelRole
-	79,  // 116: parley.v1.ChannelAdminsResult.members:type_name -> parley.v1.ChannelMember
-	73,  // 117: parley.v1.ChannelAdminsResult.invitations:type_name -> parley.v1.ChannelInvitation
-	73,  // 118: parley.v1.ChannelInvitationsResult.invitations:type_name -> parley.v1.ChannelInvitation
-	64,  // 119: parley.v1.ChannelPublish.post:type_name -> parley.v1.SignedPost
-	64,  // 120: parley.v1.ChannelEditPost.post:type_name -> parley.v1.SignedPost
-	64,  // 121: parley.v1.ChannelPost.signed:type_name -> parley.v1.SignedPost
-	5,   // 122: parley.v1.ChannelPost.state:type_name -> parley.v1.ChannelPostState
-	87,  // 123: parley.v1.ChannelPost.reactions:type_name -> parley.v1.ReactionCount
-	88,  // 124: parley.v1.ChannelPostsResult.posts:type_name -> parley.v1.ChannelPost
-	88,  // 125: parley.v1.ChannelSyncResult.posts:type_name -> parley.v1.ChannelPost
-	65,  // 126: parley.v1.ChannelSyncResult.channel:type_name -> parley.v1.Channel
-	65,  // 127: parley.v1.ChannelListResult.channels:type_name -> parley.v1.Channel
-	87,  // 128: parley.v1.PostStats.reaction_counts:type_name -> parley.v1.ReactionCount
-	103, // 129: parley.v1.ChannelStatsResult.days:type_name -> parley.v1.DayStats
-	104, // 130: parley.v1.ChannelStatsResult.posts:type_name -> parley.v1.PostStats
-	6,   // 131: parley.v1.ChannelDirectory.sort:type_name -> parley.v1.DirectorySort
-	65,  // 132: parley.v1.ChannelDirectoryResult.channels:type_name -> parley.v1.Channel
-	133, // [133:133] is the sub-list for method output_type
-	133, // [133:133] is the sub-list for method input_type
-	133, // [133:133] is the sub-list for extension type_name
-	133, // [133:133] is the sub-list for extension extendee
-	0,   // [0:133] is the sub-list for field type_name
+	45,  // 21: parley.v1.Request.ping:type_name -> parley.v1.Ping
+	41,  // 22: parley.v1.Request.get_group_info:type_name -> parley.v1.GetGroupInfo
+	68,  // 23: parley.v1.Request.channel_create:type_name -> parley.v1.ChannelCreate
+	69,  // 24: parley.v1.Request.channel_update:type_name -> parley.v1.ChannelUpdate
+	70,  // 25: parley.v1.Request.channel_get:type_name -> parley.v1.ChannelGet
+	71,  // 26: parley.v1.Request.channel_delete:type_name -> parley.v1.ChannelDelete
+	72,  // 27: parley.v1.Request.channel_link:type_name -> parley.v1.ChannelLink
+	74,  // 28: parley.v1.Request.channel_invite_admin:type_name -> parley.v1.ChannelInviteAdmin
+	76,  // 29: parley.v1.Request.channel_accept_admin:type_name -> parley.v1.ChannelAcceptAdmin
+	77,  // 30: parley.v1.Request.channel_remove_admin:type_name -> parley.v1.ChannelRemoveAdmin
+	78,  // 31: parley.v1.Request.channel_transfer:type_name -> parley.v1.ChannelTransfer
+	79,  // 32: parley.v1.Request.channel_rotate_key:type_name -> parley.v1.ChannelRotateKey
+	80,  // 33: parley.v1.Request.channel_admins:type_name -> parley.v1.ChannelAdmins
+	83,  // 34: parley.v1.Request.channel_invitations:type_name -> parley.v1.ChannelInvitations
+	85,  // 35: parley.v1.Request.channel_publish:type_name -> parley.v1.ChannelPublish
+	86,  // 36: parley.v1.Request.channel_edit_post:type_name -> parley.v1.ChannelEditPost
+	87,  // 37: parley.v1.Request.channel_delete_post:type_name -> parley.v1.ChannelDeletePost
+	88,  // 38: parley.v1.Request.channel_approve:type_name -> parley.v1.ChannelApprove
+	91,  // 39: parley.v1.Request.channel_drafts:type_name -> parley.v1.ChannelDrafts
+	93,  // 40: parley.v1.Request.channel_sync:type_name -> parley.v1.ChannelSync
+	95,  // 41: parley.v1.Request.channel_get_posts:type_name -> parley.v1.ChannelGetPosts
+	96,  // 42: parley.v1.Request.channel_follow:type_name -> parley.v1.ChannelFollow
+	97,  // 43: parley.v1.Request.channel_unfollow:type_name -> parley.v1.ChannelUnfollow
+	98,  // 44: parley.v1.Request.channel_mute:type_name -> parley.v1.ChannelMute
+	99,  // 45: parley.v1.Request.channel_list:type_name -> parley.v1.ChannelList
+	101, // 46: parley.v1.Request.channel_react:type_name -> parley.v1.ChannelReact
+	102, // 47: parley.v1.Request.channel_vote:type_name -> parley.v1.ChannelVote
+	103, // 48: parley.v1.Request.channel_view:type_name -> parley.v1.ChannelView
+	104, // 49: parley.v1.Request.channel_stats:type_name -> parley.v1.ChannelStats
+	108, // 50: parley.v1.Request.channel_directory:type_name -> parley.v1.ChannelDirectory
+	110, // 51: parley.v1.Request.channel_report:type_name -> parley.v1.ChannelReport
+	111, // 52: parley.v1.Request.media_token:type_name -> parley.v1.MediaToken
+	0,   // 53: parley.v1.Response.code:type_name -> parley.v1.Code
+	15,  // 54: parley.v1.Response.auth:type_name -> parley.v1.AuthResult
+	17,  // 55: parley.v1.Response.link_code:type_name -> parley.v1.LinkCode
+	19,  // 56: parley.v1.Response.link_pending:type_name -> parley.v1.LinkPending
+	28,  // 57: parley.v1.Response.keys:type_name -> parley.v1.KeysResult
+	33,  // 58: parley.v1.Response.claim:type_name -> parley.v1.ClaimResult
+	35,  // 59: parley.v1.Response.send:type_name -> parley.v1.SendResult
+	37,  // 60: parley.v1.Response.commit:type_name -> parley.v1.CommitResult
+	38,  // 61: parley.v1.Response.conflict:type_name -> parley.v1.Conflict
+	51,  // 62: parley.v1.Response.presence:type_name -> parley.v1.PresenceResult
+	40,  // 63: parley.v1.Response.group:type_name -> parley.v1.GroupResult
+	30,  // 64: parley.v1.Response.upload:type_name -> parley.v1.UploadResult
+	42,  // 65: parley.v1.Response.group_info:type_name -> parley.v1.GroupInfoResult
+	67,  // 66: parley.v1.Response.channel:type_name -> parley.v1.Channel
+	73,  // 67: parley.v1.Response.channel_link:type_name -> parley.v1.ChannelLinkResult
+	75,  // 68: parley.v1.Response.channel_invitation:type_name -> parley.v1.ChannelInvitation
+	82,  // 69: parley.v1.Response.channel_admins:type_name -> parley.v1.ChannelAdminsResult
+	84,  // 70: parley.v1.Response.channel_invitations:type_name -> parley.v1.ChannelInvitationsResult
+	90,  // 71: parley.v1.Response.channel_post:type_name -> parley.v1.ChannelPost
+	92,  // 72: parley.v1.Response.channel_posts:type_name -> parley.v1.ChannelPostsResult
+	94,  // 73: parley.v1.Response.channel_sync:type_name -> parley.v1.ChannelSyncResult
+	100, // 74: parley.v1.Response.channel_list:type_name -> parley.v1.ChannelListResult
+	107, // 75: parley.v1.Response.channel_stats:type_name -> parley.v1.ChannelStatsResult
+	109, // 76: parley.v1.Response.channel_directory:type_name -> parley.v1.ChannelDirectoryResult
+	112, // 77: parley.v1.Response.media_token:type_name -> parley.v1.MediaTokenResult
+	43,  // 78: parley.v1.Event.envelope:type_name -> parley.v1.Envelope
+	21,  // 79: parley.v1.Event.link_approved:type_name -> parley.v1.LinkApproved
+	46,  // 80: parley.v1.Event.notice:type_name -> parley.v1.Notice
+	52,  // 81: parley.v1.Event.presence:type_name -> parley.v1.Presence
+	113, // 82: parley.v1.Event.channel_updated:type_name -> parley.v1.ChannelUpdated
+	75,  // 83: parley.v1.Event.channel_invitation:type_name -> parley.v1.ChannelInvitation
+	25,  // 84: parley.v1.Register.device_list:type_name -> parley.v1.SignedDeviceList
+	25,  // 85: parley.v1.LinkApprove.device_list:type_name -> parley.v1.SignedDeviceList
+	25,  // 86: parley.v1.RevokeDevice.device_list:type_name -> parley.v1.SignedDeviceList
+	23,  // 87: parley.v1.DeviceList.devices:type_name -> parley.v1.Device
+	25,  // 88: parley.v1.KeyLogEntry.device_list:type_name -> parley.v1.SignedDeviceList
+	26,  // 89: parley.v1.KeysResult.log:type_name -> parley.v1.KeyLogEntry
+	32,  // 90: parley.v1.ClaimResult.key_packages:type_name -> parley.v1.ClaimedKeyPackage
+	1,   // 91: parley.v1.Commit.kind:type_name -> parley.v1.ConversationKind
+	1,   // 92: parley.v1.GroupResult.kind:type_name -> parley.v1.ConversationKind
+	2,   // 93: parley.v1.Envelope.kind:type_name -> parley.v1.EnvelopeKind
+	1,   // 94: parley.v1.Envelope.conversation_kind:type_name -> parley.v1.ConversationKind
+	0,   // 95: parley.v1.Notice.code:type_name -> parley.v1.Code
+	3,   // 96: parley.v1.SetPresenceVisibility.visibility:type_name -> parley.v1.PresenceVisibility
+	54,  // 97: parley.v1.Content.text:type_name -> parley.v1.Text
+	55,  // 98: parley.v1.Content.receipt:type_name -> parley.v1.Receipt
+	56,  // 99: parley.v1.Content.typing:type_name -> parley.v1.Typing
+	57,  // 100: parley.v1.Content.channel_key:type_name -> parley.v1.ChannelKey
+	58,  // 101: parley.v1.Content.forwarded_post:type_name -> parley.v1.ForwardedPost
+	7,   // 102: parley.v1.Receipt.kind:type_name -> parley.v1.Receipt.Kind
+	66,  // 103: parley.v1.ForwardedPost.post:type_name -> parley.v1.SignedPost
+	63,  // 104: parley.v1.Post.media:type_name -> parley.v1.Media
+	64,  // 105: parley.v1.Post.sticker:type_name -> parley.v1.Sticker
+	65,  // 106: parley.v1.Post.poll:type_name -> parley.v1.Poll
+	61,  // 107: parley.v1.Channel.info:type_name -> parley.v1.SignedChannelInfo
+	59,  // 108: parley.v1.Channel.keys:type_name -> parley.v1.ChannelKeyEntry
+	4,   // 109: parley.v1.Channel.role:type_name -> parley.v1.ChannelRole
+	59,  // 110: parley.v1.ChannelCreate.key:type_name -> parley.v1.ChannelKeyEntry
+	61,  // 111: parley.v1.ChannelCreate.info:type_name -> parley.v1.SignedChannelInfo
+	61,  // 112: parley.v1.ChannelUpdate.info:type_name -> parley.v1.SignedChannelInfo
+	67,  // 113: parley.v1.ChannelInvitation.channel:type_name -> parley.v1.Channel
+	59,  // 114: parley.v1.ChannelRemoveAdmin.new_key:type_name -> parley.v1.ChannelKeyEntry
+	59,  // 115: parley.v1.ChannelTransfer.new_key:type_name -> parley.v1.ChannelKeyEntry
+	59,  // 116: parley.v1.ChannelRotateKey.new_key:type_name -> parley.v1.ChannelKeyEntry
+	4,   // 117: parley.v1.ChannelMember.role:type_name -> parley.v1.ChannelRole
+	81,  // 118: parley.v1.ChannelAdminsResult.members:type_name -> parley.v1.ChannelMember
+	75,  // 119: parley.v1.ChannelAdminsResult.invitations:type_name -> parley.v1.ChannelInvitation
+	75,  // 120: parley.v1.ChannelInvitationsResult.invitations:type_name -> parley.v1.ChannelInvitation
+	66,  // 121: parley.v1.ChannelPublish.post:type_name -> parley.v1.SignedPost
+	66,  // 122: parley.v1.ChannelEditPost.post:type_name -> parley.v1.SignedPost
+	66,  // 123: parley.v1.ChannelPost.signed:type_name -> parley.v1.SignedPost
+	5,   // 124: parley.v1.ChannelPost.state:type_name -> parley.v1.ChannelPostState
+	89,  // 125: parley.v1.ChannelPost.reactions:type_name -> parley.v1.ReactionCount
+	90,  // 126: parley.v1.ChannelPostsResult.posts:type_name -> parley.v1.ChannelPost
+	90,  // 127: parley.v1.ChannelSyncResult.posts:type_name -> parley.v1.ChannelPost
+	67,  // 128: parley.v1.ChannelSyncResult.channel:type_name -> parley.v1.Channel
+	67,  // 129: parley.v1.ChannelListResult.channels:type_name -> parley.v1.Channel
+	89,  // 130: parley.v1.PostStats.reaction_counts:type_name -> parley.v1.ReactionCount
+	105, // 131: parley.v1.ChannelStatsResult.days:type_name -> parley.v1.DayStats
+	106, // 132: parley.v1.ChannelStatsResult.posts:type_name -> parley.v1.PostStats
+	6,   // 133: parley.v1.ChannelDirectory.sort:type_name -> parley.v1.DirectorySort
+	67,  // 134: parley.v1.ChannelDirectoryResult.channels:type_name -> parley.v1.Channel
+	135, // [135:135] is the sub-list for method output_type
+	135, // [135:135] is the sub-list for method input_type
+	135, // [135:135] is the sub-list for extension type_name
+	135, // [135:135] is the sub-list for extension extendee
+	0,   // [0:135] is the sub-list for field type_name
 }
 
 func init() { file_proto_parley_proto_init() }
@@ -9246,6 +9391,7 @@ func file_proto_parley_proto_init() {
 		(*Request_GetPresence)(nil),
 		(*Request_GetGroup)(nil),
 		(*Request_Ping)(nil),
+		(*Request_GetGroupInfo)(nil),
 		(*Request_ChannelCreate)(nil),
 		(*Request_ChannelUpdate)(nil),
 		(*Request_ChannelGet)(nil),
@@ -9289,6 +9435,7 @@ func file_proto_parley_proto_init() {
 		(*Response_Presence)(nil),
 		(*Response_Group)(nil),
 		(*Response_Upload)(nil),
+		(*Response_GroupInfo)(nil),
 		(*Response_Channel)(nil),
 		(*Response_ChannelLink)(nil),
 		(*Response_ChannelInvitation)(nil),
@@ -9310,7 +9457,7 @@ func file_proto_parley_proto_init() {
 		(*Event_ChannelUpdated)(nil),
 		(*Event_ChannelInvitation)(nil),
 	}
-	file_proto_parley_proto_msgTypes[43].OneofWrappers = []any{
+	file_proto_parley_proto_msgTypes[45].OneofWrappers = []any{
 		(*Content_Text)(nil),
 		(*Content_Receipt)(nil),
 		(*Content_Typing)(nil),
@@ -9323,7 +9470,7 @@ func file_proto_parley_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_parley_proto_rawDesc), len(file_proto_parley_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   104,
+			NumMessages:   106,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
