@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 	"google.golang.org/protobuf/encoding/protowire"
+	gproto "google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/proto"
 	"github.com/parleyhq/parley/server"
@@ -162,6 +163,30 @@ func TestDeclaredLengthOverLimit(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if grown := int64(after.TotalAlloc - before.TotalAlloc); grown > 64<<20 {
 		t.Fatalf("server allocated %d bytes for one refused frame", grown)
+	}
+}
+
+// TestDeclaredLengthRefusedFromHeader: a header that declares a terabyte
+// and nothing after it. The server refuses the frame from its header
+// alone — it does not wait for payload that never comes — with a Notice
+// and close status 4010.
+func TestDeclaredLengthRefusedFromHeader(t *testing.T) {
+	ts := startServer(t)
+	conn, br := rawUpgrade(t, ts.Addr())
+	readHello(t, br)
+	hdr := []byte{0x82, 0x80 | 127} // FIN+binary, masked, 64-bit length
+	hdr = binary.BigEndian.AppendUint64(hdr, 1<<40)
+	hdr = append(hdr, 1, 2, 3, 4) // mask key; no payload follows
+	if _, err := conn.Write(hdr); err != nil {
+		t.Fatal(err)
+	}
+	op, p := rawFrame(t, br)
+	var f proto.Frame
+	if op != 2 || gproto.Unmarshal(p, &f) != nil || f.GetEvent().GetNotice().GetCode() != proto.Code_TOO_LARGE {
+		t.Fatalf("first frame after the header: opcode %d, %v; want a TOO_LARGE Notice", op, &f)
+	}
+	if status := readCloseStatus(t, br); status != 4000+int(proto.Code_TOO_LARGE) {
+		t.Fatalf("close status %d, want %d", status, 4000+int(proto.Code_TOO_LARGE))
 	}
 }
 

@@ -175,6 +175,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.started = true
 	s.mu.Unlock()
+	s.gw.Start()
 	if err := s.listen(); err != nil {
 		close(s.ready)
 		s.Shutdown(context.Background())

@@ -1,20 +1,13 @@
 package gateway
 
 import (
-	"bytes"
-	"context"
-	"errors"
-	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
-	"github.com/coder/websocket"
-	gproto "google.golang.org/protobuf/proto"
-
 	"github.com/parleyhq/parley/bus"
-	"github.com/parleyhq/parley/internal/clock"
 	"github.com/parleyhq/parley/proto"
 )
 
@@ -26,208 +19,403 @@ const (
 	stateAuthed
 )
 
-// conn is one device connection. Fields below "reader-owned" are touched
-// only by the reader goroutine; the rest say how they are shared.
+// conn is one device connection. It owns no goroutine while idle: bytes
+// arrive through the event loop (or, in goroutine mode, the connection's
+// reader), requests are handled by a worker started when a message
+// arrives and gone once the inbox is empty, mailbox pushes by a pusher
+// that likewise runs only while there is mail. Everything it keeps at rest
+// is this struct; buffers exist only while a message is partial or output
+// waits for the socket.
+//
+// Lock order: Gateway.mu before conn.mu before poller.mu. Fields below
+// "under mu" are guarded by mu; "reader-owned" ones are touched by the one
+// goroutine that reads the socket at a time; "worker-owned" ones by the
+// worker (one at a time, handed over through mu).
 type conn struct {
 	g      *Gateway
-	ws     *websocket.Conn
-	nc     net.Conn                    // the raw socket, nil if the server did not use ConnContext
-	id     string                      // unique in the cluster, for bus.Message.Except
-	logp   atomic.Pointer[slog.Logger] // replaced at authentication to name the device
-	ctx    context.Context             // canceled by kill: aborts socket I/O and handler calls
-	cancel context.CancelFunc
+	id     uint64 // see idString
+	remote string
 
-	out  sendQueue   // the bounded send queue
-	mail chan []byte // pusher → writer, unbuffered: the pusher is flow-controlled by acks
-	// The pusher runs only while there is mail to push, so an idle
-	// connection costs no goroutine for it.
-	pushMu      sync.Mutex
-	pushRunning bool
-	pushAgain   bool          // new mail or an ack arrived while it ran
-	pushStopped bool          // set by finish before it waits for tasks
-	quit        chan struct{} // closed by cut
+	// Deadlines as Unix nanoseconds, 0 for none, read by the sweeper.
+	// handshakeBy, idleBy and linkBy are on the injected clock; stallSince
+	// and closeBy on the wall clock (see sweep.go).
+	handshakeBy atomic.Int64
+	idleBy      atomic.Int64
+	linkBy      atomic.Int64
+	stallSince  atomic.Int64 // the head of the output queue has waited for the socket since
+	closeBy     atomic.Int64 // our close frame went out; the peer's is due
 
-	cutOnce     sync.Once
-	closeCode   proto.Code // set before quit is closed, read after
+	ident atomic.Pointer[Identity] // set once authenticated, for the pusher and logs
+
+	mu   sync.Mutex
+	cond sync.Cond // on mu: a Send finished, the output drained, or the connection is closing
+
+	// under mu: the transport. Event-loop mode uses fd and p; goroutine
+	// mode (TLS, or no event loop on this platform) uses nc.
+	fd       int32 // -1 once released
+	p        *poller
+	nc       net.Conn
+	released bool // the socket is closed; teardown has been started
+
+	// under mu: closing
+	closing     bool
+	closeCode   proto.Code
 	closeReason string
+	closeSent   bool // our close frame is queued
+	peerClosed  bool // the peer sent its close frame (or the stream ended)
+
+	// under mu: output
+	out       []outFrame // waiting for the socket; nil when all went out
+	outHead   int        // bytes of out[0] already written
+	counted   int        // frames in out that count against Config.SendQueue
+	wantWrite bool       // event loop: waiting for writability; goroutine mode: the writer runs
+
+	// under mu: input
+	inbox      []inMsg
+	inboxBytes int
+	working    bool // the worker runs
+	paused     bool // reading stopped until the worker catches up
+
+	// under mu: pusher and pipelined Sends
+	pushOK      bool // authenticated: mail may be pushed
+	pushRunning bool
+	pushAgain   bool // new mail or an ack arrived while it ran
+	inflight    int  // Sends waiting for the delivery batcher
 
 	win   window
-	sends inflight
-	tasks sync.WaitGroup // writer and pusher
+	tasks sync.WaitGroup // worker, pusher and (goroutine mode) writer
 
 	// reader-owned
+	rd     *frameReader // a partial frame, nil between frames
+	rdDead bool         // a framing error: ignore the rest of the stream
+
+	// worker-owned
 	state       connState
 	challenge   []byte
 	who         Identity
 	malformed   int
 	attempts    int
-	limiter     *bucket
+	limiter     bucket
 	subDevice   string
 	unsub       func()
-	handshakeT  clock.Timer
-	idleT       clock.Timer
-	linkT       clock.Timer
 	authedCount bool // joined was called
 }
 
-func (g *Gateway) newConn(ws *websocket.Conn, nc net.Conn, remote string) *conn {
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &conn{
-		g:       g,
-		ws:      ws,
-		nc:      nc,
-		id:      g.connID(),
-		ctx:     ctx,
-		cancel:  cancel,
-		out:     newSendQueue(g.cfg.SendQueue),
-		mail:    make(chan []byte),
-		quit:    make(chan struct{}),
-		limiter: newBucket(g.cfg.RatePerSecond, g.cfg.RateBurst, g.clock.Now()),
-	}
-	c.sends.init()
-	c.logp.Store(g.log.With("conn", c.id, "remote", remote))
+// outFrame is one WebSocket frame waiting for the socket.
+type outFrame struct {
+	b       []byte
+	counted bool // a response or event, bounded by SendQueue; mailbox pushes are paced instead
+}
+
+// inMsg is one WebSocket message waiting for the worker.
+type inMsg struct {
+	op byte
+	b  []byte
+}
+
+// Input bounds: past them the connection stops reading until the worker
+// catches up, which pushes back on the device through TCP (as a blocked
+// reader did). A connection buffers at most about inboxPauseBytes plus one
+// read (pollBuffer) plus one partial message (proto.MaxFrameBytes).
+const (
+	inboxPause      = 32
+	inboxResume     = 8
+	inboxPauseBytes = proto.MaxFrameBytes
+)
+
+func (g *Gateway) newConn(remote string) *conn {
+	c := &conn{g: g, id: g.nextID.Add(1), remote: remote, fd: -1}
+	c.cond.L = &c.mu
+	c.limiter = newBucket(g.cfg.RatePerSecond, g.cfg.RateBurst, g.clock.Now())
 	return c
 }
 
-// errTooLarge marks a message over proto.MaxFrameBytes.
-var errTooLarge = errors.New("frame over the size limit")
+// idString names the connection uniquely in the cluster (bus.Message.Except).
+func (c *conn) idString() string { return c.g.node + "-" + strconv.FormatUint(c.id, 10) }
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// log returns a logger naming the connection (built on demand: an idle
+// connection keeps no logger).
+func (c *conn) log() *slog.Logger {
+	l := c.g.log.With("conn", c.idString(), "remote", c.remote)
+	if w := c.ident.Load(); w != nil {
+		l = l.With("device", w.DeviceID)
+	}
+	return l
+}
 
-// serve runs the reader and owns the connection's other goroutines.
-func (c *conn) serve() {
-	defer c.finish()
-	c.tasks.Go(c.writeLoop)
+// received queues a data message for the worker. It runs on the reading
+// goroutine.
+func (c *conn) received(op byte, b []byte) {
+	now := c.g.clock.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return // a closing connection reads only to find the close frame
+	}
+	c.idleBy.Store(now.Add(c.g.cfg.IdleTimeout).UnixNano())
+	c.inbox = append(c.inbox, inMsg{op: op, b: b})
+	c.inboxBytes += len(b)
+	if !c.paused && (len(c.inbox) >= inboxPause || c.inboxBytes >= inboxPauseBytes) {
+		c.paused = true
+		c.readInterestLocked()
+	}
+	if !c.working {
+		c.working = true
+		c.tasks.Go(c.work)
+	}
+}
 
-	ch, err := c.g.challenge()
-	if err != nil {
-		c.log().Error("no randomness for a challenge", "err", err)
-		c.cut(proto.Code_UNAVAILABLE, "the server cannot serve connections right now; retry later")
+// work handles queued messages in order and returns when the inbox is
+// empty, so an idle connection has no worker.
+func (c *conn) work() {
+	for {
+		c.mu.Lock()
+		if c.closing || len(c.inbox) == 0 {
+			c.working = false
+			c.mu.Unlock()
+			return
+		}
+		m := c.inbox[0]
+		c.inbox[0] = inMsg{}
+		c.inbox = c.inbox[1:]
+		if len(c.inbox) == 0 {
+			c.inbox = nil
+		}
+		c.inboxBytes -= len(m.b)
+		if c.paused && len(c.inbox) <= inboxResume && c.inboxBytes < inboxPauseBytes/2 {
+			c.paused = false
+			c.readInterestLocked()
+		}
+		c.mu.Unlock()
+		c.handleMessage(m.op, m.b)
+	}
+}
+
+// frame handles one message or control frame of the reader; false stops
+// reading.
+func (c *conn) frame(op byte, p []byte) bool {
+	switch op {
+	case opBinary, opText:
+		c.received(op, p)
+	case opPing:
+		c.mu.Lock()
+		if !c.closing {
+			c.queueLocked(outFrame{b: encodeFrame(opPong, p)})
+		}
+		c.mu.Unlock()
+	case opClose:
+		c.peerClose()
+		return false
+	}
+	return true
+}
+
+// feed parses bytes read from the socket.
+func (c *conn) feed(data []byte) {
+	if c.rdDead {
 		return
 	}
-	c.challenge = ch
-	c.enqueue(mustMarshal(&proto.Frame{Kind: &proto.Frame_Hello{Hello: &proto.Hello{
-		ProtocolVersion: proto.ProtocolVersion,
-		Challenge:       ch,
-		ServerTimeMs:    c.g.clock.Now().UnixMilli(),
-		MaxFrameBytes:   proto.MaxFrameBytes,
-	}}}))
-	c.handshakeT = c.g.clock.AfterFunc(c.g.cfg.HandshakeTimeout, func() {
-		c.g.cfg.Metrics.HandshakeFailures.WithLabelValues(proto.Code_HANDSHAKE_TIMEOUT.String()).Inc()
-		c.cut(proto.Code_HANDSHAKE_TIMEOUT, "no authentication in time; authenticate right after Hello")
-	})
-	c.idleT = c.g.clock.AfterFunc(c.g.cfg.IdleTimeout, func() {
-		c.cut(proto.Code_IDLE_TIMEOUT, "nothing received for too long; send Ping to keep the connection")
-	})
-
-	// read stops one byte past proto.MaxFrameBytes to detect an oversized
-	// message and close with 4010; the library's own limit (which would
-	// close with 1009) is set just above that so it never trips first. No
-	// more than the limit is ever buffered, whatever length a frame
-	// header declares.
-	c.ws.SetReadLimit(proto.MaxFrameBytes + 1)
-	for {
-		select {
-		case <-c.quit:
-			return
-		default:
-		}
-		typ, buf, err := c.read()
-		if err != nil {
-			if errors.Is(err, errTooLarge) {
-				c.cut(proto.Code_TOO_LARGE, "frame over 1 MiB; split the data or send it as an attachment")
-			}
-			return
-		}
-		c.idleT.Reset(c.g.cfg.IdleTimeout)
-		c.handleMessage(typ, buf.Bytes())
-		if buf.Cap() <= pooledBufferMax {
-			bufPool.Put(buf)
-		}
+	var r frameReader
+	if c.rd != nil {
+		r = *c.rd
+	}
+	err := r.feed(data, proto.MaxFrameBytes, c.frame)
+	switch {
+	case r.idle():
+		c.rd = nil
+	case c.rd == nil:
+		c.rd = new(frameReader)
+		*c.rd = r
+	default:
+		*c.rd = r
+	}
+	if err == nil {
+		return
+	}
+	// The rest of the stream cannot be framed: say why and close. What
+	// the device still sends is read and dropped (closing a socket with
+	// unread data would reset it, and the device might never see why),
+	// until it closes its side or closeWait runs out.
+	c.rdDead, c.rd = true, nil
+	if err == errTooLarge {
+		c.cutStatus(proto.Code_TOO_LARGE, 0, "frame over 1 MiB; split the data or send it as an attachment")
+	} else {
+		c.cutStatus(proto.Code_BAD_REQUEST, statusProtocolError, err.Error())
 	}
 }
 
-// read reads one whole message into a pooled buffer.
-func (c *conn) read() (websocket.MessageType, *bytes.Buffer, error) {
-	typ, r, err := c.ws.Reader(c.ctx)
-	if err != nil {
-		return 0, nil, err
+// peerClose handles the device's close frame: answer it (unless we closed
+// first) and release the socket once our close frame is out.
+func (c *conn) peerClose() {
+	c.mu.Lock()
+	c.peerClosed = true
+	first := c.closeLocked(proto.Code_OK, "", statusNormal, false)
+	if c.closeSent && len(c.out) == 0 {
+		c.releaseLocked()
 	}
-	buf := bufPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	if _, err := buf.ReadFrom(io.LimitReader(r, proto.MaxFrameBytes+1)); err != nil {
-		return 0, nil, err
+	c.mu.Unlock()
+	if first {
+		c.closed(proto.Code_OK, "")
 	}
-	if buf.Len() > proto.MaxFrameBytes {
-		return 0, nil, errTooLarge // the buffer is dropped: it is too big to keep
-	}
-	return typ, buf, nil
 }
 
-// finish tears the connection down once the reader stops.
-func (c *conn) finish() {
-	c.cut(proto.Code_OK, "")
-	for _, t := range []clock.Timer{c.handshakeT, c.idleT, c.linkT} {
-		if t != nil {
-			t.Stop()
+// gone handles the end of the stream or a socket error: the peer is gone.
+func (c *conn) gone() {
+	c.mu.Lock()
+	c.peerClosed = true
+	first := c.closeLocked(proto.Code_OK, "", statusNormal, false)
+	c.releaseLocked()
+	c.mu.Unlock()
+	if first {
+		c.closed(proto.Code_OK, "")
+	}
+}
+
+// cut starts closing the connection with code (OK for "the peer went
+// away") and a reason for a person: a Notice, then close status 4000+code.
+// Safe from any goroutine, never blocks; only the first call counts.
+func (c *conn) cut(code proto.Code, reason string) {
+	c.cutStatus(code, 0, reason)
+}
+
+// cutStatus is cut with an explicit WebSocket status (0: 4000+code, with a
+// Notice first).
+func (c *conn) cutStatus(code proto.Code, status int, reason string) {
+	c.mu.Lock()
+	notice := status == 0 && code != proto.Code_OK
+	if status == 0 {
+		status = statusNormal
+		if code != proto.Code_OK {
+			status = 4000 + int(code)
 		}
 	}
+	first := c.closeLocked(code, reason, status, notice)
+	c.mu.Unlock()
+	if first {
+		c.closed(code, reason)
+	}
+}
+
+// closed does the bookkeeping of a first close, outside the lock.
+func (c *conn) closed(code proto.Code, reason string) {
+	if code == proto.Code_OK {
+		return
+	}
+	c.g.cfg.Metrics.Error(code)
+	if code == proto.Code_SLOW_CONSUMER {
+		c.g.cfg.Metrics.SlowConsumerCuts.Inc()
+	}
+	c.log().Info("closing connection", "code", code.String(), "reason", reason)
+}
+
+// closeLocked starts closing; false if the connection was already
+// closing. A slow consumer's socket is released at once: a Notice would
+// queue behind what the device is not reading.
+func (c *conn) closeLocked(code proto.Code, reason string, status int, notice bool) bool {
+	if c.closing {
+		return false
+	}
+	c.closing, c.closeCode, c.closeReason = true, code, reason
+	c.inbox, c.inboxBytes = nil, 0
+	c.cond.Broadcast()
+	if code == proto.Code_SLOW_CONSUMER || c.released {
+		c.releaseLocked()
+		return true
+	}
+	if c.paused && !c.rdDead {
+		c.paused = false // read on, to see the device's close frame
+		c.readInterestLocked()
+	}
+	if notice {
+		c.queueLocked(outFrame{b: encodeFrame(opBinary, noticeFrame(code, reason))})
+	}
+	c.closeSent = true
+	c.queueLocked(outFrame{b: encodeFrame(opClose, closePayload(status, reason))})
+	return true
+}
+
+// kill closes the socket outright.
+func (c *conn) kill() {
+	c.mu.Lock()
+	first := c.closeLocked(proto.Code_OK, "", statusNormal, false)
+	c.releaseLocked()
+	c.mu.Unlock()
+	if first {
+		c.closed(proto.Code_OK, "")
+	}
+}
+
+// releaseLocked closes the socket and starts the teardown. Every path to
+// the end of a connection comes here exactly once.
+func (c *conn) releaseLocked() {
+	if c.released {
+		return
+	}
+	c.released = true
+	c.closing = true
+	switch {
+	case c.nc != nil:
+		c.nc.Close()
+	case c.fd >= 0:
+		if c.p != nil {
+			c.p.remove(c)
+		}
+		sysClose(c.fd)
+		c.fd = -1
+	}
+	c.out, c.outHead, c.counted = nil, 0, 0
+	c.inbox, c.inboxBytes = nil, 0
+	c.stallSince.Store(0)
+	c.closeBy.Store(0)
+	c.cond.Broadcast()
+	go c.teardown()
+}
+
+// teardown runs once the socket is closed: it waits for the worker and
+// the pusher and undoes the connection's registrations. The gateway's
+// WaitGroup counts the connection until it is done.
+func (c *conn) teardown() {
+	defer c.g.wg.Done()
+	c.tasks.Wait()
 	if c.unsub != nil {
 		c.unsub()
 	}
-	c.pushMu.Lock()
-	c.pushStopped = true
-	c.pushMu.Unlock()
-	c.tasks.Wait()
-	c.kill()
+	c.g.forget(c)
 	c.g.cfg.Metrics.MailboxInFlight.Sub(float64(c.win.clear()))
 	if c.authedCount {
 		c.g.left(c.who.AccountID)
 	}
 }
 
-// cut starts closing the connection with code (OK for "the peer went
-// away") and a reason for a person. Safe from any goroutine, never blocks;
-// only the first call counts.
-func (c *conn) cut(code proto.Code, reason string) {
-	c.cutOnce.Do(func() {
-		c.closeCode, c.closeReason = code, reason
-		if code != proto.Code_OK {
-			c.g.cfg.Metrics.Error(code)
-			c.log().Info("closing connection", "code", code.String(), "reason", reason)
-		}
-		close(c.quit)
-		if code == proto.Code_SLOW_CONSUMER {
-			// The socket is full or stuck: a Notice would queue behind
-			// what the device is not reading. Drop it now.
-			c.g.cfg.Metrics.SlowConsumerCuts.Inc()
-			c.kill()
-		}
-	})
+// isClosing reports whether the connection is closing.
+func (c *conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
 }
 
-func (c *conn) log() *slog.Logger { return c.logp.Load() }
-
-// kill closes the socket outright and aborts handler calls.
-func (c *conn) kill() {
-	c.cancel()
-	if c.nc != nil {
-		c.nc.Close()
-	}
-}
-
-// enqueue puts a frame on the send queue; a full queue means the device is
-// not reading, and the connection is cut.
+// enqueue queues a serialized proto.Frame for the device; a full queue
+// means the device is not reading, and the connection is cut.
 func (c *conn) enqueue(f []byte) {
-	select {
-	case <-c.quit:
+	w := encodeFrame(opBinary, f)
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
 		return
-	default:
 	}
-	if !c.out.push(f) {
-		c.cut(proto.Code_SLOW_CONSUMER, "the device did not read fast enough; reconnect, undelivered mail is kept")
+	if c.counted >= c.g.cfg.SendQueue {
+		first := c.closeLocked(proto.Code_SLOW_CONSUMER, slowConsumerReason, 0, false)
+		c.mu.Unlock()
+		if first {
+			c.closed(proto.Code_SLOW_CONSUMER, slowConsumerReason)
+		}
+		return
 	}
+	c.queueLocked(outFrame{b: w, counted: true})
+	c.mu.Unlock()
 }
+
+const slowConsumerReason = "the device did not read fast enough; reconnect, undelivered mail is kept"
 
 // respond sends a Response, counting non-OK codes.
 func (c *conn) respond(r *proto.Response) {
@@ -235,52 +423,6 @@ func (c *conn) respond(r *proto.Response) {
 		c.g.cfg.Metrics.Error(r.Code)
 	}
 	c.enqueue(responseFrame(r))
-}
-
-// handleMessage parses one WebSocket message and acts on it.
-func (c *conn) handleMessage(typ websocket.MessageType, b []byte) {
-	req, code, msg := parseFrame(typ, b)
-	switch code {
-	case proto.Code_OK:
-		c.serveRequest(req)
-	case proto.Code_BAD_REQUEST:
-		c.malformedFrame(msg)
-	default:
-		c.respond(ErrorResponse(0, code, msg))
-	}
-}
-
-// parseFrame decodes a device's message: the Request it carries, or the
-// code and message to answer it with (BAD_REQUEST for a malformed frame,
-// UNKNOWN_FRAME for a kind this server does not know). It is pure, so
-// the decoder can be fuzzed alone.
-func parseFrame(typ websocket.MessageType, b []byte) (*proto.Request, proto.Code, string) {
-	if typ != websocket.MessageBinary {
-		return nil, proto.Code_BAD_REQUEST, "text messages are not part of the protocol; send binary protobuf frames"
-	}
-	var f proto.Frame
-	if err := gproto.Unmarshal(b, &f); err != nil {
-		return nil, proto.Code_BAD_REQUEST, "the message is not a valid protobuf Frame"
-	}
-	switch k := f.Kind.(type) {
-	case *proto.Frame_Request:
-		if k.Request == nil {
-			return &proto.Request{}, proto.Code_OK, ""
-		}
-		return k.Request, proto.Code_OK, ""
-	case nil:
-		return nil, proto.Code_UNKNOWN_FRAME, "this server does not know this frame type; upgrade the server or the client"
-	default:
-		return nil, proto.Code_BAD_REQUEST, "devices send only Request frames"
-	}
-}
-
-func (c *conn) malformedFrame(msg string) {
-	c.malformed++
-	c.respond(ErrorResponse(0, proto.Code_BAD_REQUEST, msg))
-	if c.malformed >= maxMalformed {
-		c.cut(proto.Code_BAD_REQUEST, "too many malformed frames; fix the client")
-	}
 }
 
 // onBus handles signals for this connection's device. It runs on the
@@ -293,79 +435,53 @@ func (c *conn) onBus(m bus.Message) {
 		c.g.cfg.Metrics.MessagesOut.WithLabelValues("event").Inc()
 		c.enqueue(m.Frame)
 	case bus.KindClose:
-		if m.Except != c.id {
+		if m.Except != c.idString() {
 			c.cut(proto.Code(m.Code), m.Reason)
 		}
 	}
 }
 
-// wakePusher makes sure the pusher looks at the mailbox again: it starts
-// it, or tells the running one to fetch once more before it stops.
-func (c *conn) wakePusher() {
-	c.pushMu.Lock()
-	defer c.pushMu.Unlock()
-	if c.pushStopped {
-		return // finish is waiting for tasks: start nothing new
-	}
-	if c.pushRunning {
-		c.pushAgain = true
-		return
-	}
-	c.pushRunning = true
-	c.tasks.Go(c.pushLoop)
-}
-
-// pushDone reports whether the pusher may stop: nothing asked it to look
-// again since it last fetched.
-func (c *conn) pushDone() bool {
-	c.pushMu.Lock()
-	defer c.pushMu.Unlock()
-	if c.pushAgain {
-		c.pushAgain = false
-		return false
-	}
-	c.pushRunning = false
-	return true
-}
-
-// inflight counts a connection's pipelined Sends.
-type inflight struct {
-	mu      sync.Mutex
-	n       int
-	changed chan struct{} // closed and replaced whenever n drops
-}
-
-func (f *inflight) init() { f.changed = make(chan struct{}) }
-
-// waitBelow waits until fewer than max are in flight (max 1: none), or
-// quit closes; it reports whether the wait succeeded.
-func (f *inflight) waitBelow(max int, quit <-chan struct{}) bool {
-	for {
-		f.mu.Lock()
-		if f.n < max {
-			f.mu.Unlock()
-			return true
-		}
-		ch := f.changed
-		f.mu.Unlock()
-		select {
-		case <-ch:
-		case <-quit:
-			return false
-		}
+// handleMessage parses one WebSocket message and acts on it.
+func (c *conn) handleMessage(op byte, b []byte) {
+	req, code, msg := parseFrame(op == opBinary, b)
+	switch code {
+	case proto.Code_OK:
+		c.serveRequest(req)
+	case proto.Code_BAD_REQUEST:
+		c.malformedFrame(msg)
+	default:
+		c.respond(ErrorResponse(0, code, msg))
 	}
 }
 
-func (f *inflight) add() {
-	f.mu.Lock()
-	f.n++
-	f.mu.Unlock()
+func (c *conn) malformedFrame(msg string) {
+	c.malformed++
+	c.respond(ErrorResponse(0, proto.Code_BAD_REQUEST, msg))
+	if c.malformed >= maxMalformed {
+		c.cut(proto.Code_BAD_REQUEST, "too many malformed frames; fix the client")
+	}
 }
 
-func (f *inflight) done() {
-	f.mu.Lock()
-	f.n--
-	close(f.changed)
-	f.changed = make(chan struct{})
-	f.mu.Unlock()
+// waitSends waits until fewer than max Sends are in flight (max 1: none);
+// false if the connection closed meanwhile.
+func (c *conn) waitSends(max int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.inflight >= max && !c.closing {
+		c.cond.Wait()
+	}
+	return !c.closing
+}
+
+func (c *conn) sendStarted() {
+	c.mu.Lock()
+	c.inflight++
+	c.mu.Unlock()
+}
+
+func (c *conn) sendDone() {
+	c.mu.Lock()
+	c.inflight--
+	c.cond.Broadcast()
+	c.mu.Unlock()
 }

@@ -79,3 +79,28 @@ func mustMarshal(m gproto.Message) []byte {
 func ErrorResponse(id uint64, code proto.Code, msg string) *proto.Response {
 	return &proto.Response{Id: id, Code: code, Message: msg}
 }
+
+// parseFrame decodes a device's message: the Request it carries, or the
+// code and message to answer it with (BAD_REQUEST for a malformed frame,
+// UNKNOWN_FRAME for a kind this server does not know). binary is false for
+// a WebSocket text message. It is pure, so the decoder can be fuzzed alone.
+func parseFrame(binary bool, b []byte) (*proto.Request, proto.Code, string) {
+	if !binary {
+		return nil, proto.Code_BAD_REQUEST, "text messages are not part of the protocol; send binary protobuf frames"
+	}
+	var f proto.Frame
+	if err := gproto.Unmarshal(b, &f); err != nil {
+		return nil, proto.Code_BAD_REQUEST, "the message is not a valid protobuf Frame"
+	}
+	switch k := f.Kind.(type) {
+	case *proto.Frame_Request:
+		if k.Request == nil {
+			return &proto.Request{}, proto.Code_OK, ""
+		}
+		return k.Request, proto.Code_OK, ""
+	case nil:
+		return nil, proto.Code_UNKNOWN_FRAME, "this server does not know this frame type; upgrade the server or the client"
+	default:
+		return nil, proto.Code_BAD_REQUEST, "devices send only Request frames"
+	}
+}

@@ -3,7 +3,6 @@ package gateway
 import (
 	"testing"
 
-	"github.com/coder/websocket"
 	"google.golang.org/protobuf/encoding/protowire"
 	gproto "google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -58,21 +57,21 @@ func TestParseFrame(t *testing.T) {
 	hello, _ := gproto.Marshal(&proto.Frame{Kind: &proto.Frame_Hello{Hello: &proto.Hello{}}})
 	unknown := protowire.AppendBytes(protowire.AppendTag(nil, 99, protowire.BytesType), []byte("x"))
 	for _, tc := range []struct {
-		name string
-		typ  websocket.MessageType
-		b    []byte
-		want proto.Code
+		name   string
+		binary bool
+		b      []byte
+		want   proto.Code
 	}{
-		{"request", websocket.MessageBinary, ping, proto.Code_OK},
-		{"empty request", websocket.MessageBinary, []byte{0x12, 0x00}, proto.Code_OK},
-		{"text", websocket.MessageText, ping, proto.Code_BAD_REQUEST},
-		{"truncated", websocket.MessageBinary, ping[:len(ping)-1], proto.Code_BAD_REQUEST},
-		{"garbage", websocket.MessageBinary, []byte{0xff, 0xff}, proto.Code_BAD_REQUEST},
-		{"wrong direction", websocket.MessageBinary, hello, proto.Code_BAD_REQUEST},
-		{"empty frame", websocket.MessageBinary, nil, proto.Code_UNKNOWN_FRAME},
-		{"unknown kind", websocket.MessageBinary, unknown, proto.Code_UNKNOWN_FRAME},
+		{"request", true, ping, proto.Code_OK},
+		{"empty request", true, []byte{0x12, 0x00}, proto.Code_OK},
+		{"text", false, ping, proto.Code_BAD_REQUEST},
+		{"truncated", true, ping[:len(ping)-1], proto.Code_BAD_REQUEST},
+		{"garbage", true, []byte{0xff, 0xff}, proto.Code_BAD_REQUEST},
+		{"wrong direction", true, hello, proto.Code_BAD_REQUEST},
+		{"empty frame", true, nil, proto.Code_UNKNOWN_FRAME},
+		{"unknown kind", true, unknown, proto.Code_UNKNOWN_FRAME},
 	} {
-		req, code, msg := parseFrame(tc.typ, tc.b)
+		req, code, msg := parseFrame(tc.binary, tc.b)
 		if code != tc.want {
 			t.Errorf("%s: %v %q, want %v", tc.name, code, msg, tc.want)
 		}
@@ -93,7 +92,7 @@ func FuzzParseFrame(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0x12, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		req, code, _ := parseFrame(websocket.MessageBinary, b)
+		req, code, _ := parseFrame(true, b)
 		if code != proto.Code_OK {
 			return
 		}
@@ -101,7 +100,7 @@ func FuzzParseFrame(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted request does not re-encode: %v", err)
 		}
-		req2, code2, _ := parseFrame(websocket.MessageBinary, again)
+		req2, code2, _ := parseFrame(true, again)
 		if code2 != proto.Code_OK || !gproto.Equal(req, req2) {
 			t.Fatalf("re-encoded request decodes differently")
 		}

@@ -10,11 +10,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/internal/clock"
@@ -47,9 +46,6 @@ const (
 	// connections there is no reconnect storm to spread, so draining does
 	// not take the whole drain period.
 	drainStep = 10 * time.Millisecond
-	// pooledBufferMax is the largest read buffer kept for reuse; a rare
-	// big frame's buffer is left to the collector.
-	pooledBufferMax = 64 << 10
 )
 
 // Identity is who an authenticated connection speaks for.
@@ -121,13 +117,21 @@ type Gateway struct {
 	rand   io.Reader
 	node   string // random, names this gateway in connection ids
 	nextID atomic.Uint64
+	// ctx is what requests of devices run under; it ends when a drain
+	// runs out of time, aborting what is still waiting on the store.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// goroutines forces goroutine mode for every connection (see
+	// TransportEnv).
+	goroutines bool
 
-	mu        sync.Mutex
-	conns     map[*conn]struct{}
-	online    map[string]int // account id → authenticated connections
-	draining  bool
-	accepting int            // handlers running, counted before the upgrade
-	wg        sync.WaitGroup // one per connection handler
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	online   map[string]int // account id → authenticated connections
+	draining bool
+	open     int            // connections from the upgrade until their teardown
+	engine   *engine        // event loop and sweeper, started by the first connection
+	wg       sync.WaitGroup // one per open connection
 }
 
 // New returns a gateway; it starts nothing until connections arrive.
@@ -140,13 +144,17 @@ func New(cfg Config) (*Gateway, error) {
 	case cfg.SendQueue < 1 || cfg.RatePerSecond <= 0 || cfg.RateBurst < 1 || cfg.MaxConnections < 1:
 		return nil, errors.New("gateway: SendQueue, RatePerSecond, RateBurst and MaxConnections must be positive")
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		clock:  clock.OrReal(cfg.Clock),
-		rand:   cfg.Rand,
-		conns:  make(map[*conn]struct{}),
-		online: make(map[string]int),
+		cfg:        cfg,
+		ctx:        ctx,
+		cancel:     cancel,
+		goroutines: os.Getenv(TransportEnv) == TransportGoroutines,
+		log:        cfg.Logger,
+		clock:      clock.OrReal(cfg.Clock),
+		rand:       cfg.Rand,
+		conns:      make(map[*conn]struct{}),
+		online:     make(map[string]int),
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -162,16 +170,14 @@ func New(cfg Config) (*Gateway, error) {
 	return g, nil
 }
 
-type netConnKey struct{}
+// ConnContext is for http.Server.ConnContext. The gateway takes the
+// socket over after the upgrade and no longer needs anything from it; it
+// is kept so servers that set it keep building.
+func ConnContext(ctx context.Context, _ net.Conn) context.Context { return ctx }
 
-// ConnContext is for http.Server.ConnContext: it lets the gateway close a
-// connection's socket outright when a graceful close does not finish in
-// time (a peer that never answers the close handshake).
-func ConnContext(ctx context.Context, c net.Conn) context.Context {
-	return context.WithValue(ctx, netConnKey{}, c)
-}
-
-// ServeHTTP accepts a WebSocket and serves it until it closes.
+// ServeHTTP upgrades the request to a WebSocket and hands the connection
+// to the event loop; the handler returns right away (in goroutine mode it
+// serves the connection until it closes).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	if g.draining {
@@ -180,45 +186,62 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server is shutting down; reconnect to another node or retry shortly", http.StatusServiceUnavailable)
 		return
 	}
-	if g.accepting >= g.cfg.MaxConnections {
+	if g.open >= g.cfg.MaxConnections {
 		g.mu.Unlock()
 		g.cfg.Metrics.Error(proto.Code_UNAVAILABLE)
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, "server is at its connection limit; retry later or connect to another node", http.StatusServiceUnavailable)
 		return
 	}
-	g.accepting++
+	if g.engine == nil {
+		g.engine = g.startEngine()
+	}
+	eng := g.engine
+	g.open++
 	g.wg.Add(1)
 	g.mu.Unlock()
-	defer func() {
+
+	nc, buffered, err := upgrade(w, r)
+	if err != nil {
+		g.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		g.mu.Lock()
-		g.accepting--
+		g.open--
 		g.mu.Unlock()
 		g.wg.Done()
-	}()
-
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
-	if err != nil {
-		g.log.Debug("websocket accept failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	nc, _ := r.Context().Value(netConnKey{}).(net.Conn)
-	c := g.newConn(ws, nc, r.RemoteAddr)
+	c := g.newConn(r.RemoteAddr)
 	g.mu.Lock()
 	draining := g.draining
 	g.conns[c] = struct{}{}
 	g.mu.Unlock()
+	g.cfg.Metrics.Connections.Inc()
+	// From here the connection is counted in wg until its teardown.
+	c.start(eng, nc, buffered)
 	if draining { // Drain began during the upgrade and did not see c
 		c.cut(proto.Code_SHUTTING_DOWN, "the server is shutting down; reconnect in a moment")
 	}
-	g.cfg.Metrics.Connections.Inc()
-	defer func() {
-		g.mu.Lock()
-		delete(g.conns, c)
-		g.mu.Unlock()
-		g.cfg.Metrics.Connections.Dec()
-	}()
-	c.serve()
+}
+
+// Start starts the event loop and the deadline sweeper, so their
+// goroutines exist from the server's start rather than from its first
+// connection (which starts them itself if Start was not called). Drain
+// stops them.
+func (g *Gateway) Start() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.engine == nil && !g.draining {
+		g.engine = g.startEngine()
+	}
+}
+
+// forget drops a torn-down connection.
+func (g *Gateway) forget(c *conn) {
+	g.mu.Lock()
+	delete(g.conns, c)
+	g.open--
+	g.mu.Unlock()
+	g.cfg.Metrics.Connections.Dec()
 }
 
 // Online reports whether any device of the account is connected to this
@@ -297,16 +320,36 @@ func (g *Gateway) Drain(ctx context.Context) error {
 	go func() { g.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		g.stopEngine()
 		return nil
 	case <-ctx.Done():
 	}
+	g.cancel() // abort requests still waiting on the store
 	g.mu.Lock()
+	left := make([]*conn, 0, len(g.conns))
 	for c := range g.conns {
-		c.kill()
+		left = append(left, c)
 	}
 	g.mu.Unlock()
+	for _, c := range left {
+		c.kill()
+	}
 	<-done
+	g.stopEngine()
 	return fmt.Errorf("gateway: drain: %w", ctx.Err())
+}
+
+// stopEngine stops the event loop and the sweeper once no connection is
+// left; the gateway is draining, so none starts them again.
+func (g *Gateway) stopEngine() {
+	g.mu.Lock()
+	eng := g.engine
+	g.engine = nil
+	g.mu.Unlock()
+	if eng != nil {
+		eng.stop()
+	}
+	g.cancel()
 }
 
 // Draining reports whether Drain has begun.
@@ -323,10 +366,4 @@ func (g *Gateway) challenge() ([]byte, error) {
 		return nil, fmt.Errorf("gateway: challenge: %w", err)
 	}
 	return b, nil
-}
-
-// connID names a connection uniquely in the cluster: a random node prefix
-// drawn at New and a counter.
-func (g *Gateway) connID() string {
-	return fmt.Sprintf("%s-%d", g.node, g.nextID.Add(1))
 }

@@ -52,6 +52,9 @@ func (w *window) ack(upTo uint64) int {
 		n++
 	}
 	w.pushed = append(w.pushed[:0], w.pushed[n:]...)
+	if len(w.pushed) == 0 {
+		w.pushed = nil // an idle connection keeps no window
+	}
 	w.cursor = max(w.cursor, upTo)
 	return n
 }
@@ -65,20 +68,25 @@ func (w *window) clear() int {
 	return n
 }
 
-// pushLoop feeds the device's mailbox to the writer in seq order, at most
+// pushLoop feeds the device's mailbox to the socket in seq order, at most
 // proto.MaxEventBatch unacknowledged, until it has caught up and nothing
 // new arrived meanwhile (wakePusher starts it again).
 func (c *conn) pushLoop() {
-	dev := c.who.DeviceID
+	who := c.ident.Load()
+	if who == nil {
+		c.pushDone()
+		return
+	}
 	m := c.g.cfg.Metrics
 	for {
 		if limit := proto.MaxEventBatch - c.win.inFlight(); limit > 0 {
-			mails, err := c.g.cfg.Mailbox.Fetch(c.ctx, dev, c.win.after(), limit)
+			mails, err := c.g.cfg.Mailbox.Fetch(c.g.ctx, who.DeviceID, c.win.after(), limit)
 			if err != nil {
-				if c.ctx.Err() == nil {
+				if !c.isClosing() {
 					c.log().Error("mailbox fetch failed", "err", err)
 					c.cut(proto.Code_UNAVAILABLE, "the server cannot read your mailbox right now; reconnect later")
 				}
+				c.pushDone()
 				return
 			}
 			for _, mail := range mails {
@@ -86,12 +94,11 @@ func (c *conn) pushLoop() {
 					continue
 				}
 				m.MailboxInFlight.Inc()
-				select {
-				case c.mail <- EnvelopeFrame(mail.Seq, mail.Envelope):
-					m.MessagesOut.WithLabelValues("mailbox").Inc()
-				case <-c.quit:
+				if !c.pushFrame(EnvelopeFrame(mail.Seq, mail.Envelope)) {
+					c.pushDone()
 					return
 				}
+				m.MessagesOut.WithLabelValues("mailbox").Inc()
 			}
 			if len(mails) == limit {
 				continue // there may be more
@@ -101,4 +108,34 @@ func (c *conn) pushLoop() {
 			return
 		}
 	}
+}
+
+// wakePusher makes sure the pusher looks at the mailbox again: it starts
+// it, or tells the running one to fetch once more before it stops.
+func (c *conn) wakePusher() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.pushOK || c.closing {
+		return
+	}
+	if c.pushRunning {
+		c.pushAgain = true
+		return
+	}
+	c.pushRunning = true
+	c.tasks.Go(c.pushLoop)
+}
+
+// pushDone reports whether the pusher may stop: nothing asked it to look
+// again since it last fetched, or the connection is closing.
+func (c *conn) pushDone() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pushAgain && !c.closing {
+		c.pushAgain = false
+		return false
+	}
+	c.pushAgain = false
+	c.pushRunning = false
+	return true
 }

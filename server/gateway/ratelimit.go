@@ -15,8 +15,8 @@ type bucket struct {
 	last   time.Time
 }
 
-func newBucket(rate float64, burst int, now time.Time) *bucket {
-	return &bucket{rate: rate, burst: float64(burst), tokens: float64(burst), last: now}
+func newBucket(rate float64, burst int, now time.Time) bucket {
+	return bucket{rate: rate, burst: float64(burst), tokens: float64(burst), last: now}
 }
 
 // take reports whether a request may proceed at now, consuming a token if

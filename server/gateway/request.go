@@ -41,21 +41,21 @@ func (c *conn) handshake(req *proto.Request) {
 	auth := c.g.cfg.Auth
 	switch b := req.Body.(type) {
 	case *proto.Request_Authenticate:
-		res, err := auth.Authenticate(c.ctx, c.challenge, b.Authenticate)
+		res, err := auth.Authenticate(c.g.ctx, c.challenge, b.Authenticate)
 		if err != nil {
 			c.handshakeFailed(req.Id, err)
 			return
 		}
 		c.authenticated(req.Id, res)
 	case *proto.Request_Register:
-		res, err := auth.Register(c.ctx, c.challenge, b.Register)
+		res, err := auth.Register(c.g.ctx, c.challenge, b.Register)
 		if err != nil {
 			c.handshakeFailed(req.Id, err)
 			return
 		}
 		c.authenticated(req.Id, res)
 	case *proto.Request_LinkBegin:
-		dev, code, err := auth.LinkBegin(c.ctx, c.challenge, b.LinkBegin)
+		dev, code, err := auth.LinkBegin(c.g.ctx, c.challenge, b.LinkBegin)
 		if err != nil {
 			c.handshakeFailed(req.Id, err)
 			return
@@ -90,7 +90,7 @@ func (c *conn) errorResponse(id uint64, err error) *proto.Response {
 	if errors.As(err, &pe) {
 		return ErrorResponse(id, pe.Code, pe.Message)
 	}
-	if c.ctx.Err() != nil {
+	if c.isClosing() || c.g.ctx.Err() != nil {
 		return ErrorResponse(id, proto.Code_UNAVAILABLE, "the connection is closing; retry")
 	}
 	c.log().Error("request failed", "err", err)
@@ -123,24 +123,27 @@ func (c *conn) authenticated(id uint64, res *proto.AuthResult) {
 		c.cut(proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later")
 		return
 	}
-	c.handshakeT.Stop()
-	if c.linkT != nil {
-		c.linkT.Stop()
-	}
+	c.handshakeBy.Store(0)
+	c.linkBy.Store(0)
 	c.who = Identity{AccountID: res.AccountId, Handle: res.Handle, DeviceID: res.DeviceId, Primary: res.Primary}
-	c.logp.Store(c.log().With("device", res.DeviceId))
+	who := c.who
+	c.ident.Store(&who)
+	c.challenge = nil // signed once; an idle connection does not keep it
 	c.state = stateAuthed
 	c.g.joined(res.AccountId)
 	c.authedCount = true
 	// One device, one connection: close an older connection of this
 	// device wherever it is. Failure only leaves the old one to time out.
-	if err := c.g.cfg.Bus.Publish(c.ctx, res.DeviceId, bus.Message{
+	if err := c.g.cfg.Bus.Publish(c.g.ctx, res.DeviceId, bus.Message{
 		Kind: bus.KindClose, Code: int32(proto.Code_FORBIDDEN),
-		Reason: "replaced by a newer connection of this device", Except: c.id,
+		Reason: "replaced by a newer connection of this device", Except: c.idString(),
 	}); err != nil {
 		c.log().Warn("could not close older connections of the device", "err", err)
 	}
 	c.respond(&proto.Response{Id: id, Body: &proto.Response_Auth{Auth: res}})
+	c.mu.Lock()
+	c.pushOK = true
+	c.mu.Unlock()
 	c.wakePusher() // redeliver what is waiting
 }
 
@@ -151,12 +154,9 @@ func (c *conn) linking(id uint64, deviceID string, code *proto.LinkCode) {
 		c.respond(ErrorResponse(id, proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later"))
 		return
 	}
-	c.handshakeT.Stop()
+	c.handshakeBy.Store(0)
 	c.state = stateLinking
-	wait := time.UnixMilli(code.ExpiresMs).Sub(c.g.clock.Now())
-	c.linkT = c.g.clock.AfterFunc(wait, func() {
-		c.cut(proto.Code_EXPIRED, "the link code expired before it was approved; start linking again")
-	})
+	c.linkBy.Store(time.UnixMilli(code.ExpiresMs).UnixNano())
 	c.respond(&proto.Response{Id: id, Body: &proto.Response_LinkCode{LinkCode: code}})
 }
 
@@ -173,23 +173,23 @@ func (c *conn) authed(req *proto.Request) {
 		return
 	case *proto.Request_Send:
 		if b.Send != nil && !b.Send.Ephemeral {
-			if !c.sends.waitBelow(maxPipelinedSends, c.quit) {
+			if !c.waitSends(maxPipelinedSends) {
 				return
 			}
-			c.sends.add()
-			c.g.cfg.Handler.Serve(c.ctx, c.who, req, func(r *proto.Response) {
+			c.sendStarted()
+			c.g.cfg.Handler.Serve(c.g.ctx, c.who, req, func(r *proto.Response) {
 				r.Id = req.Id
 				c.respond(r)
-				c.sends.done()
+				c.sendDone()
 			})
 			return
 		}
 	}
-	if !c.sends.waitBelow(1, c.quit) {
+	if !c.waitSends(1) {
 		return
 	}
 	done := make(chan *proto.Response, 1)
-	c.g.cfg.Handler.Serve(c.ctx, c.who, req, func(r *proto.Response) { done <- r })
+	c.g.cfg.Handler.Serve(c.g.ctx, c.who, req, func(r *proto.Response) { done <- r })
 	r := <-done
 	r.Id = req.Id
 	if a := req.GetAck(); a != nil && r.Code == proto.Code_OK {

@@ -1,89 +1,237 @@
 package gateway
 
 import (
+	"errors"
+	"net"
+	"os"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/parleyhq/parley/proto"
 )
 
-// maxCloseReason is what fits in a WebSocket close frame (125 bytes of
-// control payload minus the 2-byte status).
-const maxCloseReason = 123
-
-// writeLoop is the only writer of the socket.
-func (c *conn) writeLoop() {
-	for {
-		// Queued frames go first: the AuthResult is queued before the
-		// pusher starts, so it precedes the first mailbox event.
-		f := c.out.pop()
-		if f == nil {
-			select {
-			case <-c.quit:
-				c.closeSocket()
-				return
-			case <-c.out.ready:
-				continue
-			case f = <-c.mail:
-			}
-		}
-		if !c.write(f) {
-			c.kill()
-			return
-		}
-	}
-}
-
-// write writes one frame within WriteTimeout. A write that times out
-// means the device stopped reading: SLOW_CONSUMER.
+// Output. Frames are written straight to the socket by whoever queues
+// them, without blocking: what the socket does not take waits in the
+// connection's output queue until the event loop reports it writable. In
+// goroutine mode a writer goroutine, started on demand, does blocking
+// writes with a deadline instead.
 //
-// This deadline is on the wall clock, unlike every other timeout: it
+// The write timeout is on the wall clock, unlike every other timeout: it
 // bounds a real socket, which a fake clock cannot stall, and a test that
-// moves a fake clock forward must not cut a connection whose write had
+// moves a fake clock forward must not cut a connection whose writes had
 // already finished on the wire.
-func (c *conn) write(f []byte) bool {
-	// The cut comes first and then closes the socket, so the reader,
-	// which sees the socket close, cannot record a plain disconnect
-	// instead.
-	t := time.AfterFunc(c.g.cfg.WriteTimeout, func() {
-		c.cut(proto.Code_SLOW_CONSUMER, "the device did not read fast enough; reconnect, undelivered mail is kept")
-	})
-	err := c.ws.Write(c.ctx, websocket.MessageBinary, f)
-	t.Stop()
-	if err != nil {
-		c.cut(proto.Code_OK, "")
-		return false
-	}
-	return true
-}
 
-// closeSocket flushes what is queued (typically the response that explains
-// the close), sends a Notice and closes with status 4000+code.
-func (c *conn) closeSocket() {
-	code, reason := c.closeCode, c.closeReason
-	if code == proto.Code_SLOW_CONSUMER {
-		c.kill()
+const (
+	// maxWritev bounds the frames gathered into one writev.
+	maxWritev = 64
+	// closeWait is how long a closing connection waits for the device's
+	// close frame once its own went out.
+	closeWait = 5 * time.Second
+)
+
+// queueLocked appends f to the output and starts writing it.
+func (c *conn) queueLocked(f outFrame) {
+	if c.released {
 		return
 	}
-	for f := c.out.pop(); f != nil; f = c.out.pop() {
-		if !c.write(f) {
-			c.kill()
+	c.out = append(c.out, f)
+	if f.counted {
+		c.counted++
+	}
+	switch {
+	case c.nc != nil:
+		if !c.wantWrite {
+			c.wantWrite = true
+			c.tasks.Go(c.writeLoop)
+		}
+	case !c.wantWrite:
+		c.flushLocked()
+	}
+}
+
+// flushLocked writes what the socket takes now (event-loop mode).
+func (c *conn) flushLocked() {
+	if c.fd < 0 {
+		return
+	}
+	var bufs [maxWritev][]byte
+	for len(c.out) > 0 {
+		n := 0
+		for _, f := range c.out[:min(len(c.out), maxWritev)] {
+			bufs[n] = f.b
+			n++
+		}
+		bufs[0] = bufs[0][c.outHead:]
+		wrote, full, err := sysWrite(c.fd, bufs[:n])
+		if err != nil {
+			c.peerClosed = true
+			c.closeLocked(proto.Code_OK, "", statusNormal, false)
+			c.releaseLocked()
+			return
+		}
+		progressed := c.advanceLocked(wrote)
+		if full {
+			if progressed || c.stallSince.Load() == 0 {
+				c.stallSince.Store(time.Now().UnixNano())
+			}
+			if !c.wantWrite {
+				c.wantWrite = true
+				c.writeInterestLocked()
+			}
 			return
 		}
 	}
-	status := websocket.StatusNormalClosure
-	if code != proto.Code_OK {
-		if !c.write(noticeFrame(code, reason)) {
-			c.kill()
+	c.drainedLocked()
+}
+
+// advanceLocked drops n written bytes from the output; it reports whether
+// a frame was completed.
+func (c *conn) advanceLocked(n int) bool {
+	done := false
+	for n > 0 && len(c.out) > 0 {
+		rest := len(c.out[0].b) - c.outHead
+		if n < rest {
+			c.outHead += n
+			return done
+		}
+		n -= rest
+		if c.out[0].counted {
+			c.counted--
+		}
+		c.out[0] = outFrame{}
+		c.out = c.out[1:]
+		c.outHead = 0
+		done = true
+	}
+	return done
+}
+
+// drainedLocked runs when everything queued has been written.
+func (c *conn) drainedLocked() {
+	c.out, c.outHead = nil, 0
+	c.stallSince.Store(0)
+	if c.wantWrite && c.nc == nil {
+		c.wantWrite = false
+		c.writeInterestLocked()
+	}
+	c.cond.Broadcast() // the pusher waits for an empty queue
+	if c.closeSent {
+		if c.peerClosed {
+			c.releaseLocked()
+		} else if c.closeBy.Load() == 0 {
+			c.closeBy.Store(time.Now().Add(closeWait).UnixNano())
+		}
+	}
+}
+
+// writable is the event loop's "the socket takes data again".
+func (c *conn) writable() {
+	c.mu.Lock()
+	if c.wantWrite {
+		c.flushLocked()
+	}
+	c.mu.Unlock()
+}
+
+// writeInterestLocked updates the poller's interest after wantWrite
+// changed.
+func (c *conn) writeInterestLocked() {
+	if c.p != nil && c.fd >= 0 {
+		c.p.modify(c.fd, !c.paused, c.wantWrite)
+	}
+}
+
+// readInterestLocked updates the poller's interest after paused changed
+// (goroutine mode: wakes a reader waiting for the inbox to drain).
+func (c *conn) readInterestLocked() {
+	if c.nc != nil {
+		c.cond.Broadcast()
+		return
+	}
+	if c.p != nil && c.fd >= 0 {
+		c.p.modify(c.fd, !c.paused, c.wantWrite)
+	}
+}
+
+// readable is the event loop's "data (or the end of the stream) arrived".
+func (c *conn) readable(buf []byte, hup bool) {
+	c.mu.Lock()
+	if c.released {
+		c.mu.Unlock()
+		return
+	}
+	if c.paused && !hup {
+		c.mu.Unlock()
+		return // a late event from before the pause
+	}
+	n, err := sysRead(c.fd, buf)
+	c.mu.Unlock()
+	switch {
+	case n > 0:
+		c.feed(buf[:n])
+	case err != nil && wouldBlock(err):
+	default:
+		c.gone()
+	}
+}
+
+// writeLoop is goroutine mode's writer: it runs while there is output.
+func (c *conn) writeLoop() {
+	for {
+		c.mu.Lock()
+		if c.released {
+			c.mu.Unlock()
 			return
 		}
-		status = websocket.StatusCode(4000 + int(code))
+		if len(c.out) == 0 {
+			c.wantWrite = false
+			c.drainedLocked()
+			c.mu.Unlock()
+			return
+		}
+		b, nc := c.out[0].b, c.nc
+		c.mu.Unlock()
+
+		nc.SetWriteDeadline(time.Now().Add(c.g.cfg.WriteTimeout))
+		_, err := nc.Write(b)
+
+		c.mu.Lock()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
+				first := c.closeLocked(proto.Code_SLOW_CONSUMER, slowConsumerReason, 0, false)
+				c.releaseLocked()
+				c.wantWrite = false
+				c.mu.Unlock()
+				if first {
+					c.closed(proto.Code_SLOW_CONSUMER, slowConsumerReason)
+				}
+				return
+			}
+			c.peerClosed = true
+			c.closeLocked(proto.Code_OK, "", statusNormal, false)
+			c.releaseLocked()
+			c.wantWrite = false
+			c.mu.Unlock()
+			return
+		}
+		c.advanceLocked(len(b))
+		c.mu.Unlock()
 	}
-	if len(reason) > maxCloseReason {
-		reason = reason[:maxCloseReason]
+}
+
+// pushFrame queues a mailbox push once the output is empty, so pushes
+// follow the device's reading pace instead of piling up; false when the
+// connection is closing.
+func (c *conn) pushFrame(f []byte) bool {
+	w := encodeFrame(opBinary, f)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.out) > 0 && !c.closing {
+		c.cond.Wait()
 	}
-	// Close waits (bounded by the library) for the device's close frame.
-	c.ws.Close(status, reason)
-	c.kill()
+	if c.closing {
+		return false
+	}
+	c.queueLocked(outFrame{b: w})
+	return true
 }

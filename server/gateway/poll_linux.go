@@ -1,0 +1,248 @@
+//go:build linux
+
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// The event loop: a few goroutines each wait in epoll_wait for the sockets
+// they watch and read whatever arrived into one shared buffer, so an idle
+// connection costs a file descriptor and an entry in a map, not a
+// goroutine and not a buffer.
+
+const (
+	// pollBuffer is each poller's read buffer, shared by its sockets.
+	pollBuffer = 64 << 10
+	// pollEvents is how many readiness events one epoll_wait returns.
+	pollEvents = 512
+)
+
+// pollSet is the gateway's pollers; a socket is watched by one of them.
+type pollSet struct {
+	pollers []*poller
+	wg      sync.WaitGroup
+}
+
+// poller is one epoll instance and the goroutine that waits on it.
+type poller struct {
+	epfd int
+	wake int // eventfd that ends the loop
+
+	mu     sync.Mutex
+	conns  map[int32]*conn
+	closed bool
+}
+
+// newPollSet starts n pollers.
+func newPollSet(n int) (*pollSet, error) {
+	s := &pollSet{}
+	for range n {
+		p, err := newPoller()
+		if err != nil {
+			s.stop()
+			return nil, err
+		}
+		s.pollers = append(s.pollers, p)
+		s.wg.Go(p.loop)
+	}
+	return s, nil
+}
+
+func newPoller() (*poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: epoll: %w", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("gateway: eventfd: %w", err)
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, fmt.Errorf("gateway: epoll add: %w", err)
+	}
+	return &poller{epfd: epfd, wake: wake, conns: make(map[int32]*conn)}, nil
+}
+
+// stop ends every poller's loop and waits for it. Sockets still watched
+// are the connections' to close; by then the gateway has closed them.
+func (s *pollSet) stop() {
+	for _, p := range s.pollers {
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
+		var one [8]byte
+		one[0] = 1
+		unix.Write(p.wake, one[:])
+	}
+	s.wg.Wait()
+	for _, p := range s.pollers {
+		unix.Close(p.epfd)
+		unix.Close(p.wake)
+	}
+}
+
+// takeFD detaches the socket from nc (the hijacked connection): it
+// duplicates the descriptor, closes nc (which releases the runtime's own
+// poller state and buffers) and returns the duplicate, non-blocking. Only
+// plain TCP connections can be taken; for anything else (TLS) the gateway
+// serves the connection with goroutines instead.
+func takeFD(nc net.Conn) (int, bool) {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return -1, false
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return -1, false
+	}
+	fd := -1
+	if err := rc.Control(func(s uintptr) {
+		fd, err = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil || fd < 0 {
+		return -1, false
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return -1, false
+	}
+	nc.Close()
+	return fd, true
+}
+
+// add starts watching c's socket, spreading sockets over the pollers. The
+// caller holds c.mu.
+func (s *pollSet) add(c *conn) error {
+	p := s.pollers[int(c.fd)%len(s.pollers)]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return errors.New("gateway: poller stopped")
+	}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(c.fd), &unix.EpollEvent{Events: interest(!c.paused, c.wantWrite), Fd: c.fd}); err != nil {
+		return fmt.Errorf("gateway: epoll add: %w", err)
+	}
+	p.conns[c.fd] = c
+	c.p = p
+	return nil
+}
+
+// interest is the epoll event mask for a socket. Level-triggered: a
+// socket that still has unread data is reported again, so one read per
+// event keeps the loop fair between connections.
+func interest(read, write bool) uint32 {
+	var ev uint32
+	if read {
+		ev |= unix.EPOLLIN | unix.EPOLLRDHUP
+	}
+	if write {
+		ev |= unix.EPOLLOUT
+	}
+	return ev
+}
+
+// modify changes what the poller waits for on fd.
+func (p *poller) modify(fd int32, read, write bool) error {
+	return unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &unix.EpollEvent{Events: interest(read, write), Fd: fd})
+}
+
+// remove stops watching c's socket; the caller then closes it. Removing
+// before closing matters: once closed, the number may be reused by a new
+// connection.
+func (p *poller) remove(c *conn) {
+	p.mu.Lock()
+	if p.conns[c.fd] == c {
+		delete(p.conns, c.fd)
+	}
+	p.mu.Unlock()
+	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
+}
+
+func (p *poller) loop() {
+	events := make([]unix.EpollEvent, pollEvents)
+	buf := make([]byte, pollBuffer)
+	for {
+		n, err := unix.EpollWait(p.epfd, events, -1)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return
+		}
+		for i := range n {
+			ev := &events[i]
+			if int(ev.Fd) == p.wake {
+				p.mu.Lock()
+				closed := p.closed
+				p.mu.Unlock()
+				if closed {
+					return
+				}
+				continue
+			}
+			p.mu.Lock()
+			c := p.conns[ev.Fd]
+			p.mu.Unlock()
+			if c == nil {
+				continue
+			}
+			if ev.Events&unix.EPOLLOUT != 0 {
+				c.writable()
+			}
+			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				c.readable(buf, ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0)
+			}
+		}
+	}
+}
+
+// Socket operations on a conn's descriptor. The caller holds c.mu, which
+// is also what closing the descriptor takes, so a descriptor is never used
+// after it was closed (and perhaps reused by another connection).
+
+// sysRead reads into buf; n == 0 with a nil error is the end of the stream.
+func sysRead(fd int32, buf []byte) (int, error) {
+	for {
+		n, err := unix.Read(int(fd), buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if n < 0 {
+			n = 0
+		}
+		return n, err
+	}
+}
+
+// sysWrite writes bufs with one writev; it reports how many bytes went
+// out and whether the socket is full (EAGAIN).
+func sysWrite(fd int32, bufs [][]byte) (int, bool, error) {
+	for {
+		n, err := unix.Writev(int(fd), bufs)
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EAGAIN):
+			return max(n, 0), true, nil
+		case err != nil:
+			return 0, false, err
+		}
+		return n, false, nil
+	}
+}
+
+func sysClose(fd int32) { unix.Close(int(fd)) }
+
+// errWouldBlock is the "nothing to read now" answer of a socket.
+func wouldBlock(err error) bool { return errors.Is(err, unix.EAGAIN) }
+
+// pollSupported: this platform has the event loop.
+const pollSupported = true
