@@ -31,6 +31,9 @@ func (r *router) Serve(ctx context.Context, who gateway.Identity, req *proto.Req
 	case *proto.Request_GetGroup:
 		g, err := r.del.GetGroup(ctx, who, b.GetGroup)
 		done(r.reply(err, func(resp *proto.Response) { resp.Body = &proto.Response_Group{Group: g} }))
+	case *proto.Request_GetGroupInfo:
+		gi, err := r.del.GetGroupInfo(ctx, who, b.GetGroupInfo)
+		done(r.reply(err, func(resp *proto.Response) { resp.Body = &proto.Response_GroupInfo{GroupInfo: gi} }))
 	case *proto.Request_LinkLookup:
 		p, err := r.dir.LinkLookup(ctx, who, b.LinkLookup)
 		done(r.reply(err, func(resp *proto.Response) { resp.Body = &proto.Response_LinkPending{LinkPending: p} }))
