@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/migration"
 	"github.com/parleyhq/parley/store/storetest"
 )
 
@@ -124,7 +125,7 @@ func TestMigrateOldDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	ms, _ := loadMigrations(migrations)
+	ms, _ := migration.Load(migrations)
 	for range 2 {
 		s, err := Open(t.Context(), dsn)
 		if err != nil {
@@ -202,7 +203,7 @@ func TestConcurrentMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	ms, _ := loadMigrations(migrations)
+	ms, _ := migration.Load(migrations)
 	var n int
 	s.pool.QueryRow(t.Context(), `SELECT COUNT(*) FROM schema_migrations`).Scan(&n)
 	if n != len(ms) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parleyhq/parley/store/internal/migration"
 	"github.com/parleyhq/parley/store/storetest"
 )
 
@@ -63,7 +64,7 @@ func TestMigrateOldDatabase(t *testing.T) {
 	}
 	s.Close()
 
-	ms, err := loadMigrations(migrations)
+	ms, err := migration.Load(migrations)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,19 +96,22 @@ func TestMigrateRefusesNewerDatabase(t *testing.T) {
 	}
 }
 
-// TestConcurrentOpen: two stores opening one fresh file migrate it once.
+// TestConcurrentOpen: stores opening one fresh file together all succeed
+// (the switch to WAL mode is retried when another holds the lock) and
+// migrate it once.
 func TestConcurrentOpen(t *testing.T) {
+	const openers = 4
 	path := filepath.Join(t.TempDir(), "shared.db")
-	errs := make(chan error, 2)
-	stores := make(chan *Store, 2)
-	for range 2 {
+	errs := make(chan error, openers)
+	stores := make(chan *Store, openers)
+	for range openers {
 		go func() {
 			s, err := Open(t.Context(), path)
 			errs <- err
 			stores <- s
 		}()
 	}
-	for range 2 {
+	for range openers {
 		if err := <-errs; err != nil {
 			t.Errorf("Open: %v", err)
 		}
@@ -115,7 +119,7 @@ func TestConcurrentOpen(t *testing.T) {
 			s.Close()
 		}
 	}
-	ms, _ := loadMigrations(migrations)
+	ms, _ := migration.Load(migrations)
 	if got := versions(t, path); len(got) != len(ms) {
 		t.Errorf("versions = %v, want each of 1..%d once", got, len(ms))
 	}
