@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -90,10 +91,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 }
 
 func (s *Store) init(ctx context.Context, path string) error {
-	// Read something first: on a file that is not a database this fails
-	// with SQLITE_NOTADB, reported as such instead of a migration error.
-	var mode string
-	if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+	// The first statement touches the file: on one that is not a database
+	// this fails with SQLITE_NOTADB, reported as such instead of a
+	// migration error.
+	mode, err := setWAL(ctx, s.w)
+	if isBusy(err) {
+		return fmt.Errorf("sqlite: open %s: another process holds the database locked; stop it or retry: %w", path, err)
+	}
+	if err != nil {
 		return fmt.Errorf("sqlite: open %s: not a usable Parley database (restore it from a backup, or move it aside to start empty): %w", path, err)
 	}
 	if mode != "wal" {
@@ -123,12 +128,48 @@ func (s *Store) init(ctx context.Context, path string) error {
 	return nil
 }
 
+// setWAL switches the database file to WAL mode (a no-op once it is in
+// it: the mode is stored in the file) and returns the mode now in force.
+// SQLite does not call the busy handler for this switch, which needs an
+// exclusive lock (waiting for it while holding a read lock could
+// deadlock), so two processes opening a fresh file at once can get
+// SQLITE_BUSY straight away: retry, for as long as busyTimeoutMs would
+// have waited.
+func setWAL(ctx context.Context, db *sql.DB) (string, error) {
+	deadline := time.Now().Add(busyTimeoutMs * time.Millisecond)
+	for pause := time.Millisecond; ; pause = min(2*pause, maxWALPause) {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+		if !isBusy(err) || time.Now().After(deadline) {
+			return mode, err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return "", ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// maxWALPause caps the pause between two attempts of setWAL: the other
+// opener holds the lock for a few milliseconds.
+const maxWALPause = 50 * time.Millisecond
+
+// isBusy reports whether err is SQLite's "database is locked".
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
 // dsn builds the connection string. Pragmas are per connection, so they go
-// in the DSN where database/sql applies them to every new connection.
+// in the DSN where database/sql applies them to every new connection. The
+// journal mode is not among them: it belongs to the file, and setWAL sets
+// it once at Open, where a busy lock can be retried.
 func dsn(path string, readOnly bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMs))
-	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	if readOnly {
