@@ -10,6 +10,16 @@
 // the MLS state it advanced and the record that it was seen — are written
 // in one transaction (Update), so a crash leaves either all or none of it.
 //
+// At rest the profile relies on the file's permissions (and the disk's
+// encryption, if any): it is not encrypted with a passphrase. What it
+// deletes it does not leave behind in the file, though: secure_delete is
+// on, so SQLite overwrites freed content (old MLS ratchet states, consumed
+// key packages, forgotten conversations) with zeros, and Close checkpoints
+// and truncates the write-ahead log, which holds old page images until
+// then. Copies the file system or the storage device keep on their own
+// (journaling, SSD wear levelling, backups) are beyond a file's reach:
+// use full-disk encryption for those.
+//
 // The package keeps no clock: callers pass times in.
 package profile
 
@@ -40,6 +50,8 @@ var (
 	ErrNotRegistered = errors.New("profile: no account yet (register or link this device first)")
 	// ErrNotFound is a missing conversation, peer or message.
 	ErrNotFound = errors.New("profile: not found")
+	// ErrExists is a conversation that is already stored.
+	ErrExists = errors.New("profile: already exists")
 	// ErrInUse means another process has the profile open.
 	ErrInUse = errors.New("profile: in use by another parley process (close it, or use another --profile)")
 )
@@ -85,7 +97,9 @@ func open(dir string) (*Profile, error) {
 	if err := os.Chmod(path, 0o600); err != nil {
 		return nil, fmt.Errorf("profile: chmod %s: %w", path, err)
 	}
-	dsn := fmt.Sprintf("%s?_busy_timeout=%d&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1", path, busyTimeoutMS)
+	// secure_delete is a per-connection setting: in the DSN, every
+	// connection the pool opens gets it.
+	dsn := fmt.Sprintf("%s?_busy_timeout=%d&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=1&_pragma=secure_delete(1)", path, busyTimeoutMS)
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("profile: open %s: %w", path, err)
@@ -111,9 +125,15 @@ func open(dir string) (*Profile, error) {
 func (p *Profile) Dir() string { return p.dir }
 
 // Close closes the database and releases the profile for other processes.
+// It first moves the write-ahead log into the database and truncates it,
+// so old page images (with old secrets) do not linger in the -wal file.
 func (p *Profile) Close() error {
+	_, cerr := p.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 	err := p.db.Close()
 	p.unlock()
+	if err == nil && cerr != nil {
+		err = fmt.Errorf("profile: checkpoint: %w", cerr)
+	}
 	return err
 }
 

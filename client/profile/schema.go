@@ -96,6 +96,11 @@ var migrations = []string{
 	CREATE INDEX channel_posts_seq ON channel_posts(channel_id, seq);
 	CREATE INDEX channel_posts_unshown ON channel_posts(shown, received_ms);
 	CREATE INDEX channel_posts_expiry ON channel_posts(expires_ms);`,
+	// 3: a commit this device sent but whose answer it has not seen yet
+	// (client/commit.go). It is saved, with the MLS state holding it as
+	// pending, before the commit leaves, so a crash or a lost answer
+	// never makes the device forget a commit the server accepted.
+	`ALTER TABLE conversations ADD COLUMN pending_commit BLOB;`,
 }
 
 func (p *Profile) migrate(ctx context.Context) error {
