@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/parleyhq/parley/mls/codec"
@@ -275,6 +276,13 @@ func unixSeconds(t time.Time) uint64 {
 // Credential returns the basic credential identity of the key package's
 // client (nil for other credential types).
 func (kp *KeyPackage) Credential() []byte { return credentialIdentity(&kp.LeafNode.Credential) }
+
+// NotAfter returns the end of the key package's lifetime: the last
+// second it is valid (RFC 9420 §7.2). A delivery service keeps it with
+// the package so it never hands out one nobody can add any more.
+func (kp *KeyPackage) NotAfter() time.Time {
+	return time.Unix(int64(min(kp.LeafNode.Lifetime.NotAfter, math.MaxInt64)), 0).UTC()
+}
 
 // SignatureKey returns the client's signature public key.
 func (kp *KeyPackage) SignatureKey() []byte { return bytes.Clone(kp.LeafNode.SignatureKey) }

@@ -266,11 +266,11 @@ func TestRevokedDevice(t *testing.T) {
 func uploadKeyPackages(t *testing.T, c *client, n int, lastResort bool) {
 	t.Helper()
 	up := &proto.UploadKeyPackages{}
-	for i := range n {
-		up.OneTime = append(up.OneTime, []byte(fmt.Sprintf("kp-%s-%d", c.deviceID(), i)))
+	for range n {
+		up.OneTime = append(up.OneTime, c.keyPackageMsg(t, false))
 	}
 	if lastResort {
-		up.LastResort = []byte("last-resort-" + c.deviceID())
+		up.LastResort = c.keyPackageMsg(t, true)
 	}
 	r := c.mustCall(&proto.Request{Body: &proto.Request_UploadKeyPackages{UploadKeyPackages: up}})
 	if got := r.GetUpload().KeyPackagesLeft; n > 0 && got < uint32(n) {
@@ -428,4 +428,65 @@ func TestLinkCodeExpiresWhileWaiting(t *testing.T) {
 	ts.clock.Advance(11 * time.Second)
 	n.expectClosed(proto.Code_EXPIRED)
 	alice.expectCode(lookup, proto.Code_EXPIRED)
+}
+
+func TestKeyPackageUploadIsChecked(t *testing.T) {
+	ts := startServer(t, withFakeClock)
+	alice := register(t, ts, "@alice")
+	bob := register(t, ts, "@bob")
+	now := ts.clock.Now()
+	upload := func(oneTime [][]byte, lastResort []byte) *proto.Request {
+		return &proto.Request{Body: &proto.Request_UploadKeyPackages{UploadKeyPackages: &proto.UploadKeyPackages{OneTime: oneTime, LastResort: lastResort}}}
+	}
+	good := alice.keyPackage(false, now, 0).Message()
+	for name, req := range map[string]*proto.Request{
+		"not an MLS message":     upload([][]byte{good, []byte("kp-0")}, nil),
+		"truncated":              upload([][]byte{good[:len(good)-1]}, nil),
+		"another device's":       upload([][]byte{bob.keyPackage(false, now, 0).Message()}, nil),
+		"already expired":        upload([][]byte{alice.keyPackage(false, now.Add(-3*time.Hour), 2*time.Hour).Message()}, nil),
+		"not valid yet":          upload([][]byte{alice.keyPackage(false, now.Add(48*time.Hour), 0).Message()}, nil),
+		"bad last-resort":        upload(nil, []byte("last")),
+		"expired last-resort":    upload(nil, alice.keyPackage(true, now.Add(-3*time.Hour), 2*time.Hour).Message()),
+		"last-resort of another": upload(nil, bob.keyPackage(true, now, 0).Message()),
+	} {
+		if r := alice.call(req); r.Code != proto.Code_BAD_REQUEST || r.Message == "" {
+			t.Errorf("%s: %v %q, want BAD_REQUEST with a message", name, r.Code, r.Message)
+		}
+	}
+	// Nothing of a refused upload was stored.
+	claim := &proto.Request{Body: &proto.Request_ClaimKeyPackages{ClaimKeyPackages: &proto.ClaimKeyPackages{AccountId: alice.auth.AccountId}}}
+	bob.expectCode(claim, proto.Code_NO_KEY_PACKAGE)
+	if r := alice.mustCall(upload([][]byte{good}, nil)); r.GetUpload().KeyPackagesLeft != 1 {
+		t.Fatalf("key packages left %d, want 1", r.GetUpload().KeyPackagesLeft)
+	}
+}
+
+// TestExpiredKeyPackagesAreNotHandedOut: a package is handed out only
+// within its lifetime; afterwards claims skip it, the last-resort one
+// included, and the supply reported at authentication no longer counts it.
+func TestExpiredKeyPackagesAreNotHandedOut(t *testing.T) {
+	ts := startServer(t, withFakeClock)
+	alice := register(t, ts, "@alice")
+	bob := register(t, ts, "@bob")
+	now := ts.clock.Now()
+	// Valid for 3 h (NotAfter is backdated by mls.MaxClockSkew: 2 h from now),
+	// and one valid for the default 90 days.
+	short := func(last bool) []byte { return alice.keyPackage(last, now, 3*time.Hour).Message() }
+	long := alice.keyPackage(false, now, 0).Message()
+	alice.mustCall(&proto.Request{Body: &proto.Request_UploadKeyPackages{UploadKeyPackages: &proto.UploadKeyPackages{
+		OneTime: [][]byte{short(false), short(false), long}, LastResort: short(true),
+	}}})
+
+	ts.clock.Advance(2*time.Hour + time.Second)
+	bob = bob.reconnect(ts)
+	claim := &proto.Request{Body: &proto.Request_ClaimKeyPackages{ClaimKeyPackages: &proto.ClaimKeyPackages{AccountId: alice.auth.AccountId}}}
+	kps := bob.mustCall(claim).GetClaim().GetKeyPackages()
+	if len(kps) != 1 || kps[0].LastResort || !bytes.Equal(kps[0].KeyPackage, long) {
+		t.Fatalf("claim after the short-lived packages expired = %v, want the long-lived one", kps)
+	}
+	// The last-resort package expired too: nothing is left.
+	bob.expectCode(claim, proto.Code_NO_KEY_PACKAGE)
+	if again := alice.reconnect(ts); again.auth.KeyPackagesLeft != 0 {
+		t.Fatalf("key_packages_left %d, want 0", again.auth.KeyPackagesLeft)
+	}
 }

@@ -88,6 +88,17 @@ type LinkRequest struct {
 	ExpiresAt  time.Time
 }
 
+// KeyPackage is one uploaded MLS key package (an MLSMessage the store
+// does not parse) and the end of its lifetime, which the directory read
+// from it: from NotAfter on it is of no use to anyone, so claims skip and
+// delete it. A zero NotAfter means the end is not known (a last-resort
+// package stored before lifetimes were recorded); such a package does not
+// expire here, and whoever claims it checks its lifetime.
+type KeyPackage struct {
+	Data     []byte
+	NotAfter time.Time
+}
+
 // Directory holds accounts, devices, key logs, key packages, invite codes
 // and pending device links.
 type Directory interface {
@@ -112,19 +123,23 @@ type Directory interface {
 	// KeyLog returns the account's entries with Index >= from, in order.
 	KeyLog(ctx context.Context, accountID string, from uint64) ([]LogEntry, error)
 
-	// PutKeyPackages adds one-time key packages for a device and, when
-	// lastResort is non-nil, replaces its last-resort package. It keeps at
-	// most maxStored one-time packages (extra ones are dropped, oldest kept)
-	// and returns how many one-time packages the device now has.
-	PutKeyPackages(ctx context.Context, deviceID string, oneTime [][]byte, lastResort []byte, maxStored int) (int, error)
-	// ClaimKeyPackage removes and returns one one-time package of the
-	// device; if none is left it returns the last-resort package (not
-	// removed) with lastResort true; ErrNoKeyPackage if there is neither.
+	// PutKeyPackages first deletes the device's packages that expired by
+	// now, then adds one-time key packages and, when lastResort is non-nil,
+	// replaces its last-resort package. It keeps at most maxStored one-time
+	// packages (extra ones are dropped, oldest kept) and returns how many
+	// unexpired one-time packages the device now has.
+	PutKeyPackages(ctx context.Context, deviceID string, oneTime []KeyPackage, lastResort *KeyPackage, maxStored int, now time.Time) (int, error)
+	// ClaimKeyPackage removes and returns the device's oldest one-time
+	// package still valid at now; if none is left it returns the
+	// last-resort package (not removed) with lastResort true;
+	// ErrNoKeyPackage if there is neither. Packages expired by now, the
+	// last-resort one included, are deleted on the way and never returned.
 	// Each one-time package is returned at most once, even to concurrent
 	// callers.
-	ClaimKeyPackage(ctx context.Context, deviceID string) (kp []byte, lastResort bool, err error)
-	// CountKeyPackages is the number of one-time packages left.
-	CountKeyPackages(ctx context.Context, deviceID string) (int, error)
+	ClaimKeyPackage(ctx context.Context, deviceID string, now time.Time) (kp []byte, lastResort bool, err error)
+	// CountKeyPackages is the number of one-time packages left that are
+	// still valid at now.
+	CountKeyPackages(ctx context.Context, deviceID string, now time.Time) (int, error)
 
 	// CreateInvite stores a single-use registration invite code.
 	CreateInvite(ctx context.Context, code string, expiresAt time.Time) error

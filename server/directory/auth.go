@@ -37,7 +37,7 @@ func (s *Service) Authenticate(ctx context.Context, challenge []byte, a *proto.A
 	if err != nil {
 		return nil, storeErr("authenticate: account", err)
 	}
-	left, err := s.st.CountKeyPackages(ctx, dev.ID)
+	left, err := s.st.CountKeyPackages(ctx, dev.ID, s.clock.Now())
 	if err != nil {
 		return nil, storeErr("authenticate: key packages", err)
 	}

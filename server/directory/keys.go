@@ -1,13 +1,16 @@
 package directory
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	gproto "google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/identity"
+	"github.com/parleyhq/parley/mls"
 	"github.com/parleyhq/parley/proto"
 	"github.com/parleyhq/parley/server/gateway"
 	"github.com/parleyhq/parley/store"
@@ -62,7 +65,10 @@ func (s *Service) FetchKeys(ctx context.Context, who gateway.Identity, f *proto.
 }
 
 // UploadKeyPackages adds one-time key packages and replaces the
-// last-resort one.
+// last-resort one. Each package must be a valid MLS KeyPackage of this
+// device (its credential is the device id and its signature key the
+// device key, as clients check when they add it) that has not expired: the
+// store keeps its lifetime's end and stops handing it out then.
 func (s *Service) UploadKeyPackages(ctx context.Context, who gateway.Identity, u *proto.UploadKeyPackages) (*proto.UploadResult, error) {
 	if n := len(u.OneTime); n > proto.MaxKeyPackagesPerUpload {
 		return nil, proto.Errorf(proto.Code_TOO_LARGE, "%d key packages in one upload; the limit is %d", n, proto.MaxKeyPackagesPerUpload)
@@ -78,15 +84,52 @@ func (s *Service) UploadKeyPackages(ctx context.Context, who gateway.Identity, u
 	if len(u.OneTime) == 0 && len(u.LastResort) == 0 {
 		return nil, proto.Errorf(proto.Code_BAD_REQUEST, "nothing to upload")
 	}
-	var lastResort []byte
-	if len(u.LastResort) > 0 {
-		lastResort = u.LastResort
+	dev, err := s.st.Device(ctx, who.DeviceID)
+	if err != nil {
+		return nil, storeErr("upload key packages: device", err)
 	}
-	n, err := s.st.PutKeyPackages(ctx, who.DeviceID, u.OneTime, lastResort, proto.MaxStoredKeyPackages)
+	now := s.clock.Now()
+	oneTime := make([]store.KeyPackage, len(u.OneTime))
+	for i, kp := range u.OneTime {
+		if oneTime[i], err = checkKeyPackage(kp, dev, now); err != nil {
+			return nil, proto.Errorf(proto.Code_BAD_REQUEST, "key package %d: %v", i, err)
+		}
+	}
+	var lastResort *store.KeyPackage
+	if len(u.LastResort) > 0 {
+		kp, err := checkKeyPackage(u.LastResort, dev, now)
+		if err != nil {
+			return nil, proto.Errorf(proto.Code_BAD_REQUEST, "last-resort key package: %v", err)
+		}
+		lastResort = &kp
+	}
+	n, err := s.st.PutKeyPackages(ctx, who.DeviceID, oneTime, lastResort, proto.MaxStoredKeyPackages, now)
 	if err != nil {
 		return nil, storeErr("upload key packages", err)
 	}
 	return &proto.UploadResult{KeyPackagesLeft: uint32(n)}, nil
+}
+
+// checkKeyPackage parses an uploaded MLSMessage(KeyPackage) as a member
+// adding it would (package mls, pure: signatures, capabilities, lifetime)
+// and checks it is the uploading device's. The error is for a person.
+func checkKeyPackage(msg []byte, dev store.Device, now time.Time) (store.KeyPackage, error) {
+	kp, err := mls.ParseKeyPackage(msg, now)
+	if errors.Is(err, mls.ErrKeyPackageExpired) {
+		return store.KeyPackage{}, fmt.Errorf("expired or not yet valid (%v); make a fresh one and check the device's clock", err)
+	}
+	if err != nil {
+		return store.KeyPackage{}, fmt.Errorf("not a valid MLS KeyPackage (%v); upload packages made with mls.NewKeyPackage", err)
+	}
+	if string(kp.Credential()) != dev.ID || !bytes.Equal(kp.SignatureKey(), dev.SigningKey) {
+		return store.KeyPackage{}, errors.New("its credential must be this device's id and its signature key this device's key")
+	}
+	// ParseKeyPackage forgives a little clock skew at the end; the store
+	// does not hand out a package past its end, so refuse it now.
+	if end := kp.NotAfter(); !end.After(now) {
+		return store.KeyPackage{}, fmt.Errorf("expired at %v; make a fresh one and check the device's clock", end)
+	}
+	return store.KeyPackage{Data: msg, NotAfter: kp.NotAfter()}, nil
 }
 
 // ClaimKeyPackages hands out one key package per device of an account:
@@ -129,8 +172,9 @@ func (s *Service) ClaimKeyPackages(ctx context.Context, who gateway.Identity, c 
 		}
 	}
 	res := &proto.ClaimResult{}
+	now := s.clock.Now()
 	for _, id := range ids {
-		kp, lastResort, err := s.st.ClaimKeyPackage(ctx, id)
+		kp, lastResort, err := s.st.ClaimKeyPackage(ctx, id, now)
 		if errors.Is(err, store.ErrNoKeyPackage) {
 			continue
 		}

@@ -35,8 +35,8 @@ func (n *twoNodes) Deliver(ctx context.Context, subs []store.Submission) ([]erro
 	return n.next().Deliver(ctx, subs)
 }
 
-func (n *twoNodes) ClaimKeyPackage(ctx context.Context, deviceID string) ([]byte, bool, error) {
-	return n.next().ClaimKeyPackage(ctx, deviceID)
+func (n *twoNodes) ClaimKeyPackage(ctx context.Context, deviceID string, now time.Time) ([]byte, bool, error) {
+	return n.next().ClaimKeyPackage(ctx, deviceID, now)
 }
 
 func (n *twoNodes) ApplyCommit(ctx context.Context, c store.CommitRecord) (store.Group, error) {

@@ -166,7 +166,7 @@ func testRevokeDevice(t *testing.T, s store.Store) {
 	b, bob := account(t, s, "bob")
 	_ = b
 
-	_, err := s.PutKeyPackages(ctx, d.ID, [][]byte{[]byte("kp1"), []byte("kp2")}, []byte("last"), 10)
+	_, err := s.PutKeyPackages(ctx, d.ID, kps("kp", 2), lastResort("last"), 10, T0)
 	noErr(t, "PutKeyPackages", err)
 	deliver(t, s, sub(bob.ID, 1, mail(d.ID, "to-d"), mail(primary.ID, "to-primary")))
 	group := []byte("group-1")
@@ -191,12 +191,12 @@ func testRevokeDevice(t *testing.T, s store.Store) {
 	if n := nextIndex(t, s, a.ID); n != 3 {
 		t.Errorf("key log has %d entries after revoke, want 3", n)
 	}
-	if n, err := s.CountKeyPackages(ctx, d.ID); err != nil || n != 0 {
-		t.Errorf("CountKeyPackages(revoked) = %d, %v; want 0", n, err)
+	if n := count(t, s, d.ID, T0); n != 0 {
+		t.Errorf("CountKeyPackages(revoked) = %d; want 0", n)
 	}
-	_, _, err = s.ClaimKeyPackage(ctx, d.ID)
+	_, _, err = s.ClaimKeyPackage(ctx, d.ID, T0)
 	wantErr(t, "ClaimKeyPackage(revoked)", err, store.ErrNoKeyPackage)
-	_, err = s.PutKeyPackages(ctx, d.ID, [][]byte{[]byte("kp3")}, nil, 10)
+	_, err = s.PutKeyPackages(ctx, d.ID, kps("kp3", 1), nil, 10, T0)
 	wantErr(t, "PutKeyPackages(revoked)", err, store.ErrNotFound)
 	if n, _ := depth(t, s, d.ID); n != 0 {
 		t.Errorf("revoked device still has %d mails", n)
@@ -223,7 +223,7 @@ func testRevokeErrors(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	a, _ := account(t, s, "alice")
 	d := linkDevice(t, s, a, 1)
-	_, err := s.PutKeyPackages(ctx, d.ID, [][]byte{[]byte("kp1")}, nil, 10)
+	_, err := s.PutKeyPackages(ctx, d.ID, kps("kp1", 1), nil, 10, T0)
 	noErr(t, "PutKeyPackages", err)
 
 	// A wrong log index refuses the whole revoke.
@@ -234,7 +234,7 @@ func testRevokeErrors(t *testing.T, s store.Store) {
 	if got.Revoked() {
 		t.Errorf("refused revoke marked the device revoked")
 	}
-	if n, _ := s.CountKeyPackages(ctx, d.ID); n != 1 {
+	if n := count(t, s, d.ID, T0); n != 1 {
 		t.Errorf("refused revoke deleted key packages: %d left", n)
 	}
 

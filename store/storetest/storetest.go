@@ -41,6 +41,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"KeyPackageLimit", testKeyPackageLimit},
 		{"LastResort", testLastResort},
 		{"ConcurrentClaims", testConcurrentClaims},
+		{"KeyPackageExpiry", testKeyPackageExpiry},
+		{"KeyPackageUnknownLifetime", testKeyPackageUnknownLifetime},
 		{"Invites", testInvites},
 		{"LinkRequests", testLinkRequests},
 		{"Deliver", testDeliver},
