@@ -76,6 +76,10 @@ type Config struct {
 	// Registration is the account policy: "open", "invite" or "closed".
 	// Zero: "open".
 	Registration string
+	// MediaDir holds channel media files. Zero: DataDir/media. The nodes
+	// of a cluster must share it (a network file system), or use an
+	// S3-compatible media.Store.
+	MediaDir string
 
 	// Connection limits. Zero: the Default… constant of the same name.
 	HandshakeTimeout time.Duration
@@ -221,6 +225,7 @@ type fileConfig struct {
 	NATSURL          string  `json:"nats_url"`
 	NATSPrefix       string  `json:"nats_prefix"`
 	Registration     string  `json:"registration"`
+	MediaDir         string  `json:"media_dir"`
 	HandshakeTimeout string  `json:"handshake_timeout"`
 	IdleTimeout      string  `json:"idle_timeout"`
 	WriteTimeout     string  `json:"write_timeout"`
@@ -254,7 +259,7 @@ func parseConfig(b []byte, name string) (Config, error) {
 	}
 	c := Config{
 		Addr: f.Addr, AdminAddr: f.AdminAddr, DataDir: f.DataDir, PostgresDSN: f.PostgresDSN,
-		NATSURL: f.NATSURL, NATSPrefix: f.NATSPrefix,
+		NATSURL: f.NATSURL, NATSPrefix: f.NATSPrefix, MediaDir: f.MediaDir,
 		Registration: f.Registration, SendQueue: f.SendQueue, RatePerSecond: f.RatePerSecond,
 		RateBurst: f.RateBurst, MaxConnections: f.MaxConnections,
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/proto"
+	"github.com/parleyhq/parley/server/channels"
 	"github.com/parleyhq/parley/server/delivery"
 	"github.com/parleyhq/parley/server/directory"
 	"github.com/parleyhq/parley/server/gateway"
@@ -17,6 +18,7 @@ import (
 type router struct {
 	dir *directory.Service
 	del *delivery.Service
+	ch  *channels.Service
 	log *slog.Logger
 }
 
@@ -60,6 +62,10 @@ func (r *router) Serve(ctx context.Context, who gateway.Identity, req *proto.Req
 		p, err := r.dir.GetPresence(ctx, who, b.GetPresence)
 		done(r.reply(err, func(resp *proto.Response) { resp.Body = &proto.Response_Presence{Presence: p} }))
 	default:
+		if resp, ok := r.ch.Serve(ctx, who, req); ok {
+			done(resp)
+			return
+		}
 		done(&proto.Response{Code: proto.Code_UNKNOWN_FRAME, Message: "this server does not know this request type; upgrade the server or the client"})
 	}
 }

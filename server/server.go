@@ -29,9 +29,11 @@ import (
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/internal/clock"
 	"github.com/parleyhq/parley/server/admin"
+	"github.com/parleyhq/parley/server/channels"
 	"github.com/parleyhq/parley/server/delivery"
 	"github.com/parleyhq/parley/server/directory"
 	"github.com/parleyhq/parley/server/gateway"
+	"github.com/parleyhq/parley/server/media"
 	"github.com/parleyhq/parley/server/metrics"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/store/postgres"
@@ -66,6 +68,9 @@ type Server struct {
 	metrics   *metrics.Metrics
 	dir       *directory.Service
 	del       *delivery.Service
+	fan       *channels.Fanout  // the gateway's bus: the node's bus plus the channel index
+	ch        *channels.Service // broadcast channels
+	media     *media.Disk
 	gw        *gateway.Gateway
 	router    *router // the gateway's Handler; the fuzz targets drive it directly
 
@@ -145,20 +150,24 @@ func (s *Server) wire() error {
 	if err != nil {
 		return err
 	}
+	if err := s.wireChannels(); err != nil {
+		return err
+	}
 	s.del, err = delivery.New(delivery.Config{
 		Store: s.st, Bus: s.bus, Metrics: s.metrics, Clock: s.clock, Logger: s.log.With("pkg", "delivery"),
+		Channels: s.ch,
 	})
 	if err != nil {
 		return err
 	}
-	s.router = &router{dir: s.dir, del: s.del, log: s.log.With("pkg", "router")}
+	s.router = &router{dir: s.dir, del: s.del, ch: s.ch, log: s.log.With("pkg", "router")}
 	s.gw, err = gateway.New(gateway.Config{
 		HandshakeTimeout: s.cfg.HandshakeTimeout, IdleTimeout: s.cfg.IdleTimeout,
 		WriteTimeout: s.cfg.WriteTimeout, DrainPeriod: s.cfg.DrainPeriod,
 		SendQueue: s.cfg.SendQueue, RatePerSecond: s.cfg.RatePerSecond, RateBurst: s.cfg.RateBurst,
 		MaxConnections: s.cfg.MaxConnections,
 		Auth:           s.dir, Handler: s.router,
-		Mailbox: s.del, Bus: s.bus, Metrics: s.metrics, Clock: s.clock, Logger: s.log.With("pkg", "gateway"),
+		Mailbox: s.del, Bus: s.fan, Metrics: s.metrics, Clock: s.clock, Logger: s.log.With("pkg", "gateway"),
 	})
 	return err
 }
@@ -182,6 +191,8 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.del.Start()
+	s.fan.Start()
+	s.ch.Start()
 	s.log.Info("parley server listening", "addr", s.Addr(), "admin", s.AdminAddr(), "config", s.cfg)
 	close(s.ready)
 
@@ -211,12 +222,13 @@ func (s *Server) listen() error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(gateway.Path, s.gw)
+	s.mediaRoutes(mux)
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
 	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, ConnContext: gateway.ConnContext, ErrorLog: errLog}
 	var adminSrv *http.Server
 	if adln != nil {
 		adminSrv = &http.Server{ReadHeaderTimeout: readHeaderTimeout, ErrorLog: errLog, Handler: admin.Handler(admin.Config{
-			Metrics: s.metrics, Ready: s.readyCheck, CreateInvite: s.dir.CreateInvite, Logger: s.log.With("pkg", "admin"),
+			Metrics: s.metrics, Ready: s.readyCheck, CreateInvite: s.dir.CreateInvite, Moderation: s.ch, Logger: s.log.With("pkg", "admin"),
 		})}
 	}
 	s.mu.Lock()
@@ -320,6 +332,8 @@ func (s *Server) shutdown(ctx context.Context) error {
 	if err := s.del.Stop(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	s.ch.Stop()
+	s.fan.Stop()
 	if adminSrv != nil {
 		if err := adminSrv.Shutdown(ctx); err != nil {
 			adminSrv.Close()

@@ -37,7 +37,10 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// CreateInvite stores a single-use invite code valid for ttl.
 	CreateInvite func(ctx context.Context, ttl time.Duration) (code string, expires time.Time, err error)
-	Logger       *slog.Logger
+	// Moderation serves the channel moderation endpoints (moderation.go);
+	// nil leaves them out.
+	Moderation Moderation
+	Logger     *slog.Logger
 }
 
 // InviteRequest is the optional body of POST /v1/invites.
@@ -105,6 +108,9 @@ func Handler(cfg Config) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(InviteResponse{Code: code, ExpiresMs: expires.UnixMilli()})
 	})
+	if cfg.Moderation != nil {
+		moderationRoutes(mux, cfg)
+	}
 	return mux
 }
 

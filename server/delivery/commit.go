@@ -33,6 +33,14 @@ func (s *Service) Commit(ctx context.Context, who gateway.Identity, c *proto.Com
 	case err != nil:
 		return s.errorResponse(storeErr("commit", err))
 	}
+	if c.Epoch == 0 && c.Kind == proto.ConversationKind_CHANNEL_ADMINS && s.channels != nil {
+		// The group exists now; link it to its channel. A failure (a
+		// concurrent creation won) leaves an orphan conversation the
+		// channel does not know, which its owner's client replaces.
+		if err := s.channels.AdminGroupCreated(ctx, c.ChannelId, c.GroupId); err != nil {
+			s.log.Warn("admin conversation not linked to its channel", "channel", c.ChannelId, "err", err)
+		}
+	}
 	s.m.MessagesIn.WithLabelValues("commit").Inc()
 	s.m.MailboxWritten.Add(float64(len(rec.Mail)))
 	s.notify(rec.Mail)
@@ -68,6 +76,7 @@ func (s *Service) prepareCommit(ctx context.Context, who gateway.Identity, c *pr
 	var members []string
 	var kind int32
 	var accounts []string
+	var channelID string // CHANNEL_ADMINS: the channel
 	g, err := s.st.Group(ctx, c.GroupId)
 	switch {
 	case err == nil:
@@ -75,12 +84,24 @@ func (s *Service) prepareCommit(ctx context.Context, who gateway.Identity, c *pr
 			return nil, proto.Errorf(proto.Code_FORBIDDEN, "this device is not a member of the conversation")
 		}
 		members, kind, accounts = g.Devices, g.Kind, g.Accounts
+		if kind == int32(proto.ConversationKind_CHANNEL_ADMINS) {
+			// Its accounts follow the channel's team, not the creation's.
+			if s.channels == nil {
+				return nil, proto.Errorf(proto.Code_BAD_REQUEST, "this server does not serve channel admin conversations")
+			}
+			if channelID, accounts, err = s.channels.CheckAdminGroup(ctx, who, "", c.GroupId, false); err != nil {
+				return nil, err
+			}
+		}
 	case errors.Is(err, store.ErrNotFound):
 		if c.Epoch != 0 {
 			return nil, proto.Errorf(proto.Code_NOT_FOUND, "no conversation with this group id on this server")
 		}
 		if accounts, err = s.checkCreation(ctx, who, c); err != nil {
 			return nil, err
+		}
+		if c.Kind == proto.ConversationKind_CHANNEL_ADMINS {
+			channelID = c.ChannelId
 		}
 		members, kind = []string{who.DeviceID}, int32(c.Kind)
 	default:
@@ -110,7 +131,7 @@ func (s *Service) prepareCommit(ctx context.Context, who gateway.Identity, c *pr
 		return s.envelope(who, &proto.Envelope{
 			MessageId: c.MessageId, GroupId: c.GroupId, Kind: ek, Payload: payload,
 			ServerTimeMs: now.UnixMilli(), Epoch: epoch,
-			ConversationKind: proto.ConversationKind(kind), Accounts: accounts,
+			ConversationKind: proto.ConversationKind(kind), Accounts: accounts, ChannelId: channelID,
 		})
 	}
 	cb, err := envelope(proto.EnvelopeKind_COMMIT, c.Commit, c.Epoch)
@@ -138,6 +159,18 @@ func (s *Service) prepareCommit(ctx context.Context, who gateway.Identity, c *pr
 // checkCreation validates a new conversation's kind and accounts and
 // returns the accounts sorted.
 func (s *Service) checkCreation(ctx context.Context, who gateway.Identity, c *proto.Commit) ([]string, error) {
+	if c.Kind == proto.ConversationKind_CHANNEL_ADMINS && s.channels != nil {
+		_, team, err := s.channels.CheckAdminGroup(ctx, who, c.ChannelId, nil, true)
+		if err != nil {
+			return nil, err
+		}
+		accounts := slices.Clone(c.Accounts)
+		slices.Sort(accounts)
+		if !slices.Equal(accounts, []string{who.AccountID}) {
+			return nil, proto.Errorf(proto.Code_BAD_REQUEST, "a CHANNEL_ADMINS conversation starts with the owner's account alone; add the admins' devices by commit")
+		}
+		return team, nil
+	}
 	if c.Kind != proto.ConversationKind_DIRECT {
 		return nil, proto.Errorf(proto.Code_BAD_REQUEST, "a new conversation must have kind DIRECT")
 	}

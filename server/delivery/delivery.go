@@ -57,6 +57,22 @@ type Config struct {
 	Logger        *slog.Logger
 	MaxBatch      int           // 0 means DefaultMaxBatch
 	SweepInterval time.Duration // 0 means DefaultSweepInterval
+	// Channels rules CHANNEL_ADMINS conversations (see ChannelAdmins);
+	// nil refuses them.
+	Channels ChannelAdmins
+}
+
+// ChannelAdmins is what the delivery service asks about the admin
+// conversation of a broadcast channel (implemented by server/channels).
+type ChannelAdmins interface {
+	// CheckAdminGroup returns the channel and the accounts the
+	// conversation may hold (the channel's owner and admins now): at
+	// creation for channelID, else for the channel whose conversation
+	// group is.
+	CheckAdminGroup(ctx context.Context, who gateway.Identity, channelID string, group []byte, creating bool) (string, []string, error)
+	// AdminGroupCreated records the conversation once its first commit is
+	// accepted.
+	AdminGroupCreated(ctx context.Context, channelID string, group []byte) error
 }
 
 // Service implements Send, Commit, Ack, GetGroup and mailbox reads.
@@ -68,6 +84,7 @@ type Service struct {
 	log      *slog.Logger
 	maxBatch int
 	sweep    time.Duration
+	channels ChannelAdmins
 
 	in     chan *submission
 	mu     sync.RWMutex // guards closed against sends on in
@@ -91,7 +108,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		st: cfg.Store, bus: cfg.Bus, m: cfg.Metrics, clock: clock.OrReal(cfg.Clock), log: cfg.Logger,
 		maxBatch: cmpOr(cfg.MaxBatch, DefaultMaxBatch), sweep: cmpOr(cfg.SweepInterval, DefaultSweepInterval),
-		in: make(chan *submission, queueDepth), stop: make(chan struct{}),
+		in: make(chan *submission, queueDepth), stop: make(chan struct{}), channels: cfg.Channels,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -159,10 +176,16 @@ func (s *Service) GetGroup(ctx context.Context, who gateway.Identity, g *proto.G
 	if err != nil {
 		return nil, err
 	}
-	return &proto.GroupResult{
+	res := &proto.GroupResult{
 		GroupId: grp.ID, Epoch: grp.Epoch, Kind: proto.ConversationKind(grp.Kind),
 		Accounts: grp.Accounts, Devices: grp.Devices,
-	}, nil
+	}
+	if res.Kind == proto.ConversationKind_CHANNEL_ADMINS && s.channels != nil {
+		if res.ChannelId, res.Accounts, err = s.channels.CheckAdminGroup(ctx, who, "", grp.ID, false); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 // memberGroup loads a group the caller's device belongs to.
