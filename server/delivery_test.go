@@ -237,11 +237,26 @@ func TestStaleEpochCommitGetsTheWinner(t *testing.T) {
 	if env.Kind != proto.EnvelopeKind_WELCOME || env.Epoch != 2 {
 		t.Fatalf("bob's phone got %v, want its welcome", env)
 	}
-	// A replay of the accepted commit is a duplicate, whatever its epoch,
-	// and so is its message id reused for another commit.
-	alice.expectCode(&proto.Request{Body: &proto.Request_Commit{Commit: gproto.Clone(winner).(*proto.Commit)}}, proto.Code_DUPLICATE)
-	reuse := &proto.Commit{GroupId: gid, Epoch: 2, MessageId: winner.MessageId, Commit: []byte("another")}
-	alice.expectCode(&proto.Request{Body: &proto.Request_Commit{Commit: reuse}}, proto.Code_DUPLICATE)
+	// A repeat of the accepted commit (its answer was lost) is a
+	// duplicate that says it was accepted, even after the group moved on;
+	// its message id reused for another commit is a plain duplicate.
+	bob.mustCall(&proto.Request{Body: &proto.Request_Commit{Commit: &proto.Commit{GroupId: gid, Epoch: 2, MessageId: randomID(t), Commit: []byte("bob's commit@2")}}})
+	rr := alice.expectCode(&proto.Request{Body: &proto.Request_Commit{Commit: gproto.Clone(winner).(*proto.Commit)}}, proto.Code_DUPLICATE)
+	if rr.GetCommit() == nil || rr.GetCommit().Epoch != 2 {
+		t.Fatalf("repeat of the accepted commit: body %v, want the CommitResult with epoch 2", rr.Body)
+	}
+	reuse := &proto.Commit{GroupId: gid, Epoch: 3, MessageId: winner.MessageId, Commit: []byte("another")}
+	if r := alice.expectCode(&proto.Request{Body: &proto.Request_Commit{Commit: reuse}}, proto.Code_DUPLICATE); r.GetCommit() != nil {
+		t.Fatalf("another commit under the accepted one's id claims acceptance: %v", r.Body)
+	}
+	// Nothing was delivered again: bob's phone gets bob's commit, then
+	// the next message, and no second copy of alice's commit in between.
+	alice.mustCall(&proto.Request{Body: &proto.Request_Send{Send: &proto.Send{GroupId: gid, MessageId: randomID(t), Epoch: 3, Ciphertext: []byte("marker")}}})
+	for _, want := range []string{"bob's commit@2", "marker"} {
+		if _, env := bobPhone.envelope(); string(env.Payload) != want {
+			t.Fatalf("bob's phone got %q, want %q", env.Payload, want)
+		}
+	}
 }
 
 func TestEphemeralIsPushedNeverStored(t *testing.T) {

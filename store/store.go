@@ -239,12 +239,27 @@ type EpochConflict struct {
 func (e *EpochConflict) Error() string { return ErrStaleEpoch.Error() }
 func (e *EpochConflict) Unwrap() error { return ErrStaleEpoch }
 
+// CommitRepeated is returned (wrapping ErrDuplicate) when a commit's
+// message id was already used by the same sender for this very commit:
+// the one the group accepted for the record's epoch has the same bytes.
+// It is a repeat whose answer was lost, and the answer is that it was
+// accepted. A commit older than the kept ones, or an id used by another
+// message, is a plain ErrDuplicate.
+type CommitRepeated struct {
+	Epoch uint64 // the epoch the accepted commit moved the group to
+}
+
+func (e *CommitRepeated) Error() string { return ErrDuplicate.Error() + " (the commit was accepted)" }
+func (e *CommitRepeated) Unwrap() error { return ErrDuplicate }
+
 // Groups is the MLS delivery service's state.
 type Groups interface {
 	// ApplyCommit applies c if c.Epoch is the group's current epoch (or the
 	// group does not exist and c.Epoch is 0), else returns *EpochConflict.
-	// ErrDuplicate if the sender already used c.MessageID; ErrNotFound if
-	// the group does not exist and c.Epoch is not 0.
+	// If the sender already used c.MessageID it applies nothing and returns
+	// *CommitRepeated when c is the commit accepted for c.Epoch, else
+	// ErrDuplicate. ErrNotFound if the group does not exist and c.Epoch is
+	// not 0.
 	ApplyCommit(ctx context.Context, c CommitRecord) (Group, error)
 	// Group returns a group's state.
 	Group(ctx context.Context, id []byte) (Group, error)

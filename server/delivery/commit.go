@@ -14,7 +14,10 @@ import (
 // epoch (the first to arrive), applies its membership changes and
 // delivers it, in one transaction, to the remaining members (COMMIT) and
 // the added devices (WELCOME). A late commit gets CONFLICT with the
-// winner. The returned Response has no Id (the gateway sets it).
+// winner. A commit sent again with its message id after it was accepted
+// (its answer was lost) gets DUPLICATE with the CommitResult, so its
+// sender knows to merge it. The returned Response has no Id (the gateway
+// sets it).
 func (s *Service) Commit(ctx context.Context, who gateway.Identity, c *proto.Commit) *proto.Response {
 	rec, err := s.prepareCommit(ctx, who, c)
 	if err != nil {
@@ -22,12 +25,23 @@ func (s *Service) Commit(ctx context.Context, who gateway.Identity, c *proto.Com
 	}
 	g, err := s.st.ApplyCommit(ctx, *rec)
 	var conflict *store.EpochConflict
+	var repeated *store.CommitRepeated
 	switch {
 	case errors.As(err, &conflict):
 		return conflictResponse(conflict.Current, conflict.Winning,
 			"another commit won this epoch; process the winning commit and retry in the new epoch")
+	case errors.As(err, &repeated):
+		// The answer to the first attempt was lost: tell the sender its
+		// commit won, so it merges it instead of discarding it.
+		return &proto.Response{
+			Code:    proto.Code_DUPLICATE,
+			Message: "this commit was already accepted; merge it",
+			Body:    &proto.Response_Commit{Commit: &proto.CommitResult{Epoch: repeated.Epoch}},
+		}
 	case errors.Is(err, store.ErrDuplicate):
-		return s.errorResponse(proto.Errorf(proto.Code_DUPLICATE, "this message id was already accepted; nothing to do"))
+		return s.errorResponse(proto.Errorf(proto.Code_DUPLICATE,
+			"this message id was already used, and not by this commit or by one the server still keeps; "+
+				"do not merge it: process the commits in your mailbox, or rejoin from the group info"))
 	case errors.Is(err, store.ErrNotFound):
 		return s.errorResponse(proto.Errorf(proto.Code_NOT_FOUND, "no conversation with this group id on this server"))
 	case err != nil:

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,24 @@ import (
 
 	"github.com/parleyhq/parley/store"
 )
+
+// repeated is the answer to a commit whose message id was used: the
+// commit accepted for its epoch, if kept and byte for byte this one, was
+// this one.
+func repeated(ctx context.Context, tx pgx.Tx, c store.CommitRecord) error {
+	var accepted []byte
+	err := tx.QueryRow(ctx, `SELECT commit_msg FROM group_commits WHERE group_id = $1 AND epoch = $2`,
+		c.GroupID, int64(c.Epoch)).Scan(&accepted)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return store.ErrDuplicate
+	case err != nil:
+		return err
+	case bytes.Equal(accepted, c.Commit):
+		return &store.CommitRepeated{Epoch: c.Epoch + 1}
+	}
+	return store.ErrDuplicate
+}
 
 // ApplyCommit locks the group's row for the whole transaction: of two
 // commits for one epoch, on any nodes, the second waits, then sees the
@@ -25,7 +44,7 @@ func (s *Store) ApplyCommit(ctx context.Context, c store.CommitRecord) (store.Gr
 			return err
 		}
 		if !fresh[0] {
-			return store.ErrDuplicate
+			return repeated(ctx, tx, c)
 		}
 		epoch, exists, err := lockGroup(ctx, tx, c.GroupID)
 		if err != nil {

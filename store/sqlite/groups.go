@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -22,7 +23,7 @@ func (s *Store) ApplyCommit(ctx context.Context, c store.CommitRecord) (store.Gr
 			return err
 		}
 		if !fresh {
-			return store.ErrDuplicate
+			return repeated(ctx, tx, c)
 		}
 		var epoch uint64
 		err = tx.QueryRowContext(ctx, `SELECT epoch FROM mls_groups WHERE id = ?`, c.GroupID).Scan(&epoch)
@@ -81,6 +82,24 @@ func (s *Store) ApplyCommit(ctx context.Context, c store.CommitRecord) (store.Gr
 		c.Mail[i].Seq = seqs[i]
 	}
 	return g, nil
+}
+
+// repeated is the answer to a commit whose message id was used: the
+// commit accepted for its epoch, if kept and byte for byte this one, was
+// this one.
+func repeated(ctx context.Context, tx *sql.Tx, c store.CommitRecord) error {
+	var accepted []byte
+	err := tx.QueryRowContext(ctx, `SELECT commit_msg FROM group_commits WHERE group_id = ? AND epoch = ?`,
+		c.GroupID, c.Epoch).Scan(&accepted)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.ErrDuplicate
+	case err != nil:
+		return err
+	case bytes.Equal(accepted, c.Commit):
+		return &store.CommitRepeated{Epoch: c.Epoch + 1}
+	}
+	return store.ErrDuplicate
 }
 
 // createGroup makes the group at epoch 0 with the committer as its only

@@ -147,9 +147,14 @@ func testCommitConflict(t *testing.T, s store.Store) {
 func testCommitErrors(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	first := create(t, s)
-	dup := store.CommitRecord{GroupID: groupID, Epoch: 1, SenderDevice: first.SenderDevice, MessageID: first.MessageID, Commit: []byte("dup"), At: T0}
+	// Same sender, id and epoch as the accepted commit, other bytes.
+	dup := store.CommitRecord{GroupID: groupID, Epoch: 0, SenderDevice: first.SenderDevice, MessageID: first.MessageID, Commit: []byte("dup"), At: T0}
 	_, err := s.ApplyCommit(ctx, dup)
 	wantErr(t, "ApplyCommit(reused message id)", err, store.ErrDuplicate)
+	var repeat *store.CommitRepeated
+	if errors.As(err, &repeat) {
+		t.Errorf("another commit under an accepted commit's message id answered %v, want a plain ErrDuplicate", err)
+	}
 	// Message ids are shared with Deliver: one namespace per sender.
 	errs := deliver(t, s, sub(first.SenderDevice, 100, mail("dev-x", "x")))
 	wantErr(t, "Deliver(commit's message id)", errs[0], store.ErrDuplicate)
@@ -158,6 +163,39 @@ func testCommitErrors(t *testing.T, s store.Store) {
 	wantErr(t, "ApplyCommit(unknown group, epoch 3)", err, store.ErrNotFound)
 	if g, _ := s.Group(ctx, groupID); g.Epoch != 1 {
 		t.Errorf("epoch moved to %d", g.Epoch)
+	}
+}
+
+// testCommitRepeated: a commit sent again with its message id (its
+// answer was lost) applies nothing and is told it was accepted, with the
+// epoch it produced, even after the group moved on.
+func testCommitRepeated(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	first := create(t, s)
+	next := store.CommitRecord{GroupID: groupID, Epoch: 1, SenderDevice: "dev-b", MessageID: msgID(101), Commit: []byte("commit@1"),
+		Mail: []store.Mail{mail("dev-a", "commit@1"), mail("dev-c", "commit@1")}, At: T0}
+	_, err := s.ApplyCommit(ctx, next)
+	noErr(t, "ApplyCommit(epoch 1)", err)
+	before := envelopes(fetchAll(t, s, "dev-a"))
+
+	for _, c := range []store.CommitRecord{first, next} {
+		c.Mail = []store.Mail{mail("dev-a", "again")}
+		_, err := s.ApplyCommit(ctx, c)
+		var repeat *store.CommitRepeated
+		if !errors.As(err, &repeat) || !errors.Is(err, store.ErrDuplicate) {
+			t.Fatalf("repeated commit of epoch %d: %v, want *CommitRepeated", c.Epoch, err)
+		}
+		if repeat.Epoch != c.Epoch+1 {
+			t.Errorf("repeated commit of epoch %d: accepted into epoch %d, want %d", c.Epoch, repeat.Epoch, c.Epoch+1)
+		}
+	}
+	g, err := s.Group(ctx, groupID)
+	noErr(t, "Group", err)
+	if g.Epoch != 2 {
+		t.Errorf("epoch %d after repeats, want 2", g.Epoch)
+	}
+	if got := envelopes(fetchAll(t, s, "dev-a")); !equalStrings(got, before) {
+		t.Errorf("dev-a mailbox %q after repeats, want %q (nothing delivered again)", got, before)
 	}
 }
 

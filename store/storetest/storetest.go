@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CommitMembership", testCommitMembership},
 		{"CommitConflict", testCommitConflict},
 		{"CommitErrors", testCommitErrors},
+		{"CommitRepeated", testCommitRepeated},
 		{"ConcurrentCommits", testConcurrentCommits},
 		{"Contacts", testContacts},
 		{"Blocks", testBlocks},
