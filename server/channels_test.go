@@ -11,6 +11,8 @@ import (
 	"image/png"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -599,4 +601,57 @@ func TestChannelAdminConversation(t *testing.T) {
 	k1 := newChannelKey(t)
 	owner.expectCode(&proto.Request{Body: &proto.Request_ChannelRemoveAdmin{ChannelRemoveAdmin: &proto.ChannelRemoveAdmin{
 		ChannelId: o.id, AccountId: stranger.auth.AccountId, NewKey: channel.NextKeyEntry(o.key, o.id, 1, k1.Public())}}}, proto.Code_CONFLICT)
+}
+
+// TestChannelExpiry: 30 days after publication the post is no longer
+// served and its media (and thumbnail) are deleted from the disk.
+func TestChannelExpiry(t *testing.T) {
+	ts := startServer(t, withFakeClock)
+	owner := register(t, ts, "@daily")
+	o := createChannel(t, owner, "Daily", nil)
+	tok := owner.mustCall(&proto.Request{Body: &proto.Request_MediaToken{MediaToken: &proto.MediaToken{ChannelId: o.id}}}).GetMediaToken().Token
+	var img bytes.Buffer
+	png.Encode(&img, image.NewGray(image.Rect(0, 0, 400, 400)))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+ts.Addr()+media.UploadPath, bytes.NewReader(img.Bytes()))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "image/png")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res media.UploadResult
+	json.NewDecoder(resp.Body).Decode(&res)
+	resp.Body.Close()
+	p := o.post("today")
+	p.Media = []*proto.Media{{Hash: res.Hash, Mime: res.Mime, Size: uint64(res.Size), Thumbnail: res.Thumbnail}}
+	o.publish(t, p)
+	files := []string{filepath.Join(ts.dir, "media", res.Hash[:2], res.Hash), filepath.Join(ts.dir, "media", res.Thumbnail[:2], res.Thumbnail)}
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("media file: %v", err)
+		}
+	}
+
+	ts.clock.Advance(proto.PostTTL + time.Hour)
+	owner = owner.reconnect(ts)
+	waitFor(t, "the media files deleted by the sweeper", func() bool {
+		for _, f := range files {
+			if _, err := os.Stat(f); err == nil {
+				return false
+			}
+		}
+		return true
+	})
+	if res := owner.mustCall(syncReq(o.id, 0)).GetChannelSync(); len(res.Posts) != 0 {
+		t.Fatalf("expired post served: %v", res.Posts)
+	}
+	down := owner.mustCall(&proto.Request{Body: &proto.Request_MediaToken{MediaToken: &proto.MediaToken{}}}).GetMediaToken().Token
+	r, err := http.Get("http://" + ts.Addr() + media.DownloadPath + res.Hash + "?token=" + down)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusNotFound {
+		t.Fatalf("expired media: %s", r.Status)
+	}
 }
