@@ -490,3 +490,45 @@ func TestExpiredKeyPackagesAreNotHandedOut(t *testing.T) {
 		t.Fatalf("key_packages_left %d, want 0", again.auth.KeyPackagesLeft)
 	}
 }
+
+// TestKeyPackageClaimsAreRateLimited: claims are limited per claiming
+// account and per claimed account, answered RATE_LIMITED, and allowed
+// again after the window; claiming one's own account counts against
+// oneself only.
+func TestKeyPackageClaimsAreRateLimited(t *testing.T) {
+	const byAccount, ofAccount, window = 60, 100, 10 * time.Minute // server/directory/limits.go
+	ts := startServer(t, withFakeClock, func(c *server.Config) { c.RateBurst = 1000 })
+	alice := register(t, ts, "@alice")
+	bob := register(t, ts, "@bob")
+	carol := register(t, ts, "@carol")
+	dave := register(t, ts, "@dave")
+	for _, c := range []*client{alice, bob} {
+		c.mustCall(&proto.Request{Body: &proto.Request_UploadKeyPackages{UploadKeyPackages: &proto.UploadKeyPackages{
+			LastResort: c.keyPackage(true, ts.clock.Now(), 0).Message()}}})
+	}
+	claimOf := func(c *client) *proto.Request {
+		return &proto.Request{Body: &proto.Request_ClaimKeyPackages{ClaimKeyPackages: &proto.ClaimKeyPackages{AccountId: c.auth.AccountId}}}
+	}
+	// Alice claiming herself does not count against her as a target.
+	for range 10 {
+		alice.mustCall(claimOf(alice))
+	}
+	for range byAccount {
+		bob.mustCall(claimOf(alice))
+	}
+	if r := bob.expectCode(claimOf(alice), proto.Code_RATE_LIMITED); r.Message == "" {
+		t.Fatal("RATE_LIMITED without a message")
+	}
+	bob.expectCode(claimOf(carol), proto.Code_RATE_LIMITED) // per claimer, whoever the target
+	for range ofAccount - byAccount {
+		carol.mustCall(claimOf(alice))
+	}
+	dave.expectCode(claimOf(alice), proto.Code_RATE_LIMITED) // per target
+	dave.mustCall(claimOf(bob))
+
+	ts.clock.Advance(window)
+	bob = bob.reconnect(ts)
+	dave = dave.reconnect(ts)
+	bob.mustCall(claimOf(alice))
+	dave.mustCall(claimOf(alice))
+}

@@ -32,7 +32,7 @@ func (s *Service) pendingLink(ctx context.Context, who gateway.Identity, code st
 	r, err := s.st.LinkRequest(ctx, normalizeCode(code), now)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		s.guesses.failed(who.AccountID, now)
+		s.guesses.add(who.AccountID, now)
 		return r, proto.Errorf(proto.Code_NOT_FOUND, "no device is waiting with this code; check the code shown on the new device")
 	case errors.Is(err, store.ErrExpired):
 		return r, proto.Errorf(proto.Code_EXPIRED, "this link code expired; start linking again on the new device")

@@ -71,8 +71,10 @@ type Service struct {
 	clock  clock.Clock
 	log    *slog.Logger
 	rand   io.Reader
-	// guesses limits failed link-code lookups per account.
-	guesses guesses
+	// guesses limits failed link-code lookups per account; claimsBy and
+	// claimsOf limit key-package claims per claiming and claimed account
+	// (limits.go).
+	guesses, claimsBy, claimsOf *window
 }
 
 // New validates cfg and returns a Service.
@@ -86,6 +88,9 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		st: cfg.Store, bus: cfg.Bus, m: cfg.Metrics, policy: cfg.Registration,
 		online: cfg.Online, clock: clock.OrReal(cfg.Clock), log: cfg.Logger, rand: cfg.Rand,
+		guesses:  newWindow(maxFailedLookups, lookupWindow),
+		claimsBy: newWindow(maxClaimsByAccount, claimWindow),
+		claimsOf: newWindow(maxClaimsOfAccount, claimWindow),
 	}
 	if s.online == nil {
 		s.online = func(string) bool { return false }

@@ -3,6 +3,7 @@ package directory
 import (
 	"bytes"
 	"crypto/ed25519"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -50,22 +51,34 @@ func TestPolicy(t *testing.T) {
 	}
 }
 
-func TestFailedLookupsAreLimited(t *testing.T) {
-	var g guesses
+func TestWindowLimit(t *testing.T) {
+	g := newWindow(maxFailedLookups, lookupWindow)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for range maxFailedLookups {
 		if !g.allowed("a1", now) {
-			t.Fatal("lookup refused before the limit")
+			t.Fatal("refused before the limit")
 		}
-		g.failed("a1", now)
+		g.add("a1", now)
 	}
 	if g.allowed("a1", now.Add(time.Minute)) {
-		t.Fatal("lookup allowed beyond the limit")
+		t.Fatal("allowed beyond the limit")
 	}
 	if !g.allowed("a2", now) {
-		t.Fatal("another account is limited too")
+		t.Fatal("another key is limited too")
 	}
 	if !g.allowed("a1", now.Add(lookupWindow)) {
 		t.Fatal("limit did not reset after the window")
+	}
+}
+
+func TestWindowTableIsBounded(t *testing.T) {
+	w := newWindow(1, time.Minute)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range maxLimitRecords {
+		w.add(fmt.Sprint(i), now)
+	}
+	w.add("late", now.Add(time.Minute))
+	if len(w.m) != 1 {
+		t.Fatalf("%d records after the window passed, want the expired ones pruned", len(w.m))
 	}
 }

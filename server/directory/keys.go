@@ -133,13 +133,23 @@ func checkKeyPackage(msg []byte, dev store.Device, now time.Time) (store.KeyPack
 }
 
 // ClaimKeyPackages hands out one key package per device of an account:
-// one-time first, each at most once, else the last-resort one.
+// one-time first, each at most once, else the last-resort one. Claims are
+// limited per claiming and per claimed account (limits.go); claiming
+// one's own account counts only against oneself.
 func (s *Service) ClaimKeyPackages(ctx context.Context, who gateway.Identity, c *proto.ClaimKeyPackages) (*proto.ClaimResult, error) {
 	a, err := s.account(ctx, "", c.AccountId)
 	if err != nil {
 		return nil, err
 	}
-	if a.ID != who.AccountID {
+	now := s.clock.Now()
+	if !s.claimsBy.allowed(who.AccountID, now) {
+		return nil, proto.Errorf(proto.Code_RATE_LIMITED, "this account made more than %d key-package claims in %v; retry in a few minutes", maxClaimsByAccount, claimWindow)
+	}
+	own := a.ID == who.AccountID
+	if !own && !s.claimsOf.allowed(a.ID, now) {
+		return nil, proto.Errorf(proto.Code_RATE_LIMITED, "%s's key packages were claimed more than %d times in %v; retry in a few minutes", a.Handle, maxClaimsOfAccount, claimWindow)
+	}
+	if !own {
 		if blocked, err := s.st.IsBlocked(ctx, a.ID, who.AccountID); err != nil {
 			return nil, storeErr("claim: blocked", err)
 		} else if blocked {
@@ -171,8 +181,13 @@ func (s *Service) ClaimKeyPackages(ctx context.Context, who gateway.Identity, c 
 			}
 		}
 	}
+	// Counted once the request is valid, whatever it yields: a claim
+	// that finds nothing left costs the store as much.
+	s.claimsBy.add(who.AccountID, now)
+	if !own {
+		s.claimsOf.add(a.ID, now)
+	}
 	res := &proto.ClaimResult{}
-	now := s.clock.Now()
 	for _, id := range ids {
 		kp, lastResort, err := s.st.ClaimKeyPackage(ctx, id, now)
 		if errors.Is(err, store.ErrNoKeyPackage) {
