@@ -413,3 +413,16 @@ func (f *fleet) progress(n int, within time.Duration) {
 	want := f.ackedCount() + n
 	waitUntil(f.t, within, fmt.Sprintf("%d more acknowledged sends", n), func() bool { return f.ackedCount() >= want })
 }
+
+// sentSince counts d's sends acknowledged after t0.
+func (f *fleet) sentSince(d *device, t0 time.Time) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, s := range f.acked {
+		if s.from == d && s.at.After(t0) {
+			n++
+		}
+	}
+	return n
+}
