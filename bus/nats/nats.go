@@ -3,6 +3,8 @@
 // connection on a node has one NATS subscription on that node, to
 // "<prefix>.dev.<device id>"; publishing for a device sends one NATS
 // message to that subject, which reaches whichever nodes hold it.
+// Channel topics (bus.ChannelRouter) work the same way on
+// "<prefix>.chan.<channel id>", one subscription per node and channel.
 //
 // Why core NATS and not JetStream: mail is made durable in the store
 // before it is announced, so the bus only carries wake-ups, ephemeral
@@ -95,14 +97,15 @@ type Options struct {
 
 // Bus is a bus.Bus and bus.Prober over one NATS connection.
 type Bus struct {
-	nc     *natsgo.Conn
-	prefix string // "<prefix>.dev."
-	wake   string // "<prefix>.wake": every node wakes all its subscribers
-	log    *slog.Logger
-	in     chan *natsgo.Msg
+	nc    *natsgo.Conn
+	dev   string // "<prefix>.dev."
+	chans string // "<prefix>.chan."
+	wake  string // "<prefix>.wake": every node wakes all its subscribers
+	log   *slog.Logger
+	in    chan *natsgo.Msg
 
-	mu     sync.RWMutex // callbacks run under the read lock
-	subs   map[string]*device
+	mu     sync.RWMutex      // callbacks run under the read lock
+	subs   map[string]*topic // by NATS subject
 	closed bool
 
 	reconnected chan struct{} // capacity 1: a reconnect to handle
@@ -113,17 +116,19 @@ type Bus struct {
 	wakeSub     *natsgo.Subscription
 }
 
-// device is one device's subscribers on this node.
-type device struct {
-	sub *natsgo.Subscription
-	fns []*subscriber // replaced, never modified: dispatch reads it unlocked
+// topic is the subscribers on this node of one device or channel.
+type topic struct {
+	sub    *natsgo.Subscription
+	fns    []*subscriber // replaced, never modified
+	device bool          // a device (woken after outages), not a channel
 }
 
 type subscriber struct{ fn func(bus.Message) }
 
 var (
-	_ bus.Bus    = (*Bus)(nil)
-	_ bus.Prober = (*Bus)(nil)
+	_ bus.Bus           = (*Bus)(nil)
+	_ bus.Prober        = (*Bus)(nil)
+	_ bus.ChannelRouter = (*Bus)(nil)
 )
 
 // New connects to NATS and starts the dispatcher. It fails if no server
@@ -140,8 +145,8 @@ func New(opts Options) (*Bus, error) {
 		return nil, fmt.Errorf("bus/nats: prefix %q: use letters, digits, '-' and '_' separated by dots", prefix)
 	}
 	b := &Bus{
-		prefix: prefix + ".dev.", wake: prefix + ".wake", log: opts.Logger,
-		in: make(chan *natsgo.Msg, inboxDepth), subs: make(map[string]*device),
+		dev: prefix + ".dev.", chans: prefix + ".chan.", wake: prefix + ".wake", log: opts.Logger,
+		in: make(chan *natsgo.Msg, inboxDepth), subs: make(map[string]*topic),
 		reconnected: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	if b.log == nil {
@@ -195,24 +200,36 @@ func (b *Bus) Subscribe(deviceID string, fn func(bus.Message)) (func(), error) {
 	if !validToken(deviceID) {
 		return nil, fmt.Errorf("bus/nats: device id %q cannot be a subject token", deviceID)
 	}
+	return b.subscribe(b.dev+deviceID, true, fn)
+}
+
+// SubscribeChannel implements bus.ChannelRouter, like Subscribe.
+func (b *Bus) SubscribeChannel(channelID string, fn func(bus.Message)) (func(), error) {
+	if !validToken(channelID) {
+		return nil, fmt.Errorf("bus/nats: channel id %q cannot be a subject token", channelID)
+	}
+	return b.subscribe(b.chans+channelID, false, fn)
+}
+
+func (b *Bus) subscribe(subject string, device bool, fn func(bus.Message)) (func(), error) {
 	s := &subscriber{fn: fn}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return nil, bus.ErrClosed
 	}
-	d := b.subs[deviceID]
-	fresh := d == nil
+	tp := b.subs[subject]
+	fresh := tp == nil
 	if fresh {
-		sub, err := b.nc.ChanSubscribe(b.prefix+deviceID, b.in)
+		sub, err := b.nc.ChanSubscribe(subject, b.in)
 		if err != nil {
 			b.mu.Unlock()
 			return nil, fmt.Errorf("bus/nats: subscribe: %w", err)
 		}
-		d = &device{sub: sub}
-		b.subs[deviceID] = d
+		tp = &topic{sub: sub, device: device}
+		b.subs[subject] = tp
 	}
-	d.fns = append(d.fns[:len(d.fns):len(d.fns)], s)
+	tp.fns = append(tp.fns[:len(tp.fns):len(tp.fns)], s)
 	b.mu.Unlock()
 	if fresh && b.nc.IsConnected() {
 		// Without this round trip a message published right after
@@ -222,27 +239,27 @@ func (b *Bus) Subscribe(deviceID string, fn func(bus.Message)) (func(), error) {
 		}
 	}
 	var once sync.Once
-	return func() { once.Do(func() { b.remove(deviceID, s) }) }, nil
+	return func() { once.Do(func() { b.remove(subject, s) }) }, nil
 }
 
-func (b *Bus) remove(deviceID string, s *subscriber) {
+func (b *Bus) remove(subject string, s *subscriber) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	d := b.subs[deviceID]
-	if d == nil {
+	tp := b.subs[subject]
+	if tp == nil {
 		return // the bus closed meanwhile
 	}
-	next := make([]*subscriber, 0, len(d.fns))
-	for _, x := range d.fns {
+	next := make([]*subscriber, 0, len(tp.fns))
+	for _, x := range tp.fns {
 		if x != s {
 			next = append(next, x)
 		}
 	}
-	d.fns = next
+	tp.fns = next
 	if len(next) == 0 {
-		delete(b.subs, deviceID)
-		if err := d.sub.Unsubscribe(); err != nil && !errors.Is(err, natsgo.ErrConnectionClosed) {
-			b.log.Warn("NATS unsubscribe failed", "device", deviceID, "err", err)
+		delete(b.subs, subject)
+		if err := tp.sub.Unsubscribe(); err != nil && !errors.Is(err, natsgo.ErrConnectionClosed) {
+			b.log.Warn("NATS unsubscribe failed", "subject", subject, "err", err)
 		}
 	}
 }
@@ -252,11 +269,23 @@ func (b *Bus) remove(deviceID string, s *subscriber) {
 // means the other nodes will not get it (NATS unreachable for longer than
 // the reconnect buffer lasts); this node's subscribers got it anyway.
 func (b *Bus) Publish(ctx context.Context, deviceID string, m bus.Message) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	if !validToken(deviceID) {
 		return fmt.Errorf("bus/nats: device id %q cannot be a subject token", deviceID)
+	}
+	return b.publish(ctx, b.dev+deviceID, m)
+}
+
+// PublishChannel implements bus.ChannelRouter, like Publish.
+func (b *Bus) PublishChannel(ctx context.Context, channelID string, m bus.Message) error {
+	if !validToken(channelID) {
+		return fmt.Errorf("bus/nats: channel id %q cannot be a subject token", channelID)
+	}
+	return b.publish(ctx, b.chans+channelID, m)
+}
+
+func (b *Bus) publish(ctx context.Context, subject string, m bus.Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	data, err := encode(m)
 	if err != nil {
@@ -267,13 +296,13 @@ func (b *Bus) Publish(ctx context.Context, deviceID string, m bus.Message) error
 		b.mu.RUnlock()
 		return bus.ErrClosed
 	}
-	if d := b.subs[deviceID]; d != nil {
-		for _, s := range d.fns {
+	if tp := b.subs[subject]; tp != nil {
+		for _, s := range tp.fns {
 			s.fn(m)
 		}
 	}
 	b.mu.RUnlock()
-	if err := b.nc.Publish(b.prefix+deviceID, data); err != nil {
+	if err := b.nc.Publish(subject, data); err != nil {
 		if !b.nc.IsConnected() {
 			b.lost.Store(true)
 		}
@@ -287,8 +316,22 @@ func (b *Bus) Subscribed(ctx context.Context, deviceID string) (bool, error) {
 	if !validToken(deviceID) {
 		return false, fmt.Errorf("bus/nats: device id %q cannot be a subject token", deviceID)
 	}
+	return b.probe(ctx, b.dev+deviceID)
+}
+
+// ChannelSubscribed reports whether any node has a subscriber of the
+// channel's topic (as Subscribed does for a device).
+func (b *Bus) ChannelSubscribed(ctx context.Context, channelID string) (bool, error) {
+	if !validToken(channelID) {
+		return false, fmt.Errorf("bus/nats: channel id %q cannot be a subject token", channelID)
+	}
+	return b.probe(ctx, b.chans+channelID)
+}
+
+// probe asks whether subject has a subscriber on this node or another.
+func (b *Bus) probe(ctx context.Context, subject string) (bool, error) {
 	b.mu.RLock()
-	closed, local := b.closed, b.subs[deviceID] != nil
+	closed, local := b.closed, b.subs[subject] != nil
 	b.mu.RUnlock()
 	switch {
 	case closed:
@@ -300,7 +343,7 @@ func (b *Bus) Subscribed(ctx context.Context, deviceID string) (bool, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	msg := natsgo.NewMsg(b.prefix + deviceID)
+	msg := natsgo.NewMsg(subject)
 	msg.Header.Set(probeHeader, "1")
 	_, err := b.nc.RequestMsgWithContext(ctx, msg)
 	switch {
@@ -359,22 +402,18 @@ func (b *Bus) deliver(msg *natsgo.Msg) {
 		b.wakeAll()
 		return
 	}
-	deviceID, ok := strings.CutPrefix(msg.Subject, b.prefix)
-	if !ok {
-		return
-	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	d := b.subs[deviceID]
+	tp := b.subs[msg.Subject]
 	if msg.Reply != "" && msg.Header.Get(probeHeader) != "" {
-		if d != nil {
+		if tp != nil {
 			if err := msg.Respond(nil); err != nil {
 				b.log.Debug("presence probe answer failed", "err", err)
 			}
 		}
 		return
 	}
-	if d == nil {
+	if tp == nil {
 		return
 	}
 	m, err := decode(msg.Data)
@@ -382,17 +421,21 @@ func (b *Bus) deliver(msg *natsgo.Msg) {
 		b.log.Warn("dropping a malformed bus message; is another program publishing on parley subjects?", "subject", msg.Subject, "bytes", len(msg.Data))
 		return
 	}
-	for _, s := range d.fns {
+	for _, s := range tp.fns {
 		s.fn(m)
 	}
 }
 
-// wakeAll tells every local subscriber to recheck its mailbox.
+// wakeAll tells every local device subscriber to recheck its mailbox.
+// Channel subscribers are not told: followers catch up by syncing.
 func (b *Bus) wakeAll() {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	for _, d := range b.subs {
-		for _, s := range d.fns {
+	for _, tp := range b.subs {
+		if !tp.device {
+			continue
+		}
+		for _, s := range tp.fns {
 			s.fn(bus.Message{Kind: bus.KindMail})
 		}
 	}

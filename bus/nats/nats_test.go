@@ -86,11 +86,29 @@ func (p *pair) Subscribe(deviceID string, fn func(bus.Message)) (func(), error) 
 	if err != nil {
 		return nil, err
 	}
+	return p.routed(unsub, func() (bool, error) { return p.pub.Subscribed(context.Background(), deviceID) })
+}
+
+// SubscribeChannel is Subscribe for a channel topic.
+func (p *pair) SubscribeChannel(channelID string, fn func(bus.Message)) (func(), error) {
+	unsub, err := p.sub.SubscribeChannel(channelID, fn)
+	if err != nil {
+		return nil, err
+	}
+	return p.routed(unsub, func() (bool, error) { return p.pub.ChannelSubscribed(context.Background(), channelID) })
+}
+
+func (p *pair) PublishChannel(ctx context.Context, channelID string, m bus.Message) error {
+	return p.pub.PublishChannel(ctx, channelID, m)
+}
+
+// routed waits until probe sees the subscription from the other node.
+func (p *pair) routed(unsub func(), probe func() (bool, error)) (func(), error) {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(waitFor)
 	for {
-		on, err := p.pub.Subscribed(context.Background(), deviceID)
+		on, err := probe()
 		if err != nil {
 			unsub()
 			return nil, err

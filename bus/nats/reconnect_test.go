@@ -30,6 +30,10 @@ func TestOutage(t *testing.T) {
 	if _, err := b.Subscribe("d2", func(m bus.Message) { onB <- m }); err != nil {
 		t.Fatal(err)
 	}
+	onChan := make(chan bus.Message, 16)
+	if _, err := a.SubscribeChannel("c1", func(m bus.Message) { onChan <- m }); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 
 	srv.Shutdown()
@@ -67,6 +71,18 @@ func TestOutage(t *testing.T) {
 		if m.Seq != 0 { // a publish buffered during the outage may also arrive
 			t.Fatalf("unexpected %+v", m)
 		}
+	}
+	// Channel subscribers are not woken (followers sync instead), and
+	// their subscription is restored too.
+	waitUntil(t, "a's channel subscription to be restored", func() bool {
+		on, _ := b.ChannelSubscribed(ctx, "c1")
+		return on
+	})
+	if err := b.PublishChannel(ctx, "c1", bus.Message{Kind: bus.KindFrame, Frame: []byte("post")}); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(t, onChan); string(m.Frame) != "post" {
+		t.Fatalf("channel subscriber got %+v first, want the post", m)
 	}
 }
 
