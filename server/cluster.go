@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/bus/local"
 	natsbus "github.com/parleyhq/parley/bus/nats"
@@ -30,6 +32,21 @@ func (s *Server) openBus() error {
 			return fmt.Errorf("server: cluster bus: %w", err)
 		}
 		s.bus, s.ownsBus = b, true
+		s.metrics.Registry.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "parley_bus_connected",
+				Help: "1 while this node is connected to NATS; at 0 devices on other nodes are unreachable from here.",
+			}, func() float64 {
+				if b.Connected() {
+					return 1
+				}
+				return 0
+			}),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "parley_bus_dropped_total",
+				Help: "Bus messages from other nodes dropped because this node fell behind (wake-ups: latency, not mail).",
+			}, func() float64 { return float64(b.Dropped()) }),
+		)
 	default:
 		s.bus, s.ownsBus = local.New(), true
 	}

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"net"
+	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +104,34 @@ func TestClusterTwoNodes(t *testing.T) {
 	if !presence(moved, alice2.auth.AccountId) {
 		t.Fatal("alice, back on the other node, is not online")
 	}
+	if v := gaugeValue(t, nodes[0], "parley_bus_connected"); v != 1 {
+		t.Fatalf("parley_bus_connected = %v, want 1", v)
+	}
+}
+
+// gaugeValue reads an unlabelled metric from the admin endpoint.
+func gaugeValue(t *testing.T, ts *testServer, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + ts.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
 
 func TestClusterNeedsSharedStore(t *testing.T) {
