@@ -103,6 +103,9 @@ type PhaseTime struct {
 	Phase string `json:"phase"`
 	Start int64  `json:"start"`
 	End   int64  `json:"end"`
+	// CPU is the worker process's CPU time during the phase (seconds):
+	// the load generator competes with the server for this host's cores.
+	CPU float64 `json:"cpu,omitempty"`
 }
 
 // WorkerStats is a worker's final result.

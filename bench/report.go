@@ -78,6 +78,11 @@ type Report struct {
 	OtherCPUSeconds      map[string]float64 `json:"other_cpu_seconds,omitempty"`
 	CPUPer1000WithOthers float64            `json:"cpu_ms_per_1000_with_others,omitempty"`
 
+	// ClientCPUSeconds is the workers' CPU time in the measured phase
+	// (idle: connect; ring: send; burst: burst), when they run as
+	// processes of their own.
+	ClientCPUSeconds float64 `json:"client_cpu_seconds,omitempty"`
+
 	// Errors seen by the devices, and counted by the server
 	// (parley_errors_total over the measured phase), by code.
 	Errors       map[string]int64 `json:"errors"`
@@ -86,6 +91,7 @@ type Report struct {
 
 	before, after           Sample
 	otherBefore, otherAfter map[string]float64
+	inProcess               bool // workers share this process: their CPU is not theirs alone
 }
 
 // LatencyReport is end-to-end latency in milliseconds: from the time in
@@ -102,6 +108,7 @@ type LatencyReport struct {
 func newReport(o Options) *Report {
 	r := &Report{Scenario: o.Scenario, Label: o.Label, MLS: o.MLS, Server: o.Server, Procs: o.Procs,
 		Devices: o.Devices, Started: time.Now().UTC().Truncate(time.Second), LoadBefore: loadAverage()}
+	_, r.inProcess = o.Launcher.(InProcess)
 	switch {
 	case o.Scenario == ScenarioIdle:
 		r.Mode = modeIdle
@@ -177,6 +184,12 @@ func (r *Report) finish(results []*WorkerStats) {
 	r.Errors = t.Errors
 	if r.Errors == nil {
 		r.Errors = map[string]int64{}
+	}
+	measured := map[string]string{ScenarioIdle: phaseConnect, ScenarioRing: phaseSend, ScenarioBurst: phaseBurst}[r.Scenario]
+	for _, w := range results {
+		if !r.inProcess {
+			r.ClientCPUSeconds += w.Phases[measured].CPU
+		}
 	}
 	r.RegisterSeconds = span(results, phaseRegister)
 	r.RegisterPerSecond = rate(r.Registered, r.RegisterSeconds)
@@ -314,6 +327,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 			row("server CPU", "%.2fs, %.1f ms per 1,000 drained", r.ServerCPUSeconds, r.CPUPer1000)
 		}
 		r.writeOtherCPU(row)
+	}
+	if r.ClientCPUSeconds > 0 {
+		row("bench workers' CPU", "%.2fs in the measured phase (on the same cores as the server)", r.ClientCPUSeconds)
 	}
 	row("errors (devices)", "%s", codes(r.Errors))
 	if r.ServerErrors != nil {

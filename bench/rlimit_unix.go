@@ -22,3 +22,13 @@ func raiseFileLimit() (uint64, error) {
 	}
 	return uint64(l.Cur), nil
 }
+
+// processCPUSelf is this process's CPU time (user + system) in seconds.
+func processCPUSelf() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
+}

@@ -155,10 +155,12 @@ func runJob(ctx context.Context, job *Job, gos <-chan string, out *lineWriter) e
 			return ctx.Err()
 		}
 		pt := PhaseTime{Phase: p, Start: time.Now().UnixNano()}
+		cpu := processCPUSelf()
 		if err := sc.phase(ctx, p); err != nil {
 			return fmt.Errorf("bench worker %d: %s: %w", job.Worker, p, err)
 		}
 		pt.End = time.Now().UnixNano()
+		pt.CPU = processCPUSelf() - cpu
 		times[p] = pt
 		// Counters first: the coordinator judges the phase by them.
 		c := st.counters()
