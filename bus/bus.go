@@ -27,8 +27,9 @@ type Kind uint8
 
 const (
 	// KindMail: the device's mailbox has entries up to Seq; fetch and push.
-	// Seq 0 means "there may be mail": a network bus sends it to every
-	// subscriber after an outage in which wake-ups may have been lost.
+	// Seq 0 means "there may be mail": a network bus may send it at any
+	// time a wake-up may have been lost (after an outage, shortly after a
+	// subscription), so subscribers treat it as a hint to fetch.
 	KindMail Kind = iota + 1
 	// KindFrame: push Frame (a serialized proto.Frame, typically an
 	// Event with seq 0: an ephemeral envelope or LinkApproved) as is.

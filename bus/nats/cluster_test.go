@@ -10,6 +10,7 @@ import (
 
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/bus/bustest"
+	natsbus "github.com/parleyhq/parley/bus/nats"
 )
 
 // startServer runs an embedded NATS server on a random loopback port
@@ -79,7 +80,11 @@ func TestClusterFanOut(t *testing.T) {
 		b := newBus(t, s.ClientURL(), p)
 		in := make(chan bus.Message, 16)
 		inboxes = append(inboxes, in)
-		if _, err := b.Subscribe("dall", func(m bus.Message) { in <- m }); err != nil {
+		if _, err := b.Subscribe("dall", func(m bus.Message) {
+			if m.Seq != 0 { // not the settle wake-up (TestSettleWake)
+				in <- m
+			}
+		}); err != nil {
 			t.Fatal(err)
 		}
 		nodes = append(nodes, &pair{sub: b, pub: b})
@@ -123,5 +128,42 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		case <-deadline:
 			t.Fatalf("timed out after %v waiting for %s", waitFor, what)
 		}
+	}
+}
+
+// TestSettleWake: on a clustered NATS server, a fresh device subscription
+// gets one "there may be mail" wake-up shortly after it is made, covering
+// wake-ups that crossed the new subscription's route propagation; on a
+// lone server, where the subscription is complete when Subscribe returns,
+// it gets none.
+func TestSettleWake(t *testing.T) {
+	servers := startCluster(t)
+	lone := startServer(t, 0, "")
+	for _, tc := range []struct {
+		name string
+		url  string
+		want bool
+	}{{"clustered", servers[0].ClientURL(), true}, {"lone", lone.ClientURL(), false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBus(t, tc.url, prefix())
+			in := make(chan bus.Message, 4)
+			start := time.Now()
+			if _, err := b.Subscribe("dnew", func(m bus.Message) { in <- m }); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case m := <-in:
+				if !tc.want {
+					t.Fatalf("lone server: unexpected %+v", m)
+				}
+				if m.Kind != bus.KindMail || m.Seq != 0 || time.Since(start) < natsbus.RouteSettle/2 {
+					t.Fatalf("got %+v after %v, want KindMail seq 0 after about %v", m, time.Since(start), natsbus.RouteSettle)
+				}
+			case <-time.After(4 * natsbus.RouteSettle):
+				if tc.want {
+					t.Fatalf("no settle wake-up within %v", 4*natsbus.RouteSettle)
+				}
+			}
+		})
 	}
 }

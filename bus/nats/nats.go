@@ -27,6 +27,12 @@
 //     ("there may be mail"), so a wake-up lost in the outage costs one
 //     mailbox read, never mail. If the reconnect buffer overflowed, the
 //     node also asks every other node to do the same.
+//   - Route settling: in a NATS cluster, a new subscription reaches the
+//     other NATS servers asynchronously (routes), so a wake-up published
+//     through another server in the first moments could miss it, after
+//     the device's connection already read its mailbox. When connected to
+//     a clustered server, a fresh device subscription therefore gets one
+//     extra KindMail with Seq 0 after routeSettle.
 //   - Presence: Subscribed (bus.Prober) sends a probe request to the
 //     device's subject; a node holding a subscriber answers it. With no
 //     subscriber anywhere the NATS server answers "no responders" at
@@ -79,6 +85,14 @@ const (
 	maxPingsOut  = 3
 	// probeHeader marks a presence probe on a device subject.
 	probeHeader = "Parley-Probe"
+	// routeSettle is how long after a device subscribes, on a clustered
+	// NATS server, it is woken once more: far beyond route propagation on
+	// a healthy network (well under a millisecond to a few).
+	routeSettle = 250 * time.Millisecond
+	// maxSettling bounds subscriptions waiting for their settle wake-up;
+	// beyond it (a connection storm) they go without, which only reopens
+	// the small window the wake-up closes.
+	maxSettling = 1 << 16
 )
 
 // Options configure New. Only URL is required.
@@ -109,6 +123,7 @@ type Bus struct {
 	closed bool
 
 	reconnected chan struct{} // capacity 1: a reconnect to handle
+	settle      chan settling // fresh device subscriptions, to the dispatcher
 	lost        atomic.Bool   // a publish failed while disconnected
 	dropped     atomic.Uint64 // messages nats.go dropped: inbox full
 	done        chan struct{}
@@ -124,6 +139,12 @@ type topic struct {
 }
 
 type subscriber struct{ fn func(bus.Message) }
+
+// settling is a fresh device subscription waiting for its settle wake-up.
+type settling struct {
+	subject string
+	due     time.Time
+}
 
 var (
 	_ bus.Bus           = (*Bus)(nil)
@@ -147,7 +168,7 @@ func New(opts Options) (*Bus, error) {
 	b := &Bus{
 		dev: prefix + ".dev.", chans: prefix + ".chan.", wake: prefix + ".wake", log: opts.Logger,
 		in: make(chan *natsgo.Msg, inboxDepth), subs: make(map[string]*topic),
-		reconnected: make(chan struct{}, 1), done: make(chan struct{}),
+		reconnected: make(chan struct{}, 1), settle: make(chan settling, 1024), done: make(chan struct{}),
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
@@ -236,6 +257,12 @@ func (b *Bus) subscribe(subject string, device bool, fn func(bus.Message)) (func
 		// Subscribe by another node could reach the server first.
 		if err := b.nc.FlushTimeout(flushTimeout); err != nil {
 			b.log.Debug("NATS flush after subscribe failed; the subscription is made on reconnect", "err", err)
+		}
+		if device && b.nc.ConnectedClusterName() != "" {
+			select {
+			case b.settle <- settling{subject: subject, due: time.Now().Add(routeSettle)}:
+			case <-b.done:
+			}
 		}
 	}
 	var once sync.Once
@@ -379,6 +406,12 @@ func (b *Bus) Close() error {
 // dispatch delivers messages from NATS to local subscribers, answers
 // presence probes and handles reconnects, in arrival order.
 func (b *Bus) dispatch() {
+	// Settle wake-ups are due in the order they were queued (one fixed
+	// delay), so a FIFO and one timer serve them all.
+	var settling []settling
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
 	for {
 		select {
 		case <-b.done:
@@ -393,6 +426,25 @@ func (b *Bus) dispatch() {
 			b.wakeAll()
 		case msg := <-b.in:
 			b.deliver(msg)
+		case st := <-b.settle:
+			if len(settling) >= maxSettling {
+				continue
+			}
+			settling = append(settling, st)
+			if len(settling) == 1 {
+				timer.Reset(time.Until(st.due))
+			}
+		case <-timer.C:
+			now := time.Now()
+			n := 0
+			for n < len(settling) && !settling[n].due.After(now) {
+				b.wakeSubject(settling[n].subject)
+				n++
+			}
+			settling = append(settling[:0], settling[n:]...)
+			if len(settling) > 0 {
+				timer.Reset(time.Until(settling[0].due))
+			}
 		}
 	}
 }
@@ -423,6 +475,17 @@ func (b *Bus) deliver(msg *natsgo.Msg) {
 	}
 	for _, s := range tp.fns {
 		s.fn(m)
+	}
+}
+
+// wakeSubject tells a device's local subscribers to recheck its mailbox.
+func (b *Bus) wakeSubject(subject string) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if tp := b.subs[subject]; tp != nil {
+		for _, s := range tp.fns {
+			s.fn(bus.Message{Kind: bus.KindMail})
+		}
 	}
 }
 

@@ -1,0 +1,4 @@
+package nats
+
+// RouteSettle exposes routeSettle to the external tests.
+const RouteSettle = routeSettle
