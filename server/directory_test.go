@@ -83,6 +83,61 @@ func TestRegistrationPolicies(t *testing.T) {
 	})
 }
 
+// TestRegistrationRaces: registrations racing for one key or one handle
+// are answered ALREADY_EXISTS (never INTERNAL), and a registration that
+// loses keeps its invite code.
+func TestRegistrationRaces(t *testing.T) {
+	ts := startServer(t, func(c *server.Config) { c.Registration = "invite" })
+	const racers = 4
+	for round := range 3 {
+		conns := make([]*client, racers)
+		ids := make([]uint64, racers)
+		codes := make([]string, racers)
+		for i := range conns {
+			conns[i] = dial(t, ts)
+			codes[i] = createInvite(t, ts)
+		}
+		// Round 0: one key on every connection; later rounds: one handle
+		// for different keys.
+		conns[0].newKey()
+		handle := fmt.Sprintf("@race%d", round)
+		for i, c := range conns {
+			if round == 0 {
+				c.pub, c.priv = conns[0].pub, conns[0].priv
+			}
+			req := c.registerReq(handle)
+			req.GetRegister().InviteCode = codes[i]
+			ids[i] = c.send(req)
+		}
+		won := -1
+		for i, c := range conns {
+			switch r := c.response(ids[i]); r.Code {
+			case proto.Code_OK:
+				if won >= 0 {
+					t.Fatalf("round %d: registrations %d and %d both succeeded", round, won, i)
+				}
+				won = i
+			case proto.Code_ALREADY_EXISTS:
+			default:
+				t.Fatalf("round %d: racer %d got %v %q, want OK or ALREADY_EXISTS", round, i, r.Code, r.Message)
+			}
+		}
+		if won < 0 {
+			t.Fatalf("round %d: no registration succeeded", round)
+		}
+		// Every loser's invite is still good.
+		for i, code := range codes {
+			if i == won {
+				continue
+			}
+			c := dial(t, ts)
+			req := c.registerReq(fmt.Sprintf("@after%d_%d", round, i))
+			req.GetRegister().InviteCode = code
+			c.mustCall(req)
+		}
+	}
+}
+
 func fetchKeys(t *testing.T, c *client, handle string) *proto.KeysResult {
 	t.Helper()
 	r := c.mustCall(&proto.Request{Body: &proto.Request_FetchKeys{FetchKeys: &proto.FetchKeys{Handle: handle}}})

@@ -32,6 +32,9 @@ var (
 	ErrExpired       = errors.New("store: expired")
 	ErrStaleEpoch    = errors.New("store: stale epoch") // see *EpochConflict
 	ErrUnavailable   = errors.New("store: unavailable") // retryable: connection lost, database down
+	// ErrExists (channels.go) is also returned when a device, or the
+	// account its key derives, is already registered, or a live link
+	// request holds a code.
 )
 
 // Store is everything the server keeps.
@@ -103,14 +106,21 @@ type KeyPackage struct {
 // and pending device links.
 type Directory interface {
 	// CreateAccount stores a new account with its primary device and the
-	// first key-log entry (index 0). ErrHandleTaken if the handle exists.
+	// first key-log entry (index 0). ErrHandleTaken if the handle exists;
+	// ErrExists if the account or device id is already registered.
 	CreateAccount(ctx context.Context, a Account, primary Device, first LogEntry) error
+	// CreateAccountWithInvite is CreateAccount that also consumes a
+	// single-use invite code at now, in the same transaction: if the code
+	// is unknown, used or expired it returns ErrInviteInvalid and creates
+	// nothing, and if the account cannot be created the code stays unused.
+	CreateAccountWithInvite(ctx context.Context, a Account, primary Device, first LogEntry, invite string, now time.Time) error
 	AccountByID(ctx context.Context, id string) (Account, error)
 	AccountByHandle(ctx context.Context, handle string) (Account, error)
 
 	// AddDevice adds a linked device and appends its key-log entry.
 	// ErrLogConflict if entry.Index is not the next index; ErrDeviceLimit
-	// if the account already has maxDevices active devices.
+	// if the account already has maxDevices active devices; ErrExists if
+	// the device id is already registered.
 	AddDevice(ctx context.Context, d Device, entry LogEntry, maxDevices int) error
 	// RevokeDevice marks the device revoked at `at`, appends the key-log
 	// entry, deletes its key packages and mailbox and drops it from every
@@ -147,8 +157,10 @@ type Directory interface {
 	// unknown, already used or expired.
 	UseInvite(ctx context.Context, code string, now time.Time) error
 
-	// PutLinkRequest stores a pending device link under its code.
-	PutLinkRequest(ctx context.Context, r LinkRequest) error
+	// PutLinkRequest stores a pending device link under its code,
+	// replacing a request under that code that expired before now;
+	// ErrExists if a request still valid at now holds the code.
+	PutLinkRequest(ctx context.Context, r LinkRequest, now time.Time) error
 	// LinkRequest returns the pending link for code; ErrNotFound if unknown,
 	// ErrExpired if it expired before now.
 	LinkRequest(ctx context.Context, code string, now time.Time) (LinkRequest, error)

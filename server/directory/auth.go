@@ -98,16 +98,8 @@ func (s *Service) Register(ctx context.Context, challenge []byte, r *proto.Regis
 		return nil, storeErr("register: device", err)
 	}
 	now := s.clock.Now()
-	if s.policy == PolicyInvite {
-		if r.InviteCode == "" {
-			return nil, proto.Errorf(proto.Code_INVALID_INVITE, "this server needs an invite code to register; ask its operator for one")
-		}
-		// Consumed last: a request that fails any other check keeps it.
-		if err := s.st.UseInvite(ctx, normalizeCode(r.InviteCode), now); errors.Is(err, store.ErrInviteInvalid) {
-			return nil, proto.Errorf(proto.Code_INVALID_INVITE, "the invite code is unknown, used or expired; ask the operator for a new one")
-		} else if err != nil {
-			return nil, storeErr("register: invite", err)
-		}
+	if s.policy == PolicyInvite && r.InviteCode == "" {
+		return nil, proto.Errorf(proto.Code_INVALID_INVITE, "this server needs an invite code to register; ask its operator for one")
 	}
 	entry, err := gproto.MarshalOptions{Deterministic: true}.Marshal(&proto.KeyLogEntry{
 		Index: 0, DeviceList: r.DeviceList, TimeMs: now.UnixMilli(),
@@ -115,14 +107,25 @@ func (s *Service) Register(ctx context.Context, challenge []byte, r *proto.Regis
 	if err != nil {
 		return nil, err
 	}
-	err = s.st.CreateAccount(ctx,
-		store.Account{ID: accountID, Handle: handle, CreatedAt: now},
-		store.Device{ID: devID, AccountID: accountID, SigningKey: r.SigningKey, Name: r.DeviceName, Primary: true, AddedAt: now},
-		store.LogEntry{AccountID: accountID, Index: 0, Entry: entry})
-	if errors.Is(err, store.ErrHandleTaken) {
-		return nil, proto.Errorf(proto.Code_ALREADY_EXISTS, "the handle %s is taken; choose another", handle)
+	acct := store.Account{ID: accountID, Handle: handle, CreatedAt: now}
+	dev := store.Device{ID: devID, AccountID: accountID, SigningKey: r.SigningKey, Name: r.DeviceName, Primary: true, AddedAt: now}
+	first := store.LogEntry{AccountID: accountID, Index: 0, Entry: entry}
+	if s.policy == PolicyInvite {
+		// Consumed in the account's transaction: a registration that
+		// fails (a handle taken meanwhile) keeps the invite.
+		err = s.st.CreateAccountWithInvite(ctx, acct, dev, first, normalizeCode(r.InviteCode), now)
+	} else {
+		err = s.st.CreateAccount(ctx, acct, dev, first)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrHandleTaken):
+		return nil, proto.Errorf(proto.Code_ALREADY_EXISTS, "the handle %s is taken; choose another", handle)
+	case errors.Is(err, store.ErrExists):
+		// The same key registering twice at once: one of them won.
+		return nil, proto.Errorf(proto.Code_ALREADY_EXISTS, "this device is already registered; authenticate instead, or use a new profile")
+	case errors.Is(err, store.ErrInviteInvalid):
+		return nil, proto.Errorf(proto.Code_INVALID_INVITE, "the invite code is unknown, used or expired; ask the operator for a new one")
+	case err != nil:
 		return nil, storeErr("register", err)
 	}
 	s.log.Info("account registered", "account", accountID, "handle", handle, "device", devID)
@@ -154,16 +157,15 @@ func (s *Service) LinkBegin(ctx context.Context, challenge []byte, l *proto.Link
 		if err != nil {
 			return "", nil, err
 		}
-		// A code still pending for another device is not reused: that
-		// would hand its approval to this one.
-		if _, err := s.st.LinkRequest(ctx, code, now); err == nil {
-			continue
-		} else if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExpired) {
-			return "", nil, storeErr("link: code", err)
-		}
+		// A code still pending for another device is not reused (that
+		// would hand its approval to this one): the store refuses it,
+		// atomically, and another code is drawn.
 		err = s.st.PutLinkRequest(ctx, store.LinkRequest{
 			Code: code, DeviceID: devID, SigningKey: l.SigningKey, Name: l.DeviceName, ExpiresAt: expires,
-		})
+		}, now)
+		if errors.Is(err, store.ErrExists) {
+			continue
+		}
 		if err != nil {
 			return "", nil, storeErr("link: put", err)
 		}

@@ -181,6 +181,9 @@ func (s *Service) LinkApprove(ctx context.Context, who gateway.Identity, a *prot
 		return proto.Errorf(proto.Code_CONFLICT, "the device list changed meanwhile; fetch keys and try again")
 	case errors.Is(err, store.ErrDeviceLimit):
 		return proto.Errorf(proto.Code_DEVICE_LIMIT, "the account already has %d devices; revoke one first", proto.MaxDevicesPerAccount)
+	case errors.Is(err, store.ErrExists):
+		// The waiting device registered, or was linked elsewhere, meanwhile.
+		return proto.Errorf(proto.Code_ALREADY_EXISTS, "the new device is already registered; start linking again from a fresh profile")
 	case err != nil:
 		return storeErr("link approve", err)
 	}

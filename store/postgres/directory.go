@@ -12,6 +12,16 @@ import (
 )
 
 func (s *Store) CreateAccount(ctx context.Context, a store.Account, primary store.Device, first store.LogEntry) error {
+	return s.createAccount(ctx, a, primary, first, "", time.Time{})
+}
+
+func (s *Store) CreateAccountWithInvite(ctx context.Context, a store.Account, primary store.Device, first store.LogEntry, invite string, now time.Time) error {
+	return s.createAccount(ctx, a, primary, first, invite, now)
+}
+
+// createAccount consumes invite (when not empty) and creates the account
+// in one transaction.
+func (s *Store) createAccount(ctx context.Context, a store.Account, primary store.Device, first store.LogEntry, invite string, now time.Time) error {
 	if first.Index != 0 {
 		return fmt.Errorf("postgres: create account: first key-log entry has index %d: %w", first.Index, store.ErrLogConflict)
 	}
@@ -23,7 +33,7 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account, primary stor
 		case "accounts_handle":
 			return fmt.Errorf("%s: %w", a.Handle, store.ErrHandleTaken)
 		default:
-			return fmt.Errorf("account id %s exists: %w", a.ID, err)
+			return fmt.Errorf("account id %s: %w (%w)", a.ID, store.ErrExists, err)
 		}
 		if err != nil {
 			return err
@@ -31,12 +41,17 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account, primary stor
 		if _, err := tx.Exec(ctx, `INSERT INTO devices (id, account_id, signing_key, name, is_primary, added_at) VALUES ($1, $2, $3, $4, true, $5)`,
 			primary.ID, a.ID, primary.SigningKey, primary.Name, nanos(primary.AddedAt)); err != nil {
 			if uniqueViolation(err) != "" {
-				return fmt.Errorf("device %s is already registered: %w", primary.ID, err)
+				return fmt.Errorf("device %s: %w (%w)", primary.ID, store.ErrExists, err)
 			}
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO key_log (account_id, idx, entry) VALUES ($1, 0, $2)`, a.ID, first.Entry)
-		return err
+		if _, err := tx.Exec(ctx, `INSERT INTO key_log (account_id, idx, entry) VALUES ($1, 0, $2)`, a.ID, first.Entry); err != nil {
+			return err
+		}
+		if invite == "" {
+			return nil
+		}
+		return useInvite(ctx, tx, invite, now)
 	})
 }
 
@@ -105,7 +120,7 @@ func (s *Store) AddDevice(ctx context.Context, d store.Device, entry store.LogEn
 		if _, err := tx.Exec(ctx, `INSERT INTO devices (id, account_id, signing_key, name, is_primary, added_at) VALUES ($1, $2, $3, $4, false, $5)`,
 			d.ID, d.AccountID, d.SigningKey, d.Name, nanos(d.AddedAt)); err != nil {
 			if uniqueViolation(err) != "" {
-				return fmt.Errorf("device %s is already registered: %w", d.ID, err)
+				return fmt.Errorf("device %s: %w (%w)", d.ID, store.ErrExists, err)
 			}
 			return err
 		}
@@ -192,20 +207,36 @@ func (s *Store) CreateInvite(ctx context.Context, code string, expiresAt time.Ti
 }
 
 func (s *Store) UseInvite(ctx context.Context, code string, now time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE invites SET used = true WHERE code = $1 AND NOT used AND expires_at >= $2`, code, nanos(now))
+	return wrap("use invite", useInvite(ctx, s.pool, code, now))
+}
+
+func useInvite(ctx context.Context, q execer, code string, now time.Time) error {
+	tag, err := q.Exec(ctx, `UPDATE invites SET used = true WHERE code = $1 AND NOT used AND expires_at >= $2`, code, nanos(now))
 	if err != nil {
-		return wrap("use invite", err)
+		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return wrap("use invite", store.ErrInviteInvalid)
+		return store.ErrInviteInvalid
 	}
 	return nil
 }
 
-func (s *Store) PutLinkRequest(ctx context.Context, r store.LinkRequest) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO link_requests (code, device_id, signing_key, name, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		r.Code, r.DeviceID, r.SigningKey, r.Name, nanos(r.ExpiresAt))
-	return wrap("put link request", err)
+func (s *Store) PutLinkRequest(ctx context.Context, r store.LinkRequest, now time.Time) error {
+	// Take the code over from an expired request the sweeper has not
+	// deleted yet; a live one keeps it. The upsert is atomic against a
+	// concurrent request for the same code.
+	tag, err := s.pool.Exec(ctx, `INSERT INTO link_requests (code, device_id, signing_key, name, expires_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (code) DO UPDATE SET device_id = EXCLUDED.device_id, signing_key = EXCLUDED.signing_key,
+			name = EXCLUDED.name, expires_at = EXCLUDED.expires_at
+		WHERE link_requests.expires_at < $6`,
+		r.Code, r.DeviceID, r.SigningKey, r.Name, nanos(r.ExpiresAt), nanos(now))
+	if err != nil {
+		return wrap("put link request", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return wrap("put link request", fmt.Errorf("link code: %w", store.ErrExists))
+	}
+	return nil
 }
 
 func (s *Store) LinkRequest(ctx context.Context, code string, now time.Time) (store.LinkRequest, error) {

@@ -26,6 +26,16 @@ func fromNanos(n int64) time.Time {
 }
 
 func (s *Store) CreateAccount(ctx context.Context, a store.Account, primary store.Device, first store.LogEntry) error {
+	return s.createAccount(ctx, a, primary, first, "", time.Time{})
+}
+
+func (s *Store) CreateAccountWithInvite(ctx context.Context, a store.Account, primary store.Device, first store.LogEntry, invite string, now time.Time) error {
+	return s.createAccount(ctx, a, primary, first, invite, now)
+}
+
+// createAccount consumes invite (when not empty) and creates the account
+// in one transaction.
+func (s *Store) createAccount(ctx context.Context, a store.Account, primary store.Device, first store.LogEntry, invite string, now time.Time) error {
 	if first.Index != 0 {
 		return fmt.Errorf("sqlite: create account: first key-log entry has index %d: %w", first.Index, store.ErrLogConflict)
 	}
@@ -40,19 +50,24 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account, primary stor
 		if _, err := tx.ExecContext(ctx, `INSERT INTO accounts (id, handle, created_at, presence, last_seen) VALUES (?, ?, ?, ?, ?)`,
 			a.ID, a.Handle, nanos(a.CreatedAt), a.Presence, nanos(a.LastSeen)); err != nil {
 			if isUnique(err) {
-				return fmt.Errorf("account id %s exists: %w", a.ID, err)
+				return fmt.Errorf("account id %s: %w (%w)", a.ID, store.ErrExists, err)
 			}
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, account_id, signing_key, name, is_primary, added_at) VALUES (?, ?, ?, ?, 1, ?)`,
 			primary.ID, a.ID, primary.SigningKey, primary.Name, nanos(primary.AddedAt)); err != nil {
 			if isUnique(err) {
-				return fmt.Errorf("device %s is already registered: %w", primary.ID, err)
+				return fmt.Errorf("device %s: %w (%w)", primary.ID, store.ErrExists, err)
 			}
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO key_log (account_id, idx, entry) VALUES (?, 0, ?)`, a.ID, first.Entry)
-		return err
+		if _, err := tx.ExecContext(ctx, `INSERT INTO key_log (account_id, idx, entry) VALUES (?, 0, ?)`, a.ID, first.Entry); err != nil {
+			return err
+		}
+		if invite == "" {
+			return nil
+		}
+		return useInvite(ctx, tx, invite, now)
 	})
 }
 
@@ -116,7 +131,7 @@ func (s *Store) AddDevice(ctx context.Context, d store.Device, entry store.LogEn
 		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, account_id, signing_key, name, is_primary, added_at) VALUES (?, ?, ?, ?, 0, ?)`,
 			d.ID, d.AccountID, d.SigningKey, d.Name, nanos(d.AddedAt)); err != nil {
 			if isUnique(err) {
-				return fmt.Errorf("device %s is already registered: %w", d.ID, err)
+				return fmt.Errorf("device %s: %w (%w)", d.ID, store.ErrExists, err)
 			}
 			return err
 		}
@@ -218,25 +233,40 @@ func (s *Store) CreateInvite(ctx context.Context, code string, expiresAt time.Ti
 }
 
 func (s *Store) UseInvite(ctx context.Context, code string, now time.Time) error {
-	return s.write(ctx, "use invite", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE invites SET used = 1 WHERE code = ? AND used = 0 AND expires_at >= ?`, code, nanos(now))
+	return s.write(ctx, "use invite", func(tx *sql.Tx) error { return useInvite(ctx, tx, code, now) })
+}
+
+func useInvite(ctx context.Context, tx *sql.Tx, code string, now time.Time) error {
+	res, err := tx.ExecContext(ctx, `UPDATE invites SET used = 1 WHERE code = ? AND used = 0 AND expires_at >= ?`, code, nanos(now))
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return store.ErrInviteInvalid
+	}
+	return nil
+}
+
+func (s *Store) PutLinkRequest(ctx context.Context, r store.LinkRequest, now time.Time) error {
+	return s.write(ctx, "put link request", func(tx *sql.Tx) error {
+		// Take the code over from an expired request the sweeper has not
+		// deleted yet; a live one keeps it.
+		res, err := tx.ExecContext(ctx, `INSERT INTO link_requests (code, device_id, signing_key, name, expires_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (code) DO UPDATE SET device_id = excluded.device_id, signing_key = excluded.signing_key,
+				name = excluded.name, expires_at = excluded.expires_at
+			WHERE link_requests.expires_at < ?`,
+			r.Code, r.DeviceID, r.SigningKey, r.Name, nanos(r.ExpiresAt), nanos(now))
 		if err != nil {
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return store.ErrInviteInvalid
+			return fmt.Errorf("link code: %w", store.ErrExists)
 		}
 		return nil
-	})
-}
-
-func (s *Store) PutLinkRequest(ctx context.Context, r store.LinkRequest) error {
-	return s.write(ctx, "put link request", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO link_requests (code, device_id, signing_key, name, expires_at) VALUES (?, ?, ?, ?, ?)`,
-			r.Code, r.DeviceID, r.SigningKey, r.Name, nanos(r.ExpiresAt))
-		return err
 	})
 }
 

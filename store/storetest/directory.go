@@ -289,10 +289,72 @@ func testInvites(t *testing.T, s store.Store) {
 	noErr(t, "UseInvite(at expiry)", s.UseInvite(ctx, "code-c", exp))
 }
 
+// testInviteRegistration: the invite is consumed in the account's
+// transaction: a refused account leaves it unused, a refused invite
+// creates nothing.
+func testInviteRegistration(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	exp := T0.Add(time.Hour)
+	noErr(t, "CreateInvite", s.CreateInvite(ctx, "code-a", exp))
+	account(t, s, "alice")
+	newAccount := func(name string) (store.Account, store.Device) {
+		a := store.Account{ID: "acct-" + name, Handle: "@" + name, CreatedAt: T0}
+		return a, store.Device{ID: "dev-" + name, AccountID: a.ID, SigningKey: []byte("k-" + name), Primary: true, AddedAt: T0}
+	}
+
+	a, d := newAccount("alice")
+	d.ID, a.ID = "dev-alice-2", "acct-alice-2"
+	err := s.CreateAccountWithInvite(ctx, a, d, logEntry(a.ID, 0), "code-a", T0)
+	wantErr(t, "CreateAccountWithInvite(handle taken)", err, store.ErrHandleTaken)
+	for _, bad := range []struct {
+		code string
+		at   time.Time
+	}{{"code-z", T0}, {"code-a", exp.Add(time.Nanosecond)}} {
+		b, bd := newAccount("bob")
+		err = s.CreateAccountWithInvite(ctx, b, bd, logEntry(b.ID, 0), bad.code, bad.at)
+		wantErr(t, "CreateAccountWithInvite(invalid invite)", err, store.ErrInviteInvalid)
+		_, err = s.AccountByID(ctx, b.ID)
+		wantErr(t, "AccountByID(refused)", err, store.ErrNotFound)
+		_, err = s.Device(ctx, bd.ID)
+		wantErr(t, "Device(refused)", err, store.ErrNotFound)
+	}
+	b, bd := newAccount("bob")
+	noErr(t, "CreateAccountWithInvite", s.CreateAccountWithInvite(ctx, b, bd, logEntry(b.ID, 0), "code-a", T0))
+	if _, err := s.AccountByHandle(ctx, "@bob"); err != nil {
+		t.Errorf("@bob not created: %v", err)
+	}
+	c, cd := newAccount("carol")
+	err = s.CreateAccountWithInvite(ctx, c, cd, logEntry(c.ID, 0), "code-a", T0)
+	wantErr(t, "CreateAccountWithInvite(invite used)", err, store.ErrInviteInvalid)
+}
+
+// testDeviceExists: registering a device id twice is ErrExists, whether
+// as a new account's primary or as a linked device.
+func testDeviceExists(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a, d := account(t, s, "alice")
+	other := store.Account{ID: "acct-other", Handle: "@other", CreatedAt: T0}
+	err := s.CreateAccount(ctx, other, store.Device{ID: d.ID, AccountID: other.ID, SigningKey: d.SigningKey, Primary: true, AddedAt: T0}, logEntry(other.ID, 0))
+	wantErr(t, "CreateAccount(device registered)", err, store.ErrExists)
+	err = s.CreateAccount(ctx, store.Account{ID: a.ID, Handle: "@alice2", CreatedAt: T0},
+		store.Device{ID: "dev-new", AccountID: a.ID, SigningKey: []byte("k"), Primary: true, AddedAt: T0}, logEntry(a.ID, 0))
+	wantErr(t, "CreateAccount(account id registered)", err, store.ErrExists)
+	b, _ := account(t, s, "bob")
+	err = s.AddDevice(ctx, store.Device{ID: d.ID, AccountID: b.ID, SigningKey: d.SigningKey, AddedAt: T0}, logEntry(b.ID, 1), proto.MaxDevicesPerAccount)
+	wantErr(t, "AddDevice(device registered)", err, store.ErrExists)
+	if log, _ := s.KeyLog(ctx, b.ID, 0); len(log) != 1 {
+		t.Errorf("refused AddDevice left %d key-log entries, want 1", len(log))
+	}
+}
+
 func testLinkRequests(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	r := store.LinkRequest{Code: "123-456", DeviceID: "dev-new", SigningKey: []byte("new-key"), Name: "tablet", ExpiresAt: T0.Add(proto.LinkCodeTTL)}
-	noErr(t, "PutLinkRequest", s.PutLinkRequest(ctx, r))
+	noErr(t, "PutLinkRequest", s.PutLinkRequest(ctx, r, T0))
+	// A live request keeps its code; another device gets ErrExists (and
+	// tries another code).
+	other := store.LinkRequest{Code: r.Code, DeviceID: "dev-other", SigningKey: []byte("other-key"), ExpiresAt: T0.Add(2 * proto.LinkCodeTTL)}
+	wantErr(t, "PutLinkRequest(code in use)", s.PutLinkRequest(ctx, other, r.ExpiresAt), store.ErrExists)
 
 	got, err := s.LinkRequest(ctx, r.Code, T0)
 	noErr(t, "LinkRequest", err)
@@ -305,6 +367,12 @@ func testLinkRequests(t *testing.T, s store.Store) {
 	wantErr(t, "LinkRequest(expired)", err, store.ErrExpired)
 	_, err = s.LinkRequest(ctx, "000-000", T0)
 	wantErr(t, "LinkRequest(unknown)", err, store.ErrNotFound)
+
+	// Once expired (and not yet swept), the code is free again.
+	noErr(t, "PutLinkRequest(over an expired one)", s.PutLinkRequest(ctx, other, r.ExpiresAt.Add(time.Nanosecond)))
+	if got, err := s.LinkRequest(ctx, r.Code, r.ExpiresAt.Add(time.Nanosecond)); err != nil || got.DeviceID != "dev-other" {
+		t.Errorf("LinkRequest after the takeover = %+v, %v; want dev-other's", got, err)
+	}
 
 	noErr(t, "DeleteLinkRequest", s.DeleteLinkRequest(ctx, r.Code))
 	_, err = s.LinkRequest(ctx, r.Code, T0)

@@ -44,6 +44,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"KeyPackageExpiry", testKeyPackageExpiry},
 		{"KeyPackageUnknownLifetime", testKeyPackageUnknownLifetime},
 		{"Invites", testInvites},
+		{"InviteRegistration", testInviteRegistration},
+		{"DeviceExists", testDeviceExists},
 		{"LinkRequests", testLinkRequests},
 		{"Deliver", testDeliver},
 		{"DeliverSeqAfterAck", testDeliverSeqAfterAck},
