@@ -32,9 +32,8 @@ const (
 // goroutine that reads the socket at a time; "worker-owned" ones by the
 // worker (one at a time, handed over through mu).
 type conn struct {
-	g      *Gateway
-	id     uint64 // see idString
-	remote string
+	g  *Gateway
+	id uint64 // see idString
 
 	// Deadlines as Unix nanoseconds, 0 for none, read by the sweeper.
 	// handshakeBy, idleBy and linkBy are on the injected clock; stallSince
@@ -47,8 +46,8 @@ type conn struct {
 
 	ident atomic.Pointer[Identity] // set once authenticated, for the pusher and logs
 
-	mu   sync.Mutex
-	cond sync.Cond // on mu: a Send finished, the output drained, or the connection is closing
+	mu    sync.Mutex
+	waitc chan struct{} // under mu: closed by broadcastLocked (see waitLocked); nil when nobody waits
 
 	// under mu: the transport. Event-loop mode uses fd and p; goroutine
 	// mode (TLS, or no event loop on this platform) uses nc.
@@ -66,21 +65,21 @@ type conn struct {
 
 	// under mu: output
 	out       []outFrame // waiting for the socket; nil when all went out
-	outHead   int        // bytes of out[0] already written
-	counted   int        // frames in out that count against Config.SendQueue
+	outHead   int32      // bytes of out[0] already written
+	counted   int32      // frames in out that count against Config.SendQueue
 	wantWrite bool       // event loop: waiting for writability; goroutine mode: the writer runs
 
 	// under mu: input
-	inbox      []inMsg
-	inboxBytes int
 	working    bool // the worker runs
 	paused     bool // reading stopped until the worker catches up
+	inboxBytes int32
+	inbox      []inMsg
 
 	// under mu: pusher and pipelined Sends
 	pushOK      bool // authenticated: mail may be pushed
 	pushRunning bool
-	pushAgain   bool // new mail or an ack arrived while it ran
-	inflight    int  // Sends waiting for the delivery batcher
+	pushAgain   bool  // new mail or an ack arrived while it ran
+	inflight    int32 // Sends waiting for the delivery batcher
 
 	win   window
 	tasks sync.WaitGroup // worker, pusher and (goroutine mode) writer
@@ -91,14 +90,13 @@ type conn struct {
 
 	// worker-owned
 	state       connState
-	challenge   []byte
-	who         Identity
-	malformed   int
-	attempts    int
+	malformed   uint8
+	attempts    uint8
+	authedCount bool                  // joined was called
+	challenge   *[challengeBytes]byte // nil once authenticated
 	limiter     bucket
 	subDevice   string
 	unsub       func()
-	authedCount bool // joined was called
 }
 
 // outFrame is one WebSocket frame waiting for the socket.
@@ -123,11 +121,32 @@ const (
 	inboxPauseBytes = proto.MaxFrameBytes
 )
 
-func (g *Gateway) newConn(remote string) *conn {
-	c := &conn{g: g, id: g.nextID.Add(1), remote: remote, fd: -1}
-	c.cond.L = &c.mu
-	c.limiter = newBucket(g.cfg.RatePerSecond, g.cfg.RateBurst, g.clock.Now())
+func (g *Gateway) newConn() *conn {
+	c := &conn{g: g, id: g.nextID.Add(1), fd: -1}
+	c.limiter = newBucket(g.cfg.RateBurst, g.clock.Now())
 	return c
+}
+
+// waitLocked releases mu until the next broadcastLocked and takes it
+// again. The channel exists only while somebody waits, so an idle
+// connection keeps none.
+func (c *conn) waitLocked() {
+	if c.waitc == nil {
+		c.waitc = make(chan struct{})
+	}
+	ch := c.waitc
+	c.mu.Unlock()
+	<-ch
+	c.mu.Lock()
+}
+
+// broadcastLocked wakes every waitLocked: a Send finished, the output
+// drained, reading may resume, or the connection is closing.
+func (c *conn) broadcastLocked() {
+	if c.waitc != nil {
+		close(c.waitc)
+		c.waitc = nil
+	}
 }
 
 // idString names the connection uniquely in the cluster (bus.Message.Except).
@@ -136,7 +155,15 @@ func (c *conn) idString() string { return c.g.node + "-" + strconv.FormatUint(c.
 // log returns a logger naming the connection (built on demand: an idle
 // connection keeps no logger).
 func (c *conn) log() *slog.Logger {
-	l := c.g.log.With("conn", c.idString(), "remote", c.remote)
+	l := c.g.log.With("conn", c.idString())
+	c.mu.Lock()
+	switch {
+	case c.nc != nil:
+		l = l.With("remote", c.nc.RemoteAddr().String())
+	case c.fd >= 0:
+		l = l.With("remote", peerName(c.fd))
+	}
+	c.mu.Unlock()
 	if w := c.ident.Load(); w != nil {
 		l = l.With("device", w.DeviceID)
 	}
@@ -154,7 +181,7 @@ func (c *conn) received(op byte, b []byte) {
 	}
 	c.idleBy.Store(now.Add(c.g.cfg.IdleTimeout).UnixNano())
 	c.inbox = append(c.inbox, inMsg{op: op, b: b})
-	c.inboxBytes += len(b)
+	c.inboxBytes += int32(len(b))
 	if !c.paused && (len(c.inbox) >= inboxPause || c.inboxBytes >= inboxPauseBytes) {
 		c.paused = true
 		c.readInterestLocked()
@@ -181,7 +208,7 @@ func (c *conn) work() {
 		if len(c.inbox) == 0 {
 			c.inbox = nil
 		}
-		c.inboxBytes -= len(m.b)
+		c.inboxBytes -= int32(len(m.b))
 		if c.paused && len(c.inbox) <= inboxResume && c.inboxBytes < inboxPauseBytes/2 {
 			c.paused = false
 			c.readInterestLocked()
@@ -317,7 +344,7 @@ func (c *conn) closeLocked(code proto.Code, reason string, status int, notice bo
 	}
 	c.closing, c.closeCode, c.closeReason = true, code, reason
 	c.inbox, c.inboxBytes = nil, 0
-	c.cond.Broadcast()
+	c.broadcastLocked()
 	if code == proto.Code_SLOW_CONSUMER || c.released {
 		c.releaseLocked()
 		return true
@@ -367,7 +394,7 @@ func (c *conn) releaseLocked() {
 	c.inbox, c.inboxBytes = nil, 0
 	c.stallSince.Store(0)
 	c.closeBy.Store(0)
-	c.cond.Broadcast()
+	c.broadcastLocked()
 	go c.teardown()
 }
 
@@ -383,7 +410,7 @@ func (c *conn) teardown() {
 	c.g.forget(c)
 	c.g.cfg.Metrics.MailboxInFlight.Sub(float64(c.win.clear()))
 	if c.authedCount {
-		c.g.left(c.who.AccountID)
+		c.g.left(c.ident.Load().AccountID)
 	}
 }
 
@@ -403,7 +430,7 @@ func (c *conn) enqueue(f []byte) {
 		c.mu.Unlock()
 		return
 	}
-	if c.counted >= c.g.cfg.SendQueue {
+	if int(c.counted) >= c.g.cfg.SendQueue {
 		first := c.closeLocked(proto.Code_SLOW_CONSUMER, slowConsumerReason, 0, false)
 		c.mu.Unlock()
 		if first {
@@ -467,8 +494,8 @@ func (c *conn) malformedFrame(msg string) {
 func (c *conn) waitSends(max int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for c.inflight >= max && !c.closing {
-		c.cond.Wait()
+	for int(c.inflight) >= max && !c.closing {
+		c.waitLocked()
 	}
 	return !c.closing
 }
@@ -482,6 +509,6 @@ func (c *conn) sendStarted() {
 func (c *conn) sendDone() {
 	c.mu.Lock()
 	c.inflight--
-	c.cond.Broadcast()
+	c.broadcastLocked()
 	c.mu.Unlock()
 }

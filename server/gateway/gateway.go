@@ -210,7 +210,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.wg.Done()
 		return
 	}
-	c := g.newConn(r.RemoteAddr)
+	c := g.newConn()
 	g.mu.Lock()
 	draining := g.draining
 	g.conns[c] = struct{}{}
@@ -360,9 +360,9 @@ func (g *Gateway) Draining() bool {
 }
 
 // challenge returns fresh random bytes for a Hello.
-func (g *Gateway) challenge() ([]byte, error) {
-	b := make([]byte, challengeBytes)
-	if _, err := io.ReadFull(g.rand, b); err != nil {
+func (g *Gateway) challenge() (*[challengeBytes]byte, error) {
+	b := new([challengeBytes]byte)
+	if _, err := io.ReadFull(g.rand, b[:]); err != nil {
 		return nil, fmt.Errorf("gateway: challenge: %w", err)
 	}
 	return b, nil

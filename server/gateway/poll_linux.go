@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -27,23 +28,27 @@ const (
 type pollSet struct {
 	pollers []*poller
 	wg      sync.WaitGroup
+
+	// byFD maps a descriptor to its connection: descriptors are small
+	// dense numbers, so a slice costs 8 bytes a connection where a map
+	// costs several times that.
+	mu     sync.RWMutex
+	byFD   []*conn
+	closed bool
 }
 
 // poller is one epoll instance and the goroutine that waits on it.
 type poller struct {
+	set  *pollSet
 	epfd int
 	wake int // eventfd that ends the loop
-
-	mu     sync.Mutex
-	conns  map[int32]*conn
-	closed bool
 }
 
 // newPollSet starts n pollers.
 func newPollSet(n int) (*pollSet, error) {
 	s := &pollSet{}
 	for range n {
-		p, err := newPoller()
+		p, err := newPoller(s)
 		if err != nil {
 			s.stop()
 			return nil, err
@@ -54,7 +59,7 @@ func newPollSet(n int) (*pollSet, error) {
 	return s, nil
 }
 
-func newPoller() (*poller, error) {
+func newPoller(s *pollSet) (*poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: epoll: %w", err)
@@ -69,16 +74,16 @@ func newPoller() (*poller, error) {
 		unix.Close(wake)
 		return nil, fmt.Errorf("gateway: epoll add: %w", err)
 	}
-	return &poller{epfd: epfd, wake: wake, conns: make(map[int32]*conn)}, nil
+	return &poller{set: s, epfd: epfd, wake: wake}, nil
 }
 
 // stop ends every poller's loop and waits for it. Sockets still watched
 // are the connections' to close; by then the gateway has closed them.
 func (s *pollSet) stop() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	for _, p := range s.pollers {
-		p.mu.Lock()
-		p.closed = true
-		p.mu.Unlock()
 		var one [8]byte
 		one[0] = 1
 		unix.Write(p.wake, one[:])
@@ -122,15 +127,20 @@ func takeFD(nc net.Conn) (int, bool) {
 // caller holds c.mu.
 func (s *pollSet) add(c *conn) error {
 	p := s.pollers[int(c.fd)%len(s.pollers)]
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
 		return errors.New("gateway: poller stopped")
 	}
+	if n := int(c.fd) + 1; n > len(s.byFD) {
+		s.byFD = append(s.byFD, make([]*conn, max(n, 2*len(s.byFD))-len(s.byFD))...)
+	}
+	s.byFD[c.fd] = c
+	s.mu.Unlock()
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(c.fd), &unix.EpollEvent{Events: interest(!c.paused, c.wantWrite), Fd: c.fd}); err != nil {
+		s.forget(c)
 		return fmt.Errorf("gateway: epoll add: %w", err)
 	}
-	p.conns[c.fd] = c
 	c.p = p
 	return nil
 }
@@ -158,12 +168,29 @@ func (p *poller) modify(fd int32, read, write bool) error {
 // before closing matters: once closed, the number may be reused by a new
 // connection.
 func (p *poller) remove(c *conn) {
-	p.mu.Lock()
-	if p.conns[c.fd] == c {
-		delete(p.conns, c.fd)
-	}
-	p.mu.Unlock()
+	p.set.forget(c)
 	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
+}
+
+func (s *pollSet) forget(c *conn) {
+	s.mu.Lock()
+	if int(c.fd) < len(s.byFD) && s.byFD[c.fd] == c {
+		s.byFD[c.fd] = nil
+	}
+	s.mu.Unlock()
+}
+
+// lookup returns the connection of a descriptor, nil after stop.
+func (s *pollSet) lookup(fd int32) (*conn, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, true
+	}
+	if int(fd) < len(s.byFD) {
+		return s.byFD[fd], false
+	}
+	return nil, false
 }
 
 func (p *poller) loop() {
@@ -179,20 +206,12 @@ func (p *poller) loop() {
 		}
 		for i := range n {
 			ev := &events[i]
-			if int(ev.Fd) == p.wake {
-				p.mu.Lock()
-				closed := p.closed
-				p.mu.Unlock()
-				if closed {
-					return
-				}
-				continue
+			c, closed := p.set.lookup(ev.Fd)
+			if closed {
+				return
 			}
-			p.mu.Lock()
-			c := p.conns[ev.Fd]
-			p.mu.Unlock()
 			if c == nil {
-				continue
+				continue // the wake-up descriptor, or a socket just removed
 			}
 			if ev.Events&unix.EPOLLOUT != 0 {
 				c.writable()
@@ -246,3 +265,18 @@ func wouldBlock(err error) bool { return errors.Is(err, unix.EAGAIN) }
 
 // pollSupported: this platform has the event loop.
 const pollSupported = true
+
+// peerName is the remote address of a socket, for logs.
+func peerName(fd int32) string {
+	sa, err := unix.Getpeername(int(fd))
+	if err != nil {
+		return "?"
+	}
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String()
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)).String()
+	}
+	return "?"
+}

@@ -5,26 +5,26 @@ import (
 )
 
 // bucket is a token bucket: it holds up to burst tokens, refills at rate
-// per second, and each request takes one. It is used by one goroutine (the
-// connection's reader), so it needs no lock; time comes from the injected
-// clock so tests can exhaust and refill it without waiting.
+// per second, and each request takes one. It is used by one goroutine at a
+// time (the connection's worker), so it needs no lock; time comes from the
+// injected clock so tests can exhaust and refill it without waiting. Rate
+// and burst are the gateway's, passed in rather than kept: sixteen bytes
+// per connection.
 type bucket struct {
-	rate   float64 // tokens per second
-	burst  float64
 	tokens float64
-	last   time.Time
+	last   int64 // Unix nanoseconds
 }
 
-func newBucket(rate float64, burst int, now time.Time) bucket {
-	return bucket{rate: rate, burst: float64(burst), tokens: float64(burst), last: now}
+func newBucket(burst int, now time.Time) bucket {
+	return bucket{tokens: float64(burst), last: now.UnixNano()}
 }
 
 // take reports whether a request may proceed at now, consuming a token if
 // so.
-func (b *bucket) take(now time.Time) bool {
-	if d := now.Sub(b.last); d > 0 {
-		b.tokens = min(b.burst, b.tokens+d.Seconds()*b.rate)
-		b.last = now
+func (b *bucket) take(now time.Time, rate float64, burst int) bool {
+	if d := now.UnixNano() - b.last; d > 0 {
+		b.tokens = min(float64(burst), b.tokens+time.Duration(d).Seconds()*rate)
+		b.last = now.UnixNano()
 	}
 	if b.tokens < 1 {
 		return false

@@ -12,7 +12,7 @@ import (
 // request. It runs on the reader goroutine, so requests are handled in the
 // order they arrive.
 func (c *conn) serveRequest(req *proto.Request) {
-	if !c.limiter.take(c.g.clock.Now()) {
+	if !c.limiter.take(c.g.clock.Now(), c.g.cfg.RatePerSecond, c.g.cfg.RateBurst) {
 		c.respond(ErrorResponse(req.Id, proto.Code_RATE_LIMITED, "too many requests; slow down and retry in a second"))
 		return
 	}
@@ -41,21 +41,21 @@ func (c *conn) handshake(req *proto.Request) {
 	auth := c.g.cfg.Auth
 	switch b := req.Body.(type) {
 	case *proto.Request_Authenticate:
-		res, err := auth.Authenticate(c.g.ctx, c.challenge, b.Authenticate)
+		res, err := auth.Authenticate(c.g.ctx, c.challenge[:], b.Authenticate)
 		if err != nil {
 			c.handshakeFailed(req.Id, err)
 			return
 		}
 		c.authenticated(req.Id, res)
 	case *proto.Request_Register:
-		res, err := auth.Register(c.g.ctx, c.challenge, b.Register)
+		res, err := auth.Register(c.g.ctx, c.challenge[:], b.Register)
 		if err != nil {
 			c.handshakeFailed(req.Id, err)
 			return
 		}
 		c.authenticated(req.Id, res)
 	case *proto.Request_LinkBegin:
-		dev, code, err := auth.LinkBegin(c.g.ctx, c.challenge, b.LinkBegin)
+		dev, code, err := auth.LinkBegin(c.g.ctx, c.challenge[:], b.LinkBegin)
 		if err != nil {
 			c.handshakeFailed(req.Id, err)
 			return
@@ -125,9 +125,7 @@ func (c *conn) authenticated(id uint64, res *proto.AuthResult) {
 	}
 	c.handshakeBy.Store(0)
 	c.linkBy.Store(0)
-	c.who = Identity{AccountID: res.AccountId, Handle: res.Handle, DeviceID: res.DeviceId, Primary: res.Primary}
-	who := c.who
-	c.ident.Store(&who)
+	c.ident.Store(&Identity{AccountID: res.AccountId, Handle: res.Handle, DeviceID: res.DeviceId, Primary: res.Primary})
 	c.challenge = nil // signed once; an idle connection does not keep it
 	c.state = stateAuthed
 	c.g.joined(res.AccountId)
@@ -177,7 +175,7 @@ func (c *conn) authed(req *proto.Request) {
 				return
 			}
 			c.sendStarted()
-			c.g.cfg.Handler.Serve(c.g.ctx, c.who, req, func(r *proto.Response) {
+			c.g.cfg.Handler.Serve(c.g.ctx, *c.ident.Load(), req, func(r *proto.Response) {
 				r.Id = req.Id
 				c.respond(r)
 				c.sendDone()
@@ -189,7 +187,7 @@ func (c *conn) authed(req *proto.Request) {
 		return
 	}
 	done := make(chan *proto.Response, 1)
-	c.g.cfg.Handler.Serve(c.g.ctx, c.who, req, func(r *proto.Response) { done <- r })
+	c.g.cfg.Handler.Serve(c.g.ctx, *c.ident.Load(), req, func(r *proto.Response) { done <- r })
 	r := <-done
 	r.Id = req.Id
 	if a := req.GetAck(); a != nil && r.Code == proto.Code_OK {

@@ -80,7 +80,7 @@ func (c *conn) start(eng *engine, nc net.Conn, buffered []byte) {
 		c.challenge = ch
 		c.enqueue(mustMarshal(&proto.Frame{Kind: &proto.Frame_Hello{Hello: &proto.Hello{
 			ProtocolVersion: proto.ProtocolVersion,
-			Challenge:       ch,
+			Challenge:       ch[:],
 			ServerTimeMs:    now.UnixMilli(),
 			MaxFrameBytes:   proto.MaxFrameBytes,
 		}}}))
@@ -113,7 +113,7 @@ func (c *conn) readLoop(buffered []byte) {
 	for {
 		c.mu.Lock()
 		for c.paused && !c.released {
-			c.cond.Wait()
+			c.waitLocked()
 		}
 		released, nc := c.released, c.nc
 		c.mu.Unlock()

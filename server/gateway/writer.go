@@ -88,9 +88,9 @@ func (c *conn) flushLocked() {
 func (c *conn) advanceLocked(n int) bool {
 	done := false
 	for n > 0 && len(c.out) > 0 {
-		rest := len(c.out[0].b) - c.outHead
+		rest := len(c.out[0].b) - int(c.outHead)
 		if n < rest {
-			c.outHead += n
+			c.outHead += int32(n)
 			return done
 		}
 		n -= rest
@@ -113,7 +113,7 @@ func (c *conn) drainedLocked() {
 		c.wantWrite = false
 		c.writeInterestLocked()
 	}
-	c.cond.Broadcast() // the pusher waits for an empty queue
+	c.broadcastLocked() // the pusher waits for an empty queue
 	if c.closeSent {
 		if c.peerClosed {
 			c.releaseLocked()
@@ -144,7 +144,7 @@ func (c *conn) writeInterestLocked() {
 // (goroutine mode: wakes a reader waiting for the inbox to drain).
 func (c *conn) readInterestLocked() {
 	if c.nc != nil {
-		c.cond.Broadcast()
+		c.broadcastLocked()
 		return
 	}
 	if c.p != nil && c.fd >= 0 {
@@ -227,7 +227,7 @@ func (c *conn) pushFrame(f []byte) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for len(c.out) > 0 && !c.closing {
-		c.cond.Wait()
+		c.waitLocked()
 	}
 	if c.closing {
 		return false
