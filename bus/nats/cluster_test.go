@@ -89,11 +89,11 @@ func TestClusterFanOut(t *testing.T) {
 		}
 		nodes = append(nodes, &pair{sub: b, pub: b})
 	}
-	// Every node sees the others' interest before publishing.
-	for _, n := range nodes {
+	// Every server knows of the three nodes' subscriptions (its own
+	// client's and one per route) before anybody publishes.
+	for _, s := range servers {
 		waitUntil(t, "interest to reach every server", func() bool {
-			on, _ := n.pub.Subscribed(context.Background(), "dall")
-			return on
+			return s.GlobalAccount().Interest(p+".dev.dall") >= len(servers)
 		})
 	}
 	for i, n := range nodes {
