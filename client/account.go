@@ -97,11 +97,16 @@ func (c *Client) becomeDevice(ctx context.Context, conn *rpc.Conn, res *proto.Au
 // Link is a pending request to link this (new) device to an account.
 type Link struct {
 	// Code is the one-time code to enter on the primary device
-	// (`parley link --approve CODE`).
-	Code    string
-	Expires time.Time
-	c       *Client
-	conn    *rpc.Conn
+	// (`parley link --approve CODE --device DEVICE_ID`).
+	Code string
+	// DeviceID is this device's id, derived from its key: the primary
+	// approves only the device with this id, so the user must carry it
+	// over with the code (the server could otherwise put its own key
+	// behind the code).
+	DeviceID string
+	Expires  time.Time
+	c        *Client
+	conn     *rpc.Conn
 }
 
 // LinkBegin asks the server to link this new device to an account and
@@ -128,7 +133,7 @@ func (c *Client) LinkBegin(ctx context.Context) (*Link, error) {
 		return nil, err
 	}
 	lc := resp.GetLinkCode()
-	return &Link{Code: lc.Code, Expires: time.UnixMilli(lc.ExpiresMs), c: c, conn: conn}, nil
+	return &Link{Code: lc.Code, DeviceID: c.deviceID, Expires: time.UnixMilli(lc.ExpiresMs), c: c, conn: conn}, nil
 }
 
 // Wait blocks until the primary approves the link, then authenticates and
@@ -242,21 +247,57 @@ func (c *Client) nextList(me *account, edit func(l *proto.DeviceList)) (*proto.S
 	return identity.SignDeviceList(c.key, l)
 }
 
-// LinkApprove, on the primary, approves the device waiting behind code:
-// it signs the new device list, has the server add the device, and adds
-// the device to every conversation of the account by MLS commit (waiting,
-// within ctx, for the new device to upload its key packages).
-func (c *Client) LinkApprove(ctx context.Context, code string) (Device, error) {
+// ErrLinkMismatch means the device waiting behind a link code is not the
+// one the user said to approve: the code may have been intercepted, or the
+// server put another key behind it. Nothing was approved.
+var ErrLinkMismatch = errors.New("client: the device waiting behind this link code is not the one you are approving")
+
+// LinkLookup, on the primary, describes the device waiting behind code
+// without approving it, so the user can compare its id with the one the
+// new device shows.
+func (c *Client) LinkLookup(ctx context.Context, code string) (Device, error) {
 	if err := c.requirePrimary("approving a link"); err != nil {
 		return Device{}, err
 	}
-	resp, err := c.call(ctx, &proto.Request{Body: &proto.Request_LinkLookup{LinkLookup: &proto.LinkLookup{Code: code}}})
+	p, err := c.linkPending(ctx, code)
 	if err != nil {
 		return Device{}, err
 	}
+	return Device{ID: p.DeviceId, Name: p.DeviceName}, nil
+}
+
+func (c *Client) linkPending(ctx context.Context, code string) (*proto.LinkPending, error) {
+	resp, err := c.call(ctx, &proto.Request{Body: &proto.Request_LinkLookup{LinkLookup: &proto.LinkLookup{Code: code}}})
+	if err != nil {
+		return nil, err
+	}
 	p := resp.GetLinkPending()
 	if p == nil || len(p.SigningKey) != ed25519.PublicKeySize || identity.DeviceID(p.SigningKey) != p.DeviceId {
-		return Device{}, errors.New("link: the server described the waiting device inconsistently; not approving")
+		return nil, errors.New("link: the server described the waiting device inconsistently; not approving")
+	}
+	return p, nil
+}
+
+// LinkApprove, on the primary, approves the device waiting behind code,
+// which must be deviceID (the id the new device shows; a different one
+// fails with ErrLinkMismatch and approves nothing). It signs the new
+// device list, has the server add the device, and adds the device to every
+// conversation of the account by MLS commit (waiting, within ctx, for the
+// new device to upload its key packages).
+func (c *Client) LinkApprove(ctx context.Context, code, deviceID string) (Device, error) {
+	if err := c.requirePrimary("approving a link"); err != nil {
+		return Device{}, err
+	}
+	if deviceID == "" {
+		return Device{}, proto.Errorf(proto.Code_BAD_REQUEST, "give the id of the device to approve (the new device shows it with the code)")
+	}
+	p, err := c.linkPending(ctx, code)
+	if err != nil {
+		return Device{}, err
+	}
+	if p.DeviceId != deviceID {
+		return Device{}, fmt.Errorf("%w: the code belongs to device %s (%q), you expected %s; do not approve it, and run link again on the new device",
+			ErrLinkMismatch, p.DeviceId, p.DeviceName, deviceID)
 	}
 	me, err := c.ownAccount(ctx)
 	if err != nil {

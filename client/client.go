@@ -102,12 +102,21 @@ type Hooks struct {
 	// Event is called with every event pushed to the client, before
 	// processing.
 	Event func(*proto.Event)
+	// LoseResponse, when it returns true for a request the server
+	// answered, makes the client lose that answer: it drops the
+	// connection as if it broke after sending, and goes on as it would
+	// then (repeating the request once reconnected, where that is safe).
+	LoseResponse func(*proto.Request) bool
 }
+
+// errLostResponse is the error of a request whose answer a test hook
+// threw away.
+var errLostResponse = errors.New("client: the answer was lost (test hook)")
 
 // EncryptionAvailable reports whether this build has an MLS engine (the
 // client refuses to send without one).
 func EncryptionAvailable() bool {
-	_, none := newEngine(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)), "d").(noEngine)
+	_, none := newEngine(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)), "d", time.Now).(noEngine)
 	return !none
 }
 
@@ -153,6 +162,8 @@ type Client struct {
 	// changed a group, so a commit that lost a race can wait for the
 	// mailbox to catch up.
 	advanced chan struct{}
+	// reconcileKick asks for a reconciliation pass (reconcile.go).
+	reconcileKick chan struct{}
 
 	// adminMu serializes changes to channel teams (admin conversations
 	// and key rotations); channelSyncMu serializes channel syncs, so a
@@ -223,9 +234,11 @@ func newClient(ctx context.Context, opts Options, prof *profile.Profile) (*Clien
 		events:   make(chan Event, opts.EventBuffer),
 		connCh:   make(chan struct{}),
 		advanced: make(chan struct{}),
-		synced:   make(chan struct{}),
+
+		reconcileKick: make(chan struct{}, 1),
+		synced:        make(chan struct{}),
 	}
-	c.engine = newEngine(key, c.deviceID)
+	c.engine = newEngine(key, c.deviceID, c.clk.Now)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	self, err := prof.Self(ctx)
 	switch {
@@ -368,6 +381,10 @@ func (c *Client) call(ctx context.Context, req *proto.Request) (*proto.Response,
 		resp, err := conn.Call(ctx, req)
 		if h := c.opts.Hooks; h != nil && h.Response != nil {
 			h.Response(req, resp)
+		}
+		if h := c.opts.Hooks; h != nil && h.LoseResponse != nil && resp != nil && h.LoseResponse(req) {
+			conn.Close()
+			resp, err = nil, errLostResponse
 		}
 		var pe *proto.Error
 		if err == nil || errors.As(err, &pe) || ctx.Err() != nil || !retryable || i+1 == attempts {

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -61,7 +60,10 @@ func (c *Client) claimKeyPackages(ctx context.Context, acc *account, ids []strin
 }
 
 // createConversation makes a new MLS group of this device, the peer's
-// devices and this account's other devices.
+// devices and this account's other devices. It fails with NO_KEY_PACKAGE
+// when none of the peer's devices could be added: a conversation nobody
+// on the other side can read must never be created (the message would be
+// lost while Send reported success).
 func (c *Client) createConversation(ctx context.Context, peer *account) (profile.Conversation, error) {
 	me, err := c.ownAccount(ctx)
 	if err != nil {
@@ -71,6 +73,11 @@ func (c *Client) createConversation(ctx context.Context, peer *account) (profile
 	if err != nil {
 		return profile.Conversation{}, err
 	}
+	if len(adds) == 0 {
+		return profile.Conversation{}, proto.Errorf(proto.Code_NO_KEY_PACKAGE,
+			"none of %s's devices offered a valid key package, so nobody there could read the message; ask %s to open Parley (its devices then upload new ones) and send again",
+			peer.Handle, peer.Handle)
+	}
 	var others []string
 	for id := range me.Devices {
 		if id != c.deviceID {
@@ -78,9 +85,11 @@ func (c *Client) createConversation(ctx context.Context, peer *account) (profile
 		}
 	}
 	if len(others) > 0 {
+		// This account's other devices join now if they can; any left
+		// out are added by reconciliation later.
 		own, err := c.claimKeyPackages(ctx, me, others)
 		var pe *proto.Error
-		if err != nil && !(errors.As(err, &pe) && pe.Code == proto.Code_NO_KEY_PACKAGE) {
+		if err != nil && !(errors.As(err, &pe) && (pe.Code == proto.Code_NO_KEY_PACKAGE || pe.Code == proto.Code_NOT_FOUND)) {
 			return profile.Conversation{}, err
 		}
 		adds = append(adds, own...)
@@ -99,23 +108,17 @@ func (c *Client) createConversation(ctx context.Context, peer *account) (profile
 	if err != nil {
 		return profile.Conversation{}, fmt.Errorf("create conversation: %w", err)
 	}
-	if _, err := c.call(ctx, &proto.Request{Body: &proto.Request_Commit{Commit: &proto.Commit{
-		GroupId: groupID, Epoch: 0, MessageId: newMessageID(), Commit: commit, Welcome: welcome,
-		AddDevices: devs, Kind: proto.ConversationKind_DIRECT, Accounts: []string{me.ID, peer.ID},
-	}}}); err != nil {
-		g.DiscardPendingCommit()
-		return profile.Conversation{}, err
-	}
-	if err := g.MergePendingCommit(); err != nil {
-		return profile.Conversation{}, err
-	}
 	conv := profile.Conversation{GroupID: groupID, Kind: int32(proto.ConversationKind_DIRECT),
 		PeerAccount: peer.ID, PeerHandle: peer.Handle, Created: c.clk.Now()}
-	if err := c.saveGroup(ctx, conv, g, nil); err != nil {
-		return profile.Conversation{}, err
+	conv, _, err = c.sendCommit(ctx, conv, g, &proto.Commit{
+		GroupId: groupID, Epoch: 0, MessageId: newMessageID(), Commit: commit, Welcome: welcome,
+		AddDevices: devs, Kind: proto.ConversationKind_DIRECT, Accounts: []string{me.ID, peer.ID},
+		GroupInfo: c.nextGroupInfo(g),
+	})
+	if errors.Is(err, profile.ErrNotFound) {
+		err = errors.New("the server did not create the conversation")
 	}
-	conv.Epoch = g.Epoch()
-	return conv, nil
+	return conv, err
 }
 
 func splitClaimed(cs []claimed) (msgs [][]byte, devs []string) {
@@ -172,7 +175,7 @@ func (c *Client) tryCommit(ctx context.Context, groupID []byte, ch change) (done
 	var adds [][]byte
 	var addDevs []string
 	for _, kp := range ch.add {
-		if !isMember(kp.DeviceID) {
+		if !isMember(kp.DeviceID) && !slices.Contains(addDevs, kp.DeviceID) {
 			adds = append(adds, kp.Message)
 			addDevs = append(addDevs, kp.DeviceID)
 		}
@@ -180,9 +183,9 @@ func (c *Client) tryCommit(ctx context.Context, groupID []byte, ch change) (done
 	var leaves []uint32
 	var serverRemove []string
 	for _, m := range members {
-		if slices.Contains(ch.remove, m.DeviceID) {
+		if slices.Contains(ch.remove, m.DeviceID) && m.DeviceID != c.deviceID {
 			leaves = append(leaves, m.Leaf)
-			if slices.Contains(ch.serverRemove, m.DeviceID) {
+			if slices.Contains(ch.serverRemove, m.DeviceID) && !slices.Contains(serverRemove, m.DeviceID) {
 				serverRemove = append(serverRemove, m.DeviceID)
 			}
 		}
@@ -195,38 +198,34 @@ func (c *Client) tryCommit(ctx context.Context, groupID []byte, ch change) (done
 		return false, nil, fmt.Errorf("commit: %w", err)
 	}
 	epoch := g.Epoch()
-	resp, err := c.call(ctx, &proto.Request{Body: &proto.Request_Commit{Commit: &proto.Commit{
+	conv, cf, err := c.sendCommit(ctx, conv, g, &proto.Commit{
 		GroupId: groupID, Epoch: epoch, MessageId: newMessageID(), Commit: commit, Welcome: welcome,
-		AddDevices: addDevs, RemoveDevices: serverRemove,
-	}}})
-	if err == nil {
-		if err := g.MergePendingCommit(); err != nil {
-			return false, nil, err
-		}
-		return true, nil, c.saveGroup(ctx, conv, g, nil)
-	}
-	var pe *proto.Error
-	isConflict := errors.As(err, &pe) && pe.Code == proto.Code_CONFLICT
-	cf := resp.GetConflict()
-	if isConflict && bytes.Equal(cf.GetWinningCommit(), commit) {
-		// Our own commit won; only its answer was lost (the request was
-		// repeated after a reconnect).
-		if err := g.MergePendingCommit(); err != nil {
-			return false, nil, err
-		}
-		return true, nil, c.saveGroup(ctx, conv, g, nil)
-	}
-	g.DiscardPendingCommit()
-	if !isConflict {
-		return false, nil, err
+		AddDevices: addDevs, RemoveDevices: serverRemove, GroupInfo: c.nextGroupInfo(g),
+	})
+	if cf == nil {
+		return err == nil, nil, err
 	}
 	c.log.Info("commit lost the race for its epoch; processing the winner and retrying",
 		"epoch", epoch, "current", cf.GetEpoch())
 	if w := cf.GetWinningCommit(); len(w) > 0 {
-		if _, perr := g.Process(w); perr != nil {
-			c.log.Warn("processing the winning commit", "err", perr)
-		} else if err := c.saveGroup(ctx, conv, g, nil); err != nil {
+		// The winner also waits in the mailbox; applying it now saves a
+		// round of waiting, and the mailbox copy is then skipped.
+		events, aerr := c.applyCommit(ctx, conv, g, w, "")
+		if aerr != nil {
+			c.log.Warn("processing the winning commit", "err", aerr)
+			// g may hold what the failed processing cached: start over
+			// from the saved state.
+			return false, func() error { return c.catchUp(ctx, groupID, cf.GetEpoch()) }, nil
+		}
+		if err := c.keepGroup(ctx, conv, g, nil); err != nil {
 			return false, nil, err
+		}
+		c.groupAdvanced()
+		for _, ev := range events {
+			c.tryEmit(ev)
+		}
+		if !g.Active() {
+			return false, nil, proto.Errorf(proto.Code_FORBIDDEN, "this device was removed from the conversation")
 		}
 	}
 	if g.Epoch() >= cf.GetEpoch() {
@@ -234,8 +233,35 @@ func (c *Client) tryCommit(ctx context.Context, groupID []byte, ch change) (done
 	}
 	// More commits happened than the winner; they are in the mailbox.
 	want := cf.GetEpoch()
-	return false, func() error { return c.waitEpoch(ctx, groupID, want) }, nil
+	return false, func() error { return c.catchUp(ctx, groupID, want) }, nil
 }
+
+// catchUp waits for the mailbox to bring the group to epoch; when the
+// missed commits do not come (this device could not process one), it
+// rejoins the group by external commit.
+func (c *Client) catchUp(ctx context.Context, groupID []byte, epoch uint64) error {
+	err := c.waitEpoch(ctx, groupID, epoch)
+	if !errors.Is(err, errCatchUpTimeout) {
+		return err
+	}
+	c.log.Warn("missed commits did not arrive; rejoining the conversation", "group", fmt.Sprintf("%x", groupID), "epoch", epoch)
+	c.groupMu.Lock()
+	defer c.groupMu.Unlock()
+	conv, _, lerr := c.loadGroup(ctx, groupID)
+	if lerr != nil {
+		return lerr
+	}
+	if conv.Epoch >= epoch {
+		return nil
+	}
+	if rerr := c.resync(ctx, conv); rerr != nil {
+		return fmt.Errorf("%w; rejoining failed too: %v", err, rerr)
+	}
+	return nil
+}
+
+// errCatchUpTimeout: the commits a device waited for did not arrive.
+var errCatchUpTimeout = errors.New("the conversation's missed commits did not arrive")
 
 // waitEpoch waits until incoming processing has brought the group to at
 // least epoch.
@@ -256,7 +282,7 @@ func (c *Client) waitEpoch(ctx context.Context, groupID []byte, epoch uint64) er
 		select {
 		case <-adv:
 		case <-t.C():
-			return fmt.Errorf("commit: the conversation's missed commits did not arrive within %v", catchUpWait)
+			return fmt.Errorf("commit: %w within %v", errCatchUpTimeout, catchUpWait)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -269,79 +295,4 @@ func (c *Client) groupAdvanced() {
 	close(c.advanced)
 	c.advanced = make(chan struct{})
 	c.mu.Unlock()
-}
-
-// linkKeyPackageWait bounds how long a primary waits for a newly linked
-// device to upload its key packages before adding it to conversations.
-const linkKeyPackageWait = 2 * time.Minute
-
-// addDeviceEverywhere adds a newly linked device of this account to every
-// conversation.
-func (c *Client) addDeviceEverywhere(ctx context.Context, accountID, deviceID string) error {
-	convs, err := c.prof.Conversations(ctx)
-	if err != nil || len(convs) == 0 {
-		return err
-	}
-	me, err := c.verifyAccountID(ctx, accountID)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, conv := range convs {
-		kps, err := c.claimWhenReady(ctx, me, deviceID)
-		if err != nil {
-			return err
-		}
-		if err := c.commitChange(ctx, conv.GroupID, change{add: kps}); err != nil {
-			errs = append(errs, fmt.Errorf("adding %s to the conversation with %s: %w", deviceID, conv.PeerHandle, err))
-		} else if conv.ChannelID != "" {
-			errs = append(errs, c.shareChannelKey(ctx, conv.ChannelID))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// claimWhenReady claims a key package of a device that may not have
-// uploaded any yet (it does so right after it is linked).
-func (c *Client) claimWhenReady(ctx context.Context, acc *account, deviceID string) ([]claimed, error) {
-	bo := newBackoff(100*time.Millisecond, 2*time.Second, c.opts.Rand)
-	deadline := c.clk.Now().Add(linkKeyPackageWait)
-	for {
-		kps, err := c.claimKeyPackages(ctx, acc, []string{deviceID})
-		var pe *proto.Error
-		if err == nil && len(kps) > 0 {
-			return kps, nil
-		}
-		if err != nil && !(errors.As(err, &pe) && pe.Code == proto.Code_NO_KEY_PACKAGE) {
-			return nil, err
-		}
-		if c.clk.Now().After(deadline) {
-			return nil, fmt.Errorf("device %s uploaded no key package within %v; is it online?", deviceID, linkKeyPackageWait)
-		}
-		t := c.clk.NewTimer(bo.next())
-		select {
-		case <-t.C():
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		}
-	}
-}
-
-// removeDeviceEverywhere removes a revoked device of this account from
-// every conversation it is in.
-func (c *Client) removeDeviceEverywhere(ctx context.Context, deviceID string) error {
-	convs, err := c.prof.Conversations(ctx)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, conv := range convs {
-		if err := c.commitChange(ctx, conv.GroupID, change{remove: []string{deviceID}}); err != nil {
-			errs = append(errs, fmt.Errorf("removing %s from the conversation with %s: %w", deviceID, conv.PeerHandle, err))
-		} else if conv.ChannelID != "" {
-			errs = append(errs, c.teamDeviceRemoved(ctx, conv.ChannelID))
-		}
-	}
-	return errors.Join(errs...)
 }

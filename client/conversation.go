@@ -22,6 +22,10 @@ const MaxTextBytes = 16 << 10
 // the verified device list of either account: nothing is sent to it.
 var ErrUnverifiedMember = errors.New("client: the conversation contains a device that neither account's verified key log lists; not sending (check the safety number)")
 
+// errNoPeerDevice: a DIRECT conversation holds no device of the peer, so
+// nobody on the other side could read what is sent in it.
+var errNoPeerDevice = errors.New("client: the conversation holds none of the peer's devices")
+
 func newMessageID() []byte {
 	id := make([]byte, proto.MessageIDBytes)
 	rand.Read(id)
@@ -48,10 +52,38 @@ func (c *Client) Send(ctx context.Context, handle, text string) (Message, error)
 	msg := Message{ID: id, GroupID: conv.GroupID, SenderAccount: self.AccountID, SenderHandle: self.Handle,
 		SenderDevice: c.deviceID, Text: text, Sent: now, Received: now, Outgoing: true, Shown: true}
 	content := &proto.Content{Id: id, SentMs: now.UnixMilli(), Body: &proto.Content_Text{Text: &proto.Text{Text: text}}}
-	if err := c.sendContent(ctx, conv.GroupID, id, content, false, &msg); err != nil {
+	err = c.sendContent(ctx, conv.GroupID, id, content, false, &msg)
+	if errors.Is(err, errNoPeerDevice) {
+		// Nobody on the other side can read this conversation (an older
+		// client made it without the peer's devices): forget it and
+		// start one that holds them.
+		c.log.Warn("the conversation holds none of the peer's devices; starting a new one", "with", conv.PeerHandle)
+		if conv, err = c.replaceConversation(ctx, conv); err != nil {
+			return Message{}, err
+		}
+		msg.GroupID = conv.GroupID
+		err = c.sendContent(ctx, conv.GroupID, id, content, false, &msg)
+	}
+	if err != nil {
 		return Message{}, err
 	}
 	return msg, nil
+}
+
+// replaceConversation forgets a DIRECT conversation's keys (its history
+// stays) and creates a new one with the same peer.
+func (c *Client) replaceConversation(ctx context.Context, old profile.Conversation) (profile.Conversation, error) {
+	peer, err := c.verifyAccountID(ctx, old.PeerAccount)
+	if err != nil {
+		return profile.Conversation{}, err
+	}
+	c.groupMu.Lock()
+	err = c.prof.Update(ctx, func(tx *profile.Tx) error { return tx.DeleteConversation(old.GroupID) })
+	c.groupMu.Unlock()
+	if err != nil {
+		return profile.Conversation{}, err
+	}
+	return c.createConversation(ctx, peer)
 }
 
 // SetTyping tells handle's devices that this user is (or stopped) typing.
@@ -121,8 +153,19 @@ func (c *Client) sendContent(ctx context.Context, groupID, id []byte, content *p
 	if err != nil {
 		return err
 	}
+	repaired := false
 	for attempt := 1; ; attempt++ {
 		epoch, ct, err := c.encrypt(ctx, groupID, pt, record)
+		if errors.Is(err, ErrUnverifiedMember) && !repaired {
+			// The group holds a device neither account lists (say one
+			// revoked while its removal failed): remove it, then encrypt
+			// for the verified devices only.
+			repaired = true
+			if rerr := c.reconcileGroup(ctx, groupID); rerr != nil {
+				return fmt.Errorf("%w (removing it failed: %v)", err, rerr)
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -140,7 +183,7 @@ func (c *Client) sendContent(ctx context.Context, groupID, id []byte, content *p
 		case errors.As(err, &pe) && pe.Code == proto.Code_CONFLICT && attempt < maxSendAttempts && !ephemeral:
 			want := resp.GetConflict().GetEpoch()
 			c.log.Debug("message encrypted in a stale epoch; waiting for missed commits", "epoch", epoch, "server_epoch", want)
-			if err := c.waitEpoch(ctx, groupID, want); err != nil {
+			if err := c.catchUp(ctx, groupID, want); err != nil {
 				return err
 			}
 		default:
@@ -178,7 +221,10 @@ func (c *Client) encrypt(ctx context.Context, groupID, pt []byte, record *Messag
 	return g.Epoch(), ct, err
 }
 
-// loadGroup restores a conversation's MLS state. Call with groupMu held.
+// loadGroup restores a conversation's MLS state. A commit of this device
+// whose answer was never seen is settled first (see commitsend.go), so
+// nothing builds on an undecided epoch; profile.ErrNotFound then means
+// the conversation's creation was refused. Call with groupMu held.
 func (c *Client) loadGroup(ctx context.Context, groupID []byte) (profile.Conversation, mlsGroup, error) {
 	conv, err := c.prof.Conversation(ctx, groupID)
 	if err != nil {
@@ -188,18 +234,29 @@ func (c *Client) loadGroup(ctx context.Context, groupID []byte) (profile.Convers
 	if err != nil {
 		return conv, nil, fmt.Errorf("restore conversation state: %w", err)
 	}
+	if conv.PendingCommit != nil {
+		if conv, err = c.resolvePending(ctx, conv, g); err != nil {
+			return conv, nil, err
+		}
+	}
 	return conv, g, nil
 }
 
 // saveGroup stores g's state, and whatever more happens in the same
 // transaction. Call with groupMu held.
 func (c *Client) saveGroup(ctx context.Context, conv profile.Conversation, g mlsGroup, more func(*profile.Tx) error) error {
+	_, err := c.putGroup(ctx, conv, g, more)
+	return err
+}
+
+// putGroup is saveGroup returning the conversation as saved.
+func (c *Client) putGroup(ctx context.Context, conv profile.Conversation, g mlsGroup, more func(*profile.Tx) error) (profile.Conversation, error) {
 	state, err := g.Export()
 	if err != nil {
-		return fmt.Errorf("export conversation state: %w", err)
+		return conv, fmt.Errorf("export conversation state: %w", err)
 	}
 	conv.State, conv.Epoch = state, g.Epoch()
-	return c.prof.Update(ctx, func(tx *profile.Tx) error {
+	return conv, c.prof.Update(ctx, func(tx *profile.Tx) error {
 		if err := tx.SaveConversation(conv); err != nil {
 			return err
 		}
@@ -211,24 +268,57 @@ func (c *Client) saveGroup(ctx context.Context, conv profile.Conversation, g mls
 }
 
 // checkMembers refuses to encrypt to a group holding a device that is
-// not in the verified device list of one of its two accounts. The lists
-// are re-fetched once when something does not match (a device may have
-// been linked since the last check).
+// not in the verified device list of one of its accounts, and to a DIRECT
+// group holding no device of the peer (nobody there could read it).
+// Active devices of the peer that the group lacks are logged: the peer's
+// own devices add them (reconciliation), this one sends meanwhile.
 func (c *Client) checkMembers(ctx context.Context, conv profile.Conversation, g mlsGroup) error {
-	for attempt := 0; ; attempt++ {
-		unknown, err := c.unverifiedMembers(ctx, conv, g.Members(), attempt > 0)
-		if err != nil {
-			return err
-		}
-		if len(unknown) == 0 {
-			return nil
-		}
-		if attempt > 0 {
-			c.tryEmit(KeyChangeEvent{Handle: conv.PeerHandle, AccountID: conv.PeerAccount,
-				Err: fmt.Errorf("%w: %v", ErrUnverifiedMember, unknown)})
-			return ErrUnverifiedMember
+	members := g.Members()
+	unknown, err := c.verifiedMembers(ctx, conv, members)
+	if err != nil {
+		return err
+	}
+	if len(unknown) > 0 {
+		c.tryEmit(KeyChangeEvent{Handle: conv.PeerHandle, AccountID: conv.PeerAccount,
+			Err: fmt.Errorf("%w: %v", ErrUnverifiedMember, unknown)})
+		return fmt.Errorf("%w: %v", ErrUnverifiedMember, unknown)
+	}
+	if conv.ChannelID != "" {
+		return nil
+	}
+	peer, err := c.trusted(ctx, conv.PeerAccount)
+	if err == nil && peer == nil {
+		peer, err = c.verifyAccountID(ctx, conv.PeerAccount)
+	}
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for id, d := range peer.Devices {
+		if !slices.ContainsFunc(members, func(m member) bool { return m.DeviceID == id && string(m.SignatureKey) == string(d.SigningKey) }) {
+			missing = append(missing, id)
 		}
 	}
+	if len(missing) == len(peer.Devices) {
+		return errNoPeerDevice
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		c.log.Warn("devices of the peer are not in the conversation yet; they do not get this message", "peer", conv.PeerHandle, "missing", missing)
+	}
+	return nil
+}
+
+// verifiedMembers lists the members that are not verified devices of the
+// conversation's accounts, checking against the key logs this device
+// trusts first and re-fetching them when something does not match (a
+// device may have been linked since the last check).
+func (c *Client) verifiedMembers(ctx context.Context, conv profile.Conversation, members []member) ([]string, error) {
+	unknown, err := c.unverifiedMembers(ctx, conv, members, false)
+	if err != nil || len(unknown) == 0 {
+		return unknown, err
+	}
+	return c.unverifiedMembers(ctx, conv, members, true)
 }
 
 // unverifiedMembers lists members whose credential and signature key are

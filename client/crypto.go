@@ -40,6 +40,7 @@ type processed struct {
 	Sender  member
 	Added   []member
 	Removed []member
+	Updated []member
 }
 
 // keyPackage is one of our key packages: the public message to upload,
@@ -52,8 +53,9 @@ type keyPackage struct {
 
 // groupEngine creates and restores groups for this device's identity.
 type groupEngine interface {
-	// NewKeyPackage makes a key package for this device.
-	NewKeyPackage(lastResort bool) (keyPackage, error)
+	// NewKeyPackage makes a key package for this device, valid from now
+	// for mls.DefaultKeyPackageLifetime.
+	NewKeyPackage(lastResort bool, now time.Time) (keyPackage, error)
 	// ParseKeyPackage validates a peer's key package and returns its
 	// credential (device id) and signature key.
 	ParseKeyPackage(msg []byte, now time.Time) (deviceID string, signatureKey []byte, err error)
@@ -61,6 +63,10 @@ type groupEngine interface {
 	CreateGroup(groupID []byte) (mlsGroup, error)
 	// JoinFromWelcome joins with one of our key package bundles.
 	JoinFromWelcome(welcome []byte, bundle []byte) (mlsGroup, error)
+	// JoinExternal joins (or rejoins, replacing this device's old leaf) a
+	// group by external commit from its GroupInfo. The commit is pending;
+	// epoch is the one it is made in (the GroupInfo's).
+	JoinExternal(groupInfo []byte) (g mlsGroup, commit []byte, epoch uint64, err error)
 	// Import restores an exported group state.
 	Import(state []byte) (mlsGroup, error)
 }
@@ -74,6 +80,8 @@ type mlsGroup interface {
 	Commit(adds [][]byte, removes []uint32) (commit, welcome []byte, err error)
 	MergePendingCommit() error
 	DiscardPendingCommit()
+	// PendingCommit returns the staged commit and its Welcome.
+	PendingCommit() (commit, welcome []byte, ok bool)
 	GroupInfo() ([]byte, error)
 	Process(msg []byte) (*processed, error)
 	Encrypt(plaintext, aad []byte) ([]byte, error)
@@ -85,10 +93,15 @@ type mlsGroup interface {
 // exists so the refusal path stays tested (TestNoEngineRefuses).
 type noEngine struct{}
 
-func (noEngine) NewKeyPackage(bool) (keyPackage, error) { return keyPackage{}, ErrNoEncryption }
+func (noEngine) NewKeyPackage(bool, time.Time) (keyPackage, error) {
+	return keyPackage{}, ErrNoEncryption
+}
 func (noEngine) ParseKeyPackage([]byte, time.Time) (string, []byte, error) {
 	return "", nil, ErrNoEncryption
 }
 func (noEngine) CreateGroup([]byte) (mlsGroup, error)             { return nil, ErrNoEncryption }
 func (noEngine) JoinFromWelcome([]byte, []byte) (mlsGroup, error) { return nil, ErrNoEncryption }
 func (noEngine) Import([]byte) (mlsGroup, error)                  { return nil, ErrNoEncryption }
+func (noEngine) JoinExternal([]byte) (mlsGroup, []byte, uint64, error) {
+	return nil, nil, 0, ErrNoEncryption
+}

@@ -144,6 +144,11 @@ func (c *Client) skip(ctx context.Context, env *proto.Envelope, stored bool, why
 	return c.prof.Update(ctx, func(tx *profile.Tx) error { return tx.MarkSeen(seenKey(env), c.clk.Now()) })
 }
 
+// receiveWelcome joins a DIRECT conversation. The Welcome is taken only
+// when every member of the group is a verified device of its two accounts
+// and at least one is a device of the peer, and never over a conversation
+// this device already has: otherwise whoever can deliver a Welcome (the
+// server included) could plant a conversation or overwrite one.
 func (c *Client) receiveWelcome(ctx context.Context, env *proto.Envelope) ([]Event, error) {
 	if env.ConversationKind == proto.ConversationKind_CHANNEL_ADMINS {
 		return c.receiveTeamWelcome(ctx, env)
@@ -179,14 +184,26 @@ func (c *Client) receiveWelcome(ctx context.Context, env *proto.Envelope) ([]Eve
 	}
 	conv := profile.Conversation{GroupID: g.GroupID(), Kind: int32(env.ConversationKind),
 		PeerAccount: peer.ID, PeerHandle: peer.Handle, Created: c.clk.Now()}
-	var events []Event
-	if unknown, err := c.unverifiedMembers(ctx, conv, g.Members(), true); err != nil {
+	members := g.Members()
+	if unknown, err := c.unverifiedMembers(ctx, conv, members, true); err != nil {
 		return nil, err
 	} else if len(unknown) > 0 {
-		events = append(events, KeyChangeEvent{Handle: peer.Handle, AccountID: peer.ID,
-			Err: fmt.Errorf("%w: %v", ErrUnverifiedMember, unknown)})
+		err := fmt.Errorf("%w: %v", ErrUnverifiedMember, unknown)
+		c.tryEmit(KeyChangeEvent{Handle: peer.Handle, AccountID: peer.ID, Err: err})
+		return nil, c.skip(ctx, env, true, fmt.Errorf("not joining a conversation with %s: %w", peer.Handle, err))
 	}
-	err = c.saveGroup(ctx, conv, g, func(tx *profile.Tx) error {
+	if !slices.ContainsFunc(members, peer.hasMember) {
+		return nil, c.skip(ctx, env, true, fmt.Errorf("not joining a conversation with %s that holds none of its devices", peer.Handle))
+	}
+	state, err := g.Export()
+	if err != nil {
+		return nil, c.skip(ctx, env, true, fmt.Errorf("export joined state: %w", err))
+	}
+	conv.State, conv.Epoch = state, g.Epoch()
+	err = c.prof.Update(ctx, func(tx *profile.Tx) error {
+		if err := tx.AddConversation(conv); err != nil {
+			return err
+		}
 		if !used.LastResort {
 			if err := tx.DeleteKeyPackage(used.Ref); err != nil {
 				return err
@@ -194,6 +211,9 @@ func (c *Client) receiveWelcome(ctx context.Context, env *proto.Envelope) ([]Eve
 		}
 		return tx.MarkSeen(seenKey(env), c.clk.Now())
 	})
+	if errors.Is(err, profile.ErrExists) {
+		return nil, c.skip(ctx, env, true, errors.New("welcome for a conversation this device already has; keeping the one it has"))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -206,10 +226,80 @@ func (c *Client) receiveWelcome(ctx context.Context, env *proto.Envelope) ([]Eve
 		c.kickKeyPackages()
 	}
 	c.groupAdvanced()
-	return events, nil
+	return nil, nil
+}
+
+// commitError is a commit this device cannot take in. resync says whether
+// rejoining the group could help (this device may have lost track of it)
+// or the commit is simply not acceptable.
+type commitError struct {
+	resync bool
+	err    error
+}
+
+func (e *commitError) Error() string { return e.err.Error() }
+func (e *commitError) Unwrap() error { return e.err }
+
+// applyCommit processes another device's commit in g, at g's epoch, and
+// checks it: it must be a commit (a proposal is never taken in: Parley
+// clients send none, and a cached one would ride along in this device's
+// next commit), from senderDevice when that is given, and its sender and
+// the members it adds or updates must be verified devices of the
+// conversation's accounts. A member that is not yields a warning (and the
+// device is removed by reconciliation, sending refuses until then). On
+// error g may have changed in memory: the caller must not save it.
+func (c *Client) applyCommit(ctx context.Context, conv profile.Conversation, g mlsGroup, payload []byte, senderDevice string) ([]Event, error) {
+	p, err := g.Process(payload)
+	if err != nil {
+		return nil, &commitError{resync: true, err: err}
+	}
+	if p.Kind != processedCommit {
+		return nil, &commitError{err: fmt.Errorf("a handshake message of kind %d where a commit was expected", p.Kind)}
+	}
+	if senderDevice != "" && p.Sender.DeviceID != senderDevice {
+		return nil, &commitError{err: fmt.Errorf("server says device %s sent the commit, MLS says %s", senderDevice, p.Sender.DeviceID)}
+	}
+	if len(p.Removed) > 0 {
+		// A device left: refresh the accounts' key logs, which reports
+		// (as a key change) a revocation this device did not know yet.
+		if _, err := c.unverifiedMembers(ctx, conv, nil, true); err != nil {
+			return nil, err
+		}
+	}
+	check := append(append([]member{p.Sender}, p.Added...), p.Updated...)
+	unknown, err := c.verifiedMembers(ctx, conv, check)
+	if err != nil {
+		return nil, err
+	}
+	if len(unknown) == 0 {
+		return nil, nil
+	}
+	c.kickReconcile()
+	return []Event{KeyChangeEvent{Handle: conv.PeerHandle, AccountID: conv.PeerAccount,
+		Err: fmt.Errorf("%w: %v", ErrUnverifiedMember, unknown)}}, nil
+}
+
+// keepGroup saves g after a commit, with more in the same transaction, or
+// forgets the group's keys when the commit removed this device (its
+// history stays). Call with groupMu held.
+func (c *Client) keepGroup(ctx context.Context, conv profile.Conversation, g mlsGroup, more func(*profile.Tx) error) error {
+	if g.Active() {
+		return c.saveGroup(ctx, conv, g, more)
+	}
+	return c.prof.Update(ctx, func(tx *profile.Tx) error {
+		if err := tx.DeleteConversation(conv.GroupID); err != nil {
+			return err
+		}
+		if more != nil {
+			return more(tx)
+		}
+		return nil
+	})
 }
 
 func (c *Client) receiveCommit(ctx context.Context, env *proto.Envelope) ([]Event, error) {
+	// loadGroup first settles a commit of ours still pending, so a
+	// commit that beat it is processed on the right state.
 	conv, g, err := c.loadGroup(ctx, env.GroupId)
 	if errors.Is(err, profile.ErrNotFound) {
 		return nil, c.skip(ctx, env, true, errors.New("commit for a conversation this device is not in"))
@@ -217,42 +307,44 @@ func (c *Client) receiveCommit(ctx context.Context, env *proto.Envelope) ([]Even
 	if err != nil {
 		return nil, err
 	}
-	if env.Epoch < g.Epoch() {
+	markSeen := func(tx *profile.Tx) error { return tx.MarkSeen(seenKey(env), c.clk.Now()) }
+	switch {
+	case env.Epoch < g.Epoch():
 		// Already applied: it won a race against our own commit and came
 		// with the CONFLICT answer.
 		c.log.Debug("skipping a commit already applied", "epoch", env.Epoch, "current", g.Epoch())
-		return nil, c.prof.Update(ctx, func(tx *profile.Tx) error { return tx.MarkSeen(seenKey(env), c.clk.Now()) })
+		return nil, c.prof.Update(ctx, markSeen)
+	case env.Epoch > g.Epoch():
+		return nil, c.rejoin(ctx, env, conv, fmt.Errorf("a commit of epoch %d while the conversation is at %d", env.Epoch, g.Epoch()))
 	}
-	p, err := g.Process(env.Payload)
-	if err != nil {
-		return nil, c.skip(ctx, env, true, err)
-	}
-	var events []Event
-	if len(p.Added) > 0 {
-		if unknown, err := c.unverifiedMembers(ctx, conv, p.Added, true); err != nil {
-			return nil, err
-		} else if len(unknown) > 0 {
-			events = append(events, KeyChangeEvent{Handle: conv.PeerHandle, AccountID: conv.PeerAccount,
-				Err: fmt.Errorf("%w: %v", ErrUnverifiedMember, unknown)})
+	events, err := c.applyCommit(ctx, conv, g, env.Payload, env.SenderDevice)
+	var ce *commitError
+	if errors.As(err, &ce) {
+		if ce.resync {
+			return nil, c.rejoin(ctx, env, conv, err)
 		}
-	}
-	markSeen := func(tx *profile.Tx) error { return tx.MarkSeen(seenKey(env), c.clk.Now()) }
-	if !g.Active() {
-		// This device was removed: forget the group's keys, keep history.
-		err = c.prof.Update(ctx, func(tx *profile.Tx) error {
-			if err := tx.DeleteConversation(conv.GroupID); err != nil {
-				return err
-			}
-			return markSeen(tx)
-		})
-	} else {
-		err = c.saveGroup(ctx, conv, g, markSeen)
+		return nil, c.skip(ctx, env, true, err)
 	}
 	if err != nil {
 		return nil, err
 	}
+	if err := c.keepGroup(ctx, conv, g, markSeen); err != nil {
+		return nil, err
+	}
 	c.groupAdvanced()
 	return events, nil
+}
+
+// rejoin handles a commit this device cannot follow: it rejoins the group
+// by external commit from the server's latest GroupInfo (so it reads what
+// comes next; what it missed stays unreadable) and records the envelope as
+// seen either way.
+func (c *Client) rejoin(ctx context.Context, env *proto.Envelope, conv profile.Conversation, why error) error {
+	c.log.Warn("lost track of a conversation; rejoining it", "with", conv.PeerHandle, "err", why)
+	if err := c.resync(ctx, conv); err != nil {
+		return c.skip(ctx, env, true, fmt.Errorf("%v; rejoining failed: %w", why, err))
+	}
+	return c.prof.Update(ctx, func(tx *profile.Tx) error { return tx.MarkSeen(seenKey(env), c.clk.Now()) })
 }
 
 func (c *Client) receiveApplication(ctx context.Context, env *proto.Envelope, stored bool, in *inbox) ([]Event, error) {
@@ -265,6 +357,11 @@ func (c *Client) receiveApplication(ctx context.Context, env *proto.Envelope, st
 	}
 	p, err := g.Process(env.Payload)
 	if err != nil {
+		if env.Epoch > g.Epoch() {
+			// A message of an epoch this device never reached: it missed a
+			// commit. Rejoin, so the next messages are readable.
+			return nil, c.rejoin(ctx, env, conv, fmt.Errorf("a message of epoch %d while the conversation is at %d: %w", env.Epoch, g.Epoch(), err))
+		}
 		return nil, c.skip(ctx, env, stored, err)
 	}
 	if p.Kind != processedApplication {

@@ -3,8 +3,10 @@ package client
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/parleyhq/parley/client/profile"
+	"github.com/parleyhq/parley/mls"
 	"github.com/parleyhq/parley/proto"
 )
 
@@ -12,9 +14,23 @@ import (
 // on the server (each lets one new conversation add it without a round
 // trip to the device) and tops up when fewer than keyPackageLow are left.
 // The last-resort package is used when the supply runs out.
+//
+// Packages are valid for keyPackageLifetime from their creation, and the
+// server stops handing out expired ones. So the device counts only
+// packages younger than keyPackageRenewAge as supply: a batch (and the
+// last-resort package) is replaced well before it expires, even when
+// nobody claimed any of it. The private halves are kept until nothing can
+// use them any more: keyPackageKeep after creation, the package's
+// lifetime plus the time a Welcome made from it may wait in a mailbox.
 const (
-	keyPackageTarget = 20
-	keyPackageLow    = 5
+	keyPackageTarget   = 20
+	keyPackageLow      = 5
+	keyPackageLifetime = mls.DefaultKeyPackageLifetime
+	keyPackageRenewAge = keyPackageLifetime - 30*24*time.Hour
+	keyPackageKeep     = keyPackageLifetime + proto.MailboxTTL
+	// keyPackageCheckEvery is how often a connected device looks at the
+	// age of its supply (uses and welcomes trigger a check at once).
+	keyPackageCheckEvery = time.Hour
 )
 
 // kick asks the key-package maintainer to check the supply.
@@ -24,14 +40,17 @@ func (c *Client) kickKeyPackages() {
 	c.mu.Unlock()
 }
 
-// maintainKeyPackages tops up the supply on connect and after welcomes
-// consumed packages. It runs per connection and stops with it.
+// maintainKeyPackages tops up the supply on connect, after welcomes
+// consumed packages, and every keyPackageCheckEvery (renewing aging
+// packages). It runs per connection and stops with it.
 func (c *Client) maintainKeyPackages(stop <-chan struct{}) {
 	t := c.clk.NewTicker(c.opts.PingInterval)
 	defer t.Stop()
 	check := true
+	var last time.Time
 	for {
 		if check {
+			last = c.clk.Now()
 			if err := c.replenishKeyPackages(); err != nil && !errors.Is(err, ErrNoEncryption) {
 				c.log.Warn("uploading key packages", "err", err)
 			}
@@ -43,8 +62,44 @@ func (c *Client) maintainKeyPackages(stop <-chan struct{}) {
 			c.mu.Lock()
 			check, c.kpPending = c.kpPending, false
 			c.mu.Unlock()
+			check = check || c.clk.Now().Sub(last) >= keyPackageCheckEvery
 		}
 	}
+}
+
+// supply is what a device knows of its key packages at a moment.
+type supply struct {
+	fresh           int  // one-time packages younger than keyPackageRenewAge
+	freshLastResort bool // a last-resort package younger than keyPackageRenewAge
+}
+
+func supplyOf(stored []profile.KeyPackage, now time.Time) supply {
+	var s supply
+	for _, kp := range stored {
+		if now.Sub(kp.Created) >= keyPackageRenewAge {
+			continue
+		}
+		if kp.LastResort {
+			s.freshLastResort = true
+		} else {
+			s.fresh++
+		}
+	}
+	return s
+}
+
+// toUpload returns how many one-time packages to upload, given the
+// server's count (left, which may include aging ones) and the local view,
+// and whether a new last-resort package is needed.
+func (s supply) toUpload(left uint32) (oneTime int, lastResort bool) {
+	// Only packages that are both on the server and young count: the
+	// server's count includes aging packages, the local one packages
+	// claimed by conversations that never came.
+	have := min(int(left), s.fresh)
+	if have < keyPackageLow {
+		oneTime = min(keyPackageTarget-have, proto.MaxKeyPackagesPerUpload)
+	}
+	return oneTime, !s.freshLastResort
 }
 
 func (c *Client) replenishKeyPackages() error {
@@ -59,34 +114,32 @@ func (c *Client) replenishKeyPackages() error {
 	c.mu.Lock()
 	left := c.kpLeft
 	c.mu.Unlock()
+	now := c.clk.Now()
+	if err := c.pruneKeyPackages(ctx, now); err != nil {
+		c.log.Warn("pruning old key packages", "err", err)
+	}
 	stored, err := c.prof.KeyPackages(ctx)
 	if err != nil {
 		return err
 	}
-	haveLastResort := false
-	for _, kp := range stored {
-		haveLastResort = haveLastResort || kp.LastResort
-	}
-	if left >= keyPackageLow && haveLastResort {
+	n, newLastResort := supplyOf(stored, now).toUpload(left)
+	if n == 0 && !newLastResort {
 		return nil
-	}
-	n := 0
-	if left < keyPackageTarget {
-		n = min(keyPackageTarget-int(left), proto.MaxKeyPackagesPerUpload)
 	}
 	req := &proto.UploadKeyPackages{}
 	var bundles []profile.KeyPackage
-	now := c.clk.Now()
 	for range n {
-		kp, err := c.engine.NewKeyPackage(false)
+		kp, err := c.engine.NewKeyPackage(false, now)
 		if err != nil {
 			return err
 		}
 		req.OneTime = append(req.OneTime, kp.Message)
 		bundles = append(bundles, profile.KeyPackage{Ref: kp.Ref, Bundle: kp.Bundle, Created: now})
 	}
-	if !haveLastResort {
-		kp, err := c.engine.NewKeyPackage(true)
+	if newLastResort {
+		// It replaces the server's previous one; the old bundle is kept
+		// (until pruned) for Welcomes made from it before.
+		kp, err := c.engine.NewKeyPackage(true, now)
 		if err != nil {
 			return err
 		}
@@ -112,6 +165,14 @@ func (c *Client) replenishKeyPackages() error {
 	c.mu.Lock()
 	c.kpLeft = resp.GetUpload().GetKeyPackagesLeft()
 	c.mu.Unlock()
-	c.log.Debug("uploaded key packages", "one_time", n, "last_resort", !haveLastResort, "left", c.kpLeft)
+	c.log.Debug("uploaded key packages", "one_time", n, "last_resort", newLastResort, "left", c.kpLeft)
 	return nil
+}
+
+// pruneKeyPackages forgets the private halves of packages nothing can use
+// any more (expired, and any Welcome made from them expired too).
+func (c *Client) pruneKeyPackages(ctx context.Context, now time.Time) error {
+	return c.prof.Update(ctx, func(tx *profile.Tx) error {
+		return tx.PruneKeyPackages(now.Add(-keyPackageKeep))
+	})
 }

@@ -148,6 +148,7 @@ func (c *Client) verify(ctx context.Context, req *proto.FetchKeys, wantHandle st
 	if trusted != nil {
 		added, removed := diffDevices(trusted.List, head.List)
 		if len(added)+len(removed) > 0 {
+			c.kickReconcile()
 			if head.AccountID == c.Self().AccountID {
 				for _, d := range added {
 					c.tryEmit(DeviceEvent{DeviceID: d, Linked: true})

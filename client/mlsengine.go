@@ -17,11 +17,12 @@ const parleySuite suite.ID = 1
 
 // mlsEngine adapts package mls to the client's seam.
 type mlsEngine struct {
-	id mls.Identity
+	id  mls.Identity
+	now mls.Clock // the client's clock: key package lifetimes follow it
 }
 
-// newEngine returns the MLS engine of a device.
-func newEngine(key ed25519.PrivateKey, deviceID string) groupEngine {
+// newEngine returns the MLS engine of a device; now is the client's clock.
+func newEngine(key ed25519.PrivateKey, deviceID string, now func() time.Time) groupEngine {
 	cs, err := suite.Get(parleySuite)
 	if err != nil {
 		panic(fmt.Sprintf("client: MLS suite %v unavailable: %v", parleySuite, err))
@@ -30,11 +31,17 @@ func newEngine(key ed25519.PrivateKey, deviceID string) groupEngine {
 	if err != nil {
 		panic(fmt.Sprintf("client: device key unusable for MLS: %v", err))
 	}
-	return &mlsEngine{id: mls.Identity{Suite: parleySuite, SigningKey: sk, Credential: []byte(deviceID)}}
+	return &mlsEngine{id: mls.Identity{Suite: parleySuite, SigningKey: sk, Credential: []byte(deviceID)}, now: now}
 }
 
-func (e *mlsEngine) NewKeyPackage(lastResort bool) (keyPackage, error) {
-	b, err := mls.NewKeyPackage(e.id, mls.KeyPackageOptions{LastResort: lastResort})
+// wrap adapts g, judging key package lifetimes by the client's clock.
+func (e *mlsEngine) wrap(g *mls.Group) mlsGroup {
+	g.SetClock(e.now)
+	return group{g}
+}
+
+func (e *mlsEngine) NewKeyPackage(lastResort bool, now time.Time) (keyPackage, error) {
+	b, err := mls.NewKeyPackage(e.id, mls.KeyPackageOptions{LastResort: lastResort, Now: now})
 	if err != nil {
 		return keyPackage{}, err
 	}
@@ -54,7 +61,7 @@ func (e *mlsEngine) CreateGroup(groupID []byte) (mlsGroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	return group{g}, nil
+	return e.wrap(g), nil
 }
 
 func (e *mlsEngine) JoinFromWelcome(welcome, bundle []byte) (mlsGroup, error) {
@@ -62,11 +69,26 @@ func (e *mlsEngine) JoinFromWelcome(welcome, bundle []byte) (mlsGroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := mls.JoinFromWelcome(welcome, []*mls.KeyPackageBundle{b}, e.id)
+	g, err := mls.JoinFromWelcomeWith(welcome, []*mls.KeyPackageBundle{b}, e.id, mls.JoinOptions{Clock: e.now})
 	if err != nil {
 		return nil, err
 	}
-	return group{g}, nil
+	return e.wrap(g), nil
+}
+
+func (e *mlsEngine) JoinExternal(groupInfo []byte) (mlsGroup, []byte, uint64, error) {
+	m, err := mls.DecodeMLSMessage(groupInfo)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if m.WireFormat != mls.WireGroupInfo {
+		return nil, nil, 0, fmt.Errorf("%w: %v where a GroupInfo was expected", mls.ErrWireFormat, m.WireFormat)
+	}
+	g, commit, err := mls.JoinExternal(groupInfo, e.id)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return e.wrap(g), commit, m.GroupInfo.GroupContext.Epoch, nil
 }
 
 func (e *mlsEngine) Import(state []byte) (mlsGroup, error) {
@@ -74,7 +96,7 @@ func (e *mlsEngine) Import(state []byte) (mlsGroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	return group{g}, nil
+	return e.wrap(g), nil
 }
 
 // group adapts *mls.Group.
@@ -99,7 +121,10 @@ func (g group) Active() bool               { return g.g.Active() }
 func (g group) DiscardPendingCommit()      { g.g.DiscardPendingCommit() }
 func (g group) MergePendingCommit() error  { return g.g.MergePendingCommit() }
 func (g group) GroupInfo() ([]byte, error) { return g.g.GroupInfo() }
-func (g group) Export() ([]byte, error)    { return g.g.Export() }
+func (g group) PendingCommit() ([]byte, []byte, bool) {
+	return g.g.PendingCommit()
+}
+func (g group) Export() ([]byte, error) { return g.g.Export() }
 
 func (g group) Commit(adds [][]byte, removes []uint32) ([]byte, []byte, error) {
 	return g.g.Commit(adds, removes)
@@ -112,7 +137,8 @@ func (g group) Process(msg []byte) (*processed, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &processed{Data: p.Data, Sender: toMember(p.Sender), Added: toMembers(p.Added), Removed: toMembers(p.Removed)}
+	out := &processed{Data: p.Data, Sender: toMember(p.Sender), Added: toMembers(p.Added), Removed: toMembers(p.Removed),
+		Updated: toMembers(p.Updated)}
 	switch p.Kind {
 	case mls.KindApplication:
 		out.Kind = processedApplication

@@ -133,8 +133,9 @@ func (c *Client) serve(conn *rpc.Conn) error {
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	defer func() { close(stop); cancelConn(); wg.Wait() }()
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); c.pingLoop(conn, stop) }()
+	go func() { defer wg.Done(); c.reconciler(connCtx) }()
 	go func() { defer wg.Done(); c.channelWorker(connCtx) }()
 	go func() { defer wg.Done(); c.maintainKeyPackages(stop) }()
 	go func() {

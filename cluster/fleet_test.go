@@ -154,7 +154,7 @@ func (f *fleet) link(primary *device, pin int) *device {
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- l.Wait(ctx) }()
-	if _, err := primary.c.LinkApprove(ctx, l.Code); err != nil {
+	if _, err := primary.c.LinkApprove(ctx, l.Code, l.DeviceID); err != nil {
 		t.Fatalf("link approve: %v", err)
 	}
 	if err := <-waited; err != nil {

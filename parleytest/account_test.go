@@ -66,10 +66,8 @@ func TestUnknownHandle(t *testing.T) {
 	if _, err := alice.SafetyNumber(Ctx(t), "@nobody"); codeOf(err) != proto.Code_NOT_FOUND {
 		t.Fatalf("safety number of an unknown handle: %v, want NOT_FOUND", err)
 	}
-	if client.EncryptionAvailable() {
-		if _, err := alice.Send(Ctx(t), "@nobody", "hi"); codeOf(err) != proto.Code_NOT_FOUND {
-			t.Fatalf("send to an unknown handle: %v, want NOT_FOUND", err)
-		}
+	if _, err := alice.Send(Ctx(t), "@nobody", "hi"); codeOf(err) != proto.Code_NOT_FOUND {
+		t.Fatalf("send to an unknown handle: %v, want NOT_FOUND", err)
 	}
 }
 

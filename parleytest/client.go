@@ -97,7 +97,7 @@ func LinkDevice(t testing.TB, primary *Client, opts ...ClientOption) *Client {
 	}
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- link.Wait(ctx) }()
-	if _, err := primary.LinkApprove(ctx, link.Code); err != nil {
+	if _, err := primary.LinkApprove(ctx, link.Code, link.DeviceID); err != nil {
 		t.Fatalf("link approve: %v", err)
 	}
 	if err := <-waitErr; err != nil {

@@ -114,7 +114,7 @@ func TestLinkCodeExpires(t *testing.T) {
 	if err := <-done; err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("link.Wait after the code expired: %v", err)
 	}
-	if _, err := alice.LinkApprove(Ctx(t), link.Code); err == nil {
+	if _, err := alice.LinkApprove(Ctx(t), link.Code, link.DeviceID); err == nil {
 		t.Fatal("an expired code was approved")
 	}
 	if c.Registered() {

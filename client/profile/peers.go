@@ -126,6 +126,12 @@ func (t *Tx) DeleteLastResort() error {
 	return t.exec(`DELETE FROM key_packages WHERE last_resort = 1`)
 }
 
+// PruneKeyPackages drops the bundles created before `before` (their
+// packages expired and no Welcome made from them can still arrive).
+func (t *Tx) PruneKeyPackages(before time.Time) error {
+	return t.exec(`DELETE FROM key_packages WHERE created_ms < ?`, before.UnixMilli())
+}
+
 // KeyPackages returns every stored bundle, last-resort ones last.
 func (p *Profile) KeyPackages(ctx context.Context) ([]KeyPackage, error) {
 	rows, err := p.db.QueryContext(ctx, `SELECT ref, bundle, last_resort, created_ms FROM key_packages ORDER BY last_resort, created_ms`)
