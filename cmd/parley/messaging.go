@@ -25,16 +25,12 @@ The first message starts the conversation. Messages that arrived for this
 device meanwhile are stored and shown by the next 'parley recv'.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.online(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			defer a.drain(c)()
-			if _, err := c.Send(cmd.Context(), args[0], args[1]); err != nil {
-				return fmt.Errorf("send to %s: %w", args[0], err)
-			}
-			return nil
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				if _, err := c.Send(ctx, args[0], args[1]); err != nil {
+					return fmt.Errorf("send to %s: %w", args[0], err)
+				}
+				return nil
+			})
 		},
 	}
 }

@@ -112,6 +112,19 @@ func (a *app) online(ctx context.Context) (*client.Client, error) {
 	return c, nil
 }
 
+// withClient runs fn with an online client whose events it does not
+// display drained (warnings go to stderr), and closes the client after.
+func (a *app) withClient(cmd *cobra.Command, fn func(ctx context.Context, c *client.Client) error) error {
+	ctx := cmd.Context()
+	c, err := a.online(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	defer a.drain(c)()
+	return fn(ctx, c)
+}
+
 // drain consumes events a command does not display, printing warnings,
 // until the client closes. The returned function stops it.
 func (a *app) drain(c *client.Client) (stop func()) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -43,13 +44,9 @@ are online.`,
 			Short: short,
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				c, err := a.online(cmd.Context())
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				defer a.drain(c)()
-				return c.SetContact(cmd.Context(), args[0], add)
+				return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
+					return c.SetContact(ctx, args[0], add)
+				})
 			},
 		})
 	}
@@ -66,13 +63,9 @@ func (a *app) blockCmd(block bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.online(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			defer a.drain(c)()
-			return c.SetBlocked(cmd.Context(), args[0], block)
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				return c.SetBlocked(ctx, args[0], block)
+			})
 		},
 	}
 }
@@ -85,28 +78,24 @@ func (a *app) presenceCmd() *cobra.Command {
 @handle's privacy setting does not let you see it, or it blocked you).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.online(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			defer a.drain(c)()
-			p, err := c.Presence(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			switch {
-			case !p.Visible:
-				fmt.Fprintf(out, "%s: hidden\n", args[0])
-			case p.Online:
-				fmt.Fprintf(out, "%s: online\n", args[0])
-			case p.LastSeen.IsZero():
-				fmt.Fprintf(out, "%s: offline\n", args[0])
-			default:
-				fmt.Fprintf(out, "%s: last seen %s\n", args[0], p.LastSeen.Local().Format(time.DateTime))
-			}
-			return nil
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				p, err := c.Presence(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				switch {
+				case !p.Visible:
+					fmt.Fprintf(out, "%s: hidden\n", args[0])
+				case p.Online:
+					fmt.Fprintf(out, "%s: online\n", args[0])
+				case p.LastSeen.IsZero():
+					fmt.Fprintf(out, "%s: offline\n", args[0])
+				default:
+					fmt.Fprintf(out, "%s: last seen %s\n", args[0], p.LastSeen.Local().Format(time.DateTime))
+				}
+				return nil
+			})
 		},
 	}
 }
@@ -129,13 +118,9 @@ nobody. Blocked accounts never see it.`,
 			if err != nil {
 				return err
 			}
-			c, err := a.online(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			defer a.drain(c)()
-			return c.SetPresenceVisibility(cmd.Context(), v)
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				return c.SetPresenceVisibility(ctx, v)
+			})
 		},
 	})
 	return cmd
