@@ -139,4 +139,20 @@ func (r *ratchet) keep(kn KeyNonce) {
 		}
 		r.order = r.order[1:]
 	}
+	// An early generation that is never consumed stops the trimming above,
+	// and every later key consumed behind it would stay in the queue:
+	// compact it once it holds as many dead entries as live ones could be.
+	if len(r.order) > maxOrder {
+		live := make([]uint32, 0, len(r.skipped))
+		for _, g := range r.order {
+			if _, ok := r.skipped[g]; ok {
+				live = append(live, g)
+			}
+		}
+		r.order = live
+	}
 }
+
+// maxOrder bounds a ratchet's queue of skipped generations, consumed ones
+// included, before it is compacted: amortised O(1) per key kept.
+const maxOrder = 2 * MaxSkippedKeys

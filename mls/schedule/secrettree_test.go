@@ -109,3 +109,30 @@ func TestTreeShape(t *testing.T) {
 		}
 	}
 }
+
+// TestSkippedQueueStaysBounded: one early generation that never arrives
+// must not make the ratchet's queue of skipped generations grow with
+// every later message (review finding Low 5).
+func TestSkippedQueueStaysBounded(t *testing.T) {
+	recv := newTree(t, 2)
+	const leaf = 1
+	// Generation 0 is skipped (kept for a late message) and never used;
+	// 1..n arrive in order, each peeked then consumed as Process does.
+	const n = 5 * MaxSkippedKeys
+	for g := uint32(1); g <= n; g++ {
+		if _, err := recv.Peek(leaf, Application, g); err != nil {
+			t.Fatalf("Peek(%d): %v", g, err)
+		}
+		recv.Consume(leaf, Application, g)
+		if q := len(recv.leaves[leaf].application.order); q > maxOrder {
+			t.Fatalf("after generation %d the queue holds %d entries, more than %d", g, q, maxOrder)
+		}
+	}
+	// The late generation 0 is still readable, the consumed ones are not.
+	if _, err := recv.Get(leaf, Application, 0); err != nil {
+		t.Fatalf("late generation 0: %v", err)
+	}
+	if _, err := recv.Get(leaf, Application, n); !errors.Is(err, ErrGenerationReused) {
+		t.Fatalf("consumed generation %d: %v, want ErrGenerationReused", n, err)
+	}
+}
