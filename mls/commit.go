@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/parleyhq/parley/mls/internal/parallel"
 	"github.com/parleyhq/parley/mls/schedule"
 	"github.com/parleyhq/parley/mls/suite"
 	"github.com/parleyhq/parley/mls/tree"
@@ -125,7 +126,7 @@ func applyProposals(st *epochState, entries []proposalEntry, committer Sender, o
 		// The signature checks of a mass add dominate its cost and are
 		// independent, so they run on every core; the checks against the
 		// group then run in order, against an index of the tree.
-		err := parallel(len(adds), func(i int) error { return checkKeyPackage(st.cs, adds[i], required, opts) })
+		err := parallel.Run(len(adds), func(i int) error { return checkKeyPackage(st.cs, adds[i], required, opts) })
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/parleyhq/parley/mls/codec"
+	"github.com/parleyhq/parley/mls/internal/parallel"
 	"github.com/parleyhq/parley/mls/schedule"
 	"github.com/parleyhq/parley/mls/suite"
 	"github.com/parleyhq/parley/mls/tree"
@@ -258,7 +259,7 @@ func (g *Group) makeWelcome(next *epochState, a *applied, joiner, pskSecret suit
 	// One encrypter for all joiners: the context (the encrypted
 	// GroupInfo, which holds the tree) is hashed once, not per joiner.
 	enc := cs.NewLabelEncrypter(welcomeEncryptLabel, encGI)
-	err = parallel(len(a.addedKPs), func(i int) error {
+	err = parallel.Run(len(a.addedKPs), func(i int) error {
 		ps, err := pathSecret(a.addedLeafs[i])
 		if err != nil {
 			return err

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
-	"runtime"
-	"sync"
-	"sync/atomic"
 
+	"github.com/parleyhq/parley/mls/internal/parallel"
 	"github.com/parleyhq/parley/mls/suite"
 	"github.com/parleyhq/parley/mls/treemath"
 )
@@ -163,7 +161,7 @@ func (pp *PendingPath) Encrypt(groupContext []byte, exclude []LeafIndex) (*Updat
 			jobs = append(jobs, job{k, &up.Nodes[k].EncryptedPathSecret[j], t.EncryptionKey(x)})
 		}
 	}
-	err := parallel(len(jobs), func(i int) error {
+	err := parallel.Run(len(jobs), func(i int) error {
 		j := jobs[i]
 		kem, ct, err := t.cs.EncryptWithLabel(j.to, updatePathLabel, groupContext, pp.secrets[j.k].Bytes())
 		if err != nil {
@@ -176,48 +174,6 @@ func (pp *PendingPath) Encrypt(groupContext []byte, exclude []LeafIndex) (*Updat
 		return nil, err
 	}
 	return up, nil
-}
-
-// parallelMin is the job count below which parallel runs inline: a
-// goroutine costs a few microseconds, an HPKE or signature operation
-// about fifty.
-const parallelMin = 8
-
-// parallel runs fn(0..n-1) on up to GOMAXPROCS goroutines, waits for all
-// of them, and returns the first error.
-func parallel(n int, fn func(i int) error) error {
-	workers := min(runtime.GOMAXPROCS(0), n/parallelMin+1)
-	if workers <= 1 {
-		for i := range n {
-			if err := fn(i); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := fn(i); err != nil {
-					errOnce.Do(func() { firstErr = err })
-					next.Store(int64(n)) // stop handing out work
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return firstErr
 }
 
 // MergeUpdatePath merges a received UpdatePath from sender into t

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/parleyhq/parley/mls/internal/parallel"
 	"github.com/parleyhq/parley/mls/treemath"
 )
 
@@ -41,7 +42,7 @@ func (t *Tree) Validate(opts *ValidateOptions) error {
 	}
 	// Signature checks dominate a join (one per member), so they run on
 	// every core.
-	err := parallel(len(members), func(k int) error {
+	err := parallel.Run(len(members), func(k int) error {
 		i := members[k]
 		err := t.nodes[i.Node()].leaf.Check(t.cs, &LeafCheck{GroupID: opts.GroupID, Index: i, Required: opts.Required, Now: opts.Now})
 		if err != nil {
