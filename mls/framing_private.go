@@ -171,8 +171,10 @@ func (pm *PrivateMessage) DecryptSenderData(s *suite.Suite, senderDataSecret sui
 // Unprotect decrypts pm with the key of sd's generation from secrets
 // (sd from DecryptSenderData) and returns its AuthenticatedContent, whose
 // signature the caller must then verify with VerifySignature under the
-// leaf's key. The generation's key is consumed only when decryption
-// succeeds, so a forged message cannot burn it. Errors wrap
+// leaf's key. It only peeks at the key: once the signature (and, for a
+// commit, the whole commit) has been accepted, the caller deletes the key
+// with ConsumeKey, so neither a forged ciphertext nor a message with a
+// bad signature can burn the key of a genuine one. Errors wrap
 // ErrGenerationReused, ErrGenerationTooFar, ErrDecryptionFailed or
 // ErrMalformed (bad encoding or non-zero padding).
 func (pm *PrivateMessage) Unprotect(s *suite.Suite, secrets *schedule.SecretTree, sd *SenderData) (*AuthenticatedContent, error) {
@@ -190,8 +192,6 @@ func (pm *PrivateMessage) Unprotect(s *suite.Suite, secrets *schedule.SecretTree
 	if err != nil {
 		return nil, fmt.Errorf("%w: content", ErrDecryptionFailed)
 	}
-	secrets.Consume(sd.LeafIndex, typ, sd.Generation)
-
 	ac := &AuthenticatedContent{
 		WireFormat: WirePrivateMessage,
 		Content: FramedContent{
@@ -216,13 +216,26 @@ func (pm *PrivateMessage) Unprotect(s *suite.Suite, secrets *schedule.SecretTree
 	return ac, nil
 }
 
+// ConsumeKey deletes the key pm was encrypted with (sd's generation of
+// the ratchet for pm's content type), after Unprotect and the checks that
+// accept the message: a replay then fails with ErrGenerationReused.
+func (pm *PrivateMessage) ConsumeKey(secrets *schedule.SecretTree, sd *SenderData) {
+	secrets.Consume(sd.LeafIndex, ratchetFor(pm.ContentType), sd.Generation)
+}
+
 // DecryptPrivate is DecryptSenderData followed by Unprotect, for callers
 // that check the sender afterwards (the signature check needs its key
-// anyway, which fails for a blank leaf).
-func DecryptPrivate(s *suite.Suite, pm *PrivateMessage, secrets *schedule.SecretTree, senderDataSecret suite.Secret) (*AuthenticatedContent, error) {
+// anyway, which fails for a blank leaf). Like Unprotect it does not
+// consume the key: call pm.ConsumeKey(secrets, sd) once the content is
+// accepted.
+func DecryptPrivate(s *suite.Suite, pm *PrivateMessage, secrets *schedule.SecretTree, senderDataSecret suite.Secret) (*AuthenticatedContent, *SenderData, error) {
 	sd, err := pm.DecryptSenderData(s, senderDataSecret)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return pm.Unprotect(s, secrets, sd)
+	ac, err := pm.Unprotect(s, secrets, sd)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ac, sd, nil
 }

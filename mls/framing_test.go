@@ -73,16 +73,48 @@ func TestPrivateMessageReplayAndReorder(t *testing.T) {
 	a, b := f.private(t, []byte("first")), f.private(t, []byte("second"))
 	recv := f.receiverTree()
 	for _, pm := range []*PrivateMessage{b, a} {
-		ac, err := DecryptPrivate(f.s, pm, recv, f.epoch.SenderData)
+		ac, sd, err := DecryptPrivate(f.s, pm, recv, f.epoch.SenderData)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := ac.VerifySignature(f.s, f.key.Public(), f.gc); err != nil {
 			t.Fatal(err)
 		}
+		pm.ConsumeKey(recv, sd)
 	}
-	if _, err := DecryptPrivate(f.s, a, recv, f.epoch.SenderData); !errors.Is(err, ErrGenerationReused) {
+	if _, _, err := DecryptPrivate(f.s, a, recv, f.epoch.SenderData); !errors.Is(err, ErrGenerationReused) {
 		t.Fatalf("replay: %v", err)
+	}
+}
+
+// TestPrivateMessageBadSignatureDoesNotBurnKey: decryption only peeks at
+// the key, so a message whose signature fails (a member replaying
+// another's ciphertext under a forged signature cannot be built, but a
+// corrupted one can) leaves the key for the genuine message (review
+// finding Low 4).
+func TestPrivateMessageBadSignatureDoesNotBurnKey(t *testing.T) {
+	f := newFixture(t, 1)
+	pm := f.private(t, []byte("hello"))
+	recv := f.receiverTree()
+	ac, _, err := DecryptPrivate(f.s, pm, recv, f.epoch.SenderData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := f.s.GenerateSigningKey()
+	if err := ac.VerifySignature(f.s, other.Public(), f.gc); err == nil {
+		t.Fatal("signature verified under the wrong key")
+	}
+	// Not consumed: the same message decrypts again.
+	ac, sd, err := DecryptPrivate(f.s, pm, recv, f.epoch.SenderData)
+	if err != nil {
+		t.Fatalf("after a failed signature check: %v", err)
+	}
+	if err := ac.VerifySignature(f.s, f.key.Public(), f.gc); err != nil {
+		t.Fatal(err)
+	}
+	pm.ConsumeKey(recv, sd)
+	if _, _, err := DecryptPrivate(f.s, pm, recv, f.epoch.SenderData); !errors.Is(err, ErrGenerationReused) {
+		t.Fatalf("after ConsumeKey: %v, want ErrGenerationReused", err)
 	}
 }
 
@@ -93,15 +125,15 @@ func TestPrivateMessageTamperDoesNotBurnKey(t *testing.T) {
 	forged := *pm
 	forged.Ciphertext = bytes.Clone(pm.Ciphertext)
 	forged.Ciphertext[len(forged.Ciphertext)-1] ^= 1
-	if _, err := DecryptPrivate(f.s, &forged, recv, f.epoch.SenderData); !errors.Is(err, ErrDecryptionFailed) {
+	if _, _, err := DecryptPrivate(f.s, &forged, recv, f.epoch.SenderData); !errors.Is(err, ErrDecryptionFailed) {
 		t.Fatalf("forged: %v", err)
 	}
 	forged = *pm
 	forged.AuthenticatedData = []byte("other")
-	if _, err := DecryptPrivate(f.s, &forged, recv, f.epoch.SenderData); !errors.Is(err, ErrDecryptionFailed) {
+	if _, _, err := DecryptPrivate(f.s, &forged, recv, f.epoch.SenderData); !errors.Is(err, ErrDecryptionFailed) {
 		t.Fatalf("changed aad: %v", err)
 	}
-	if _, err := DecryptPrivate(f.s, pm, recv, f.epoch.SenderData); err != nil {
+	if _, _, err := DecryptPrivate(f.s, pm, recv, f.epoch.SenderData); err != nil {
 		t.Fatalf("genuine message after forgery: %v", err)
 	}
 }
@@ -113,7 +145,7 @@ func TestPrivateMessagePadding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := DecryptPrivate(f.s, pm, f.receiverTree(), f.epoch.SenderData); err != nil {
+	if _, _, err := DecryptPrivate(f.s, pm, f.receiverTree(), f.epoch.SenderData); err != nil {
 		t.Fatal(err)
 	}
 
@@ -134,7 +166,7 @@ func TestPrivateMessagePadding(t *testing.T) {
 	k, n := schedule.SenderDataKeyNonce(f.s, f.epoch.SenderData, bad.Ciphertext)
 	sd.LeafIndex = 1
 	bad.EncryptedSenderData, _ = f.s.Seal(k, n, codec.Marshal(&sd), bad.senderDataAAD())
-	if _, err := DecryptPrivate(f.s, bad, f.receiverTree(), f.epoch.SenderData); !errors.Is(err, ErrMalformed) {
+	if _, _, err := DecryptPrivate(f.s, bad, f.receiverTree(), f.epoch.SenderData); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("non-zero padding: %v", err)
 	}
 }
@@ -296,13 +328,14 @@ func BenchmarkPrivateMessage1KB(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		got, err := DecryptPrivate(f.s, pm, recv, f.epoch.SenderData)
+		got, sd, err := DecryptPrivate(f.s, pm, recv, f.epoch.SenderData)
 		if err != nil {
 			b.Fatal(err)
 		}
 		if err := got.VerifySignature(f.s, f.key.Public(), f.gc); err != nil {
 			b.Fatal(err)
 		}
+		pm.ConsumeKey(recv, sd)
 	}
 }
 
@@ -318,8 +351,10 @@ func BenchmarkPrivateMessage1KBSymmetric(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := DecryptPrivate(f.s, pm, recv, f.epoch.SenderData); err != nil {
+		_, sd, err := DecryptPrivate(f.s, pm, recv, f.epoch.SenderData)
+		if err != nil {
 			b.Fatal(err)
 		}
+		pm.ConsumeKey(recv, sd)
 	}
 }

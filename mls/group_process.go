@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/parleyhq/parley/mls/codec"
-	"github.com/parleyhq/parley/mls/schedule"
 	"github.com/parleyhq/parley/mls/tree"
 )
 
@@ -129,15 +127,14 @@ func (g *Group) processPrivate(pm *PrivateMessage) (*Processed, error) {
 	if pm.ContentType == ContentCommit && tree.LeafIndex(sd.LeafIndex) == st.own {
 		return nil, ErrOwnCommit
 	}
-	ac, err := openPrivate(st, pm, sd)
+	ac, err := pm.Unprotect(st.cs, st.secrets, sd)
 	if err != nil {
 		return nil, err
 	}
 	if err := ac.VerifySignature(st.cs, leaf.SignatureKey, st.ctxBytes); err != nil {
 		return nil, err
 	}
-	typ := ratchetFor(pm.ContentType)
-	return g.handleContent(ac, func() { st.secrets.Consume(sd.LeafIndex, typ, sd.Generation) })
+	return g.handleContent(ac, func() { pm.ConsumeKey(st.secrets, sd) })
 }
 
 // processPastApplication reads an application message of a past epoch
@@ -151,14 +148,14 @@ func (g *Group) processPastApplication(st *epochState, pm *PrivateMessage) (*Pro
 	if leaf == nil {
 		return nil, fmt.Errorf("%w: sender leaf %d", ErrNotMember, sd.LeafIndex)
 	}
-	ac, err := openPrivate(st, pm, sd)
+	ac, err := pm.Unprotect(st.cs, st.secrets, sd)
 	if err != nil {
 		return nil, err
 	}
 	if err := ac.VerifySignature(st.cs, leaf.SignatureKey, st.ctxBytes); err != nil {
 		return nil, err
 	}
-	st.secrets.Consume(sd.LeafIndex, schedule.Application, sd.Generation)
+	pm.ConsumeKey(st.secrets, sd)
 	return &Processed{
 		Kind:   KindApplication,
 		Data:   ac.Content.ApplicationData,
@@ -166,48 +163,6 @@ func (g *Group) processPastApplication(st *epochState, pm *PrivateMessage) (*Pro
 		Sender: memberOf(tree.LeafIndex(sd.LeafIndex), leaf),
 		Epoch:  st.ctx.Epoch,
 	}, nil
-}
-
-// openPrivate is PrivateMessage.Unprotect without consuming the key: it
-// peeks at the generation's key, decrypts and decodes.
-func openPrivate(st *epochState, pm *PrivateMessage, sd *SenderData) (*AuthenticatedContent, error) {
-	cs := st.cs
-	typ := ratchetFor(pm.ContentType)
-	kn, err := st.secrets.Peek(sd.LeafIndex, typ, sd.Generation)
-	switch {
-	case errors.Is(err, schedule.ErrGenerationReused):
-		return nil, fmt.Errorf("%w: leaf %d %v generation %d", ErrGenerationReused, sd.LeafIndex, typ, sd.Generation)
-	case errors.Is(err, schedule.ErrGenerationTooFar):
-		return nil, fmt.Errorf("%w: leaf %d %v generation %d", ErrGenerationTooFar, sd.LeafIndex, typ, sd.Generation)
-	case err != nil:
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	pt, err := cs.Open(kn.Key, applyGuard(kn.Nonce, sd.ReuseGuard), pm.Ciphertext, pm.contentAAD())
-	if err != nil {
-		return nil, fmt.Errorf("%w: content", ErrDecryptionFailed)
-	}
-	ac := &AuthenticatedContent{
-		WireFormat: WirePrivateMessage,
-		Content: FramedContent{
-			GroupID:           pm.GroupID,
-			Epoch:             pm.Epoch,
-			Sender:            MemberSender(sd.LeafIndex),
-			AuthenticatedData: pm.AuthenticatedData,
-			ContentType:       pm.ContentType,
-		},
-	}
-	r := codec.NewReader(pt)
-	ac.Content.unmarshalBody(r)
-	ac.Auth.unmarshal(r, pm.ContentType)
-	if err := r.Err(); err != nil {
-		return nil, fmt.Errorf("%w: private message content: %w", ErrMalformed, err)
-	}
-	for _, b := range pt[r.Offset():] {
-		if b != 0 {
-			return nil, fmt.Errorf("%w: non-zero padding", ErrMalformed)
-		}
-	}
-	return ac, nil
 }
 
 // handleContent acts on authenticated content. consume, if set, is called

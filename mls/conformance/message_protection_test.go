@@ -111,7 +111,7 @@ func checkMessageProtection(s *suite.Suite, v *messageProtectionVector) error {
 		if err != nil || m.Private == nil {
 			return fmt.Errorf("%s_priv: decode: %v", c.name, err)
 		}
-		ac, err := mls.DecryptPrivate(s, m.Private, newTree(), senderData)
+		ac, _, err := mls.DecryptPrivate(s, m.Private, newTree(), senderData)
 		if err != nil {
 			return fmt.Errorf("%s_priv: %w", c.name, err)
 		}
@@ -174,7 +174,7 @@ func checkMessageProtection(s *suite.Suite, v *messageProtectionVector) error {
 				if err != nil {
 					return err
 				}
-				if got, err = mls.DecryptPrivate(s, m.Private, newTree(), senderData); err != nil {
+				if got, _, err = mls.DecryptPrivate(s, m.Private, newTree(), senderData); err != nil {
 					return fmt.Errorf("%s: own private: %w", c.name, err)
 				}
 			}
