@@ -30,7 +30,7 @@ func (s *Store) newChannels() *sqlchannels.Channels {
 // tsSearch matches every word as a prefix: to_tsquery('simple',
 // 'lyon:* & meteo:*'). Anything but letters and digits is dropped from the
 // words so nothing in them is tsquery syntax.
-func tsSearch(words []string) (string, any) {
+func tsSearch(words []string) (string, string, any) {
 	var terms []string
 	for _, w := range words {
 		w = strings.Map(func(r rune) rune {
@@ -44,7 +44,8 @@ func tsSearch(words []string) (string, any) {
 		}
 	}
 	if len(terms) == 0 {
-		return `TRUE`, nil
+		// Nothing searchable: match nothing rather than everything.
+		return `channels c`, `c.search @@ to_tsquery('simple', ?)`, "''"
 	}
-	return `c.search @@ to_tsquery('simple', ?)`, strings.Join(terms, " & ")
+	return `channels c`, `c.search @@ to_tsquery('simple', ?)`, strings.Join(terms, " & ")
 }

@@ -19,8 +19,10 @@ func (s *Store) newChannels() *sqlchannels.Channels {
 }
 
 // ftsSearch matches every word as a prefix: `"lyon"* "meteo"*`. Words are
-// quoted so FTS5 operators in them are plain text.
-func ftsSearch(words []string) (string, any) {
+// quoted so FTS5 operators in them are plain text. CROSS JOIN makes SQLite
+// start from the full-text matches and sort only them, instead of walking
+// the whole sort index and probing each channel.
+func ftsSearch(words []string) (string, string, any) {
 	var b strings.Builder
 	for i, w := range words {
 		if i > 0 {
@@ -28,5 +30,5 @@ func ftsSearch(words []string) (string, any) {
 		}
 		b.WriteString(`"` + strings.ReplaceAll(w, `"`, `""`) + `"*`)
 	}
-	return `c.rid IN (SELECT rowid FROM channels_fts WHERE channels_fts MATCH ?)`, b.String()
+	return `channels_fts CROSS JOIN channels c ON c.rid = channels_fts.rowid`, `channels_fts MATCH ?`, b.String()
 }

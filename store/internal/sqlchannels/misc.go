@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/parleyhq/parley/store"
 )
@@ -30,8 +29,15 @@ func (c *Channels) SearchChannels(ctx context.Context, q store.DirectoryQuery) (
 	if !ok {
 		return nil, c.wrap("search channels", fmt.Errorf("unknown sort %d: %w", q.Sort, store.ErrConflict))
 	}
-	where := `c.listed = 1 AND c.suspended = 0`
+	from, where := `channels c`, `c.listed = 1 AND c.suspended = 0`
 	var args []any
+	var search any
+	if len(q.Words) > 0 {
+		var cond string
+		from, cond, search = c.d.Search(q.Words)
+		where += ` AND ` + cond
+		args = append(args, search)
+	}
 	if q.Category != "" {
 		where += ` AND c.category = ?`
 		args = append(args, q.Category)
@@ -40,15 +46,8 @@ func (c *Channels) SearchChannels(ctx context.Context, q store.DirectoryQuery) (
 		where += ` AND c.country = ?`
 		args = append(args, q.Country)
 	}
-	if len(q.Words) > 0 {
-		cond, arg := c.d.Search(q.Words)
-		where += ` AND ` + cond
-		if strings.Contains(cond, "?") {
-			args = append(args, arg)
-		}
-	}
 	args = append(args, q.Limit, q.Offset)
-	rows, err := c.read(ctx).rows(`SELECT `+channelColsC+` FROM channels c WHERE `+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, args...)
+	rows, err := c.read(ctx).rows(`SELECT `+channelColsC+` FROM `+from+` WHERE `+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, args...)
 	if err != nil {
 		return nil, c.wrap("search channels", err)
 	}

@@ -40,10 +40,12 @@ type Dialect struct {
 	// Retry reports an aborted transaction worth running again
 	// (deadlock, serialization failure).
 	Retry func(err error) bool
-	// Search returns an SQL condition on the channels row (alias c) that
-	// matches every word as a prefix of a word of the name or
-	// description, and its one argument.
-	Search func(words []string) (cond string, arg any)
+	// Search returns the FROM clause (it must name the channels table c),
+	// an SQL condition and its one argument that match every word as a
+	// prefix of a word of the name or description. The FROM clause lets
+	// a full-text index drive the query: the matching rows are found
+	// first and only they are sorted.
+	Search func(words []string) (from, cond string, arg any)
 }
 
 // Channels implements store.Channels.
