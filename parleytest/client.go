@@ -74,13 +74,11 @@ func NewClient(t testing.TB, srv *Server, handle string, opts ...ClientOption) *
 	return pc
 }
 
-// LinkDevice links a new device (its own profile) to primary's account:
-// the new device asks for a code, primary approves it (adding it to every
-// conversation), and the new device is returned connected and synced.
-func LinkDevice(t testing.TB, primary *Client, opts ...ClientOption) *Client {
+// NewDevice dials a fresh profile on srv without registering it: a new
+// device of handle's account before it is linked (see LinkDevice).
+func NewDevice(t testing.TB, srv *Server, handle string, opts ...ClientOption) *Client {
 	t.Helper()
-	srv := primary.srv
-	name := primary.Handle + "-" + randomSuffix()
+	name := handle + "-" + randomSuffix()
 	dir := filepath.Join(t.TempDir(), strings.TrimPrefix(name, "@"))
 	o := clientOptions(t, srv, name, dir, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
@@ -89,9 +87,20 @@ func LinkDevice(t testing.TB, primary *Client, opts ...ClientOption) *Client {
 	if err != nil {
 		t.Fatalf("dial %s: %v", name, err)
 	}
-	pc := &Client{Client: c, t: t, Handle: primary.Handle, Dir: dir, srv: srv, opts: o}
+	pc := &Client{Client: c, t: t, Handle: handle, Dir: dir, srv: srv, opts: o}
 	t.Cleanup(func() { pc.Close() })
-	link, err := c.LinkBegin(ctx)
+	return pc
+}
+
+// LinkDevice links a new device (its own profile) to primary's account:
+// the new device asks for a code, primary approves it (adding it to every
+// conversation), and the new device is returned connected and synced.
+func LinkDevice(t testing.TB, primary *Client, opts ...ClientOption) *Client {
+	t.Helper()
+	pc := NewDevice(t, primary.srv, primary.Handle, opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
+	defer cancel()
+	link, err := pc.LinkBegin(ctx)
 	if err != nil {
 		t.Fatalf("link begin: %v", err)
 	}
@@ -103,8 +112,8 @@ func LinkDevice(t testing.TB, primary *Client, opts ...ClientOption) *Client {
 	if err := <-waitErr; err != nil {
 		t.Fatalf("link wait: %v", err)
 	}
-	if err := c.WaitSynced(ctx); err != nil {
-		t.Fatalf("%s: %v", name, err)
+	if err := pc.WaitSynced(ctx); err != nil {
+		t.Fatalf("%s: %v", pc.Handle, err)
 	}
 	return pc
 }
