@@ -13,9 +13,11 @@
 // because each incoming message is staged on a copy of the state that
 // replaces the current one only when every check passed.
 //
-// The package is pure: no I/O, no clock (callers pass the time), and
-// randomness only from crypto/rand. docs/mls.md is the guide for client
-// authors.
+// The package is pure: no I/O, and randomness only from crypto/rand. Time
+// is read only to judge key package lifetimes, and callers can inject it
+// (ParseKeyPackage takes it, KeyPackageOptions.Now and Group.SetClock set
+// it); where they do not, it is time.Now. docs/mls.md is the guide for
+// client authors.
 package mls
 
 import (

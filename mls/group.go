@@ -22,8 +22,8 @@ const (
 	// MaxPastEpochs is how many previous epochs a group keeps to read
 	// application messages that were sent before a commit but arrive
 	// after it (RFC 9420 §14 allows this for a short time). Only their
-	// secret trees and member keys are kept, only in memory, and only
-	// application messages are accepted from them.
+	// sender-data secrets, secret trees and members are kept (also by
+	// Export), and only application messages are accepted from them.
 	MaxPastEpochs = 2
 	// paddingBlock is the multiple to which Encrypt pads the plaintext
 	// of a PrivateMessage, hiding exact message lengths.
@@ -75,7 +75,7 @@ type Group struct {
 	active     bool
 	psks       map[string]suite.Secret // external PSKs by psk_id
 	resumption []resumptionPSK         // oldest first, at most MaxResumptionPSKs
-	past       []*epochState           // previous epochs, oldest first, at most MaxPastEpochs
+	past       []*pastEpoch            // previous epochs, oldest first, at most MaxPastEpochs
 	clock      Clock
 }
 
@@ -206,25 +206,9 @@ func (g *Group) rememberResumption() {
 
 // install makes next the current epoch.
 func (g *Group) install(next *epochState) {
-	if g.st != nil {
-		g.past = append(g.past, g.st)
-		if over := len(g.past) - MaxPastEpochs; over > 0 {
-			clear(g.past[:over])
-			g.past = g.past[over:]
-		}
-	}
+	g.rememberPast()
 	g.st = next
 	g.rememberResumption()
-}
-
-// pastEpoch returns the kept state of an earlier epoch.
-func (g *Group) pastEpoch(epoch uint64) *epochState {
-	for _, st := range g.past {
-		if st.ctx.Epoch == epoch {
-			return st
-		}
-	}
-	return nil
 }
 
 // GroupID returns the group's identifier.

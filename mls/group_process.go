@@ -137,34 +137,6 @@ func (g *Group) processPrivate(pm *PrivateMessage) (*Processed, error) {
 	return g.handleContent(ac, func() { pm.ConsumeKey(st.secrets, sd) })
 }
 
-// processPastApplication reads an application message of a past epoch
-// with that epoch's keys and members.
-func (g *Group) processPastApplication(st *epochState, pm *PrivateMessage) (*Processed, error) {
-	sd, err := pm.DecryptSenderData(st.cs, st.keys.SenderData)
-	if err != nil {
-		return nil, err
-	}
-	leaf := st.tree.Leaf(tree.LeafIndex(sd.LeafIndex))
-	if leaf == nil {
-		return nil, fmt.Errorf("%w: sender leaf %d", ErrNotMember, sd.LeafIndex)
-	}
-	ac, err := pm.Unprotect(st.cs, st.secrets, sd)
-	if err != nil {
-		return nil, err
-	}
-	if err := ac.VerifySignature(st.cs, leaf.SignatureKey, st.ctxBytes); err != nil {
-		return nil, err
-	}
-	pm.ConsumeKey(st.secrets, sd)
-	return &Processed{
-		Kind:   KindApplication,
-		Data:   ac.Content.ApplicationData,
-		AAD:    ac.Content.AuthenticatedData,
-		Sender: memberOf(tree.LeafIndex(sd.LeafIndex), leaf),
-		Epoch:  st.ctx.Epoch,
-	}, nil
-}
-
 // handleContent acts on authenticated content. consume, if set, is called
 // once the content has been accepted.
 func (g *Group) handleContent(ac *AuthenticatedContent, consume func()) (*Processed, error) {

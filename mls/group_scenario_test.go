@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/parleyhq/parley/mls/codec"
 	"github.com/parleyhq/parley/mls/tree"
 )
 
@@ -379,4 +380,91 @@ func TestExternalSenderProposal(t *testing.T) {
 		t.Fatal("external Remove not applied")
 	}
 	checkAgree(t, cl)
+}
+
+// reimport replaces c's group with Import(Export()), as a client that
+// loads its state per message does.
+func reimport(t *testing.T, c *client) {
+	t.Helper()
+	state, err := c.g.Export()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.g, err = Import(state); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLateMessageAcrossImport: the past epochs a group keeps to read late
+// application messages survive Export and Import (review finding Medium
+// 5): a message encrypted just before a commit, delivered after it, is
+// read by a member that re-imports its state between every step; a replay
+// after another import is still refused; and past MaxPastEpochs it is not
+// readable.
+func TestLateMessageAcrossImport(t *testing.T) {
+	cl := newTestGroup(t, 1, 3)
+	late, err := cl[0].g.Encrypt([]byte("sent before the commit"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, err := cl[0].g.Encrypt([]byte("also sent before"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit, err := cl[1].g.SelfUpdate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliverCommit(t, cl, 1, commit)
+	reimport(t, cl[2])
+	p, err := cl[2].g.Process(late)
+	if err != nil || string(p.Data) != "sent before the commit" || p.Epoch != 1 || p.Sender.Leaf != 0 ||
+		!bytes.Equal(p.Sender.Credential, cl[0].id.Credential) {
+		t.Fatalf("late message after import: %v %+v", err, p)
+	}
+	reimport(t, cl[2])
+	if _, err := cl[2].g.Process(late); !errors.Is(err, ErrGenerationReused) {
+		t.Fatalf("replay of a late message after import: %v, want ErrGenerationReused", err)
+	}
+	// The state stays bounded: MaxPastEpochs more commits push epoch 1
+	// out, of the export too.
+	for range MaxPastEpochs {
+		commit, _ := cl[1].g.SelfUpdate()
+		deliverCommit(t, cl, 1, commit)
+		reimport(t, cl[2])
+	}
+	if _, err := cl[2].g.Process(later); !errors.Is(err, ErrWrongEpoch) {
+		t.Fatalf("message %d epochs late after import: %v, want ErrWrongEpoch", MaxPastEpochs+1, err)
+	}
+	if n := len(cl[2].g.past); n != MaxPastEpochs {
+		t.Fatalf("%d past epochs kept, want %d", n, MaxPastEpochs)
+	}
+	// The current epoch still works after all this.
+	sendMessage(t, cl, 2, "current")
+}
+
+// TestImportVersion1: a state exported before past epochs were kept
+// (version 1: the same layout without the trailing vector) still imports.
+func TestImportVersion1(t *testing.T) {
+	cl := newTestGroup(t, 1, 2)
+	commit, _ := cl[1].g.SelfUpdate()
+	deliverCommit(t, cl, 1, commit)
+	state, err := cl[0].g.Export()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Version 2 appends the past epochs as one vector: drop it.
+	w := codec.NewWriter(0)
+	cl[0].g.marshalPast(w)
+	v1 := bytes.Clone(state[:len(state)-len(w.Bytes())])
+	v1[0] = stateVersionNoPast
+	g, err := Import(v1)
+	if err != nil {
+		t.Fatalf("Import(version 1): %v", err)
+	}
+	if g.Epoch() != cl[0].g.Epoch() || len(g.past) != 0 {
+		t.Fatalf("imported epoch %d with %d past epochs", g.Epoch(), len(g.past))
+	}
+	cl[0].g = g
+	sendMessage(t, cl, 1, "after a version-1 import")
 }

@@ -12,13 +12,17 @@ import (
 	"github.com/parleyhq/parley/mls/tree"
 )
 
-// stateVersion tags the Export format. Import refuses other versions
-// (ErrStateVersion) rather than guessing; a future version will read this
-// one and migrate.
-const stateVersion = 1
+// stateVersion tags the Export format. Import reads every version up to
+// it (version 1 lacks the past epochs, which version 2 appends) and
+// refuses others (ErrStateVersion) rather than guessing.
+const (
+	stateVersion       = 2
+	stateVersionNoPast = 1
+)
 
 // Export returns the whole group state — our keys, the tree, the epoch's
-// secrets and ratchets, cached proposals and any pending commit — as a
+// secrets and ratchets, cached proposals, any pending commit, and what is
+// kept of the last MaxPastEpochs epochs to read late messages — as a
 // versioned byte string for Import. It holds secrets in the clear: store
 // it encrypted at rest. Export it again after every operation that
 // changes the group (Process, Encrypt, commits, merges), since ratchets
@@ -63,6 +67,7 @@ func (g *Group) Export() ([]byte, error) {
 			})
 		}
 	}
+	g.marshalPast(w)
 	return w.Bytes(), nil
 }
 
@@ -110,7 +115,7 @@ func Import(state []byte) (*Group, error) {
 	// Decoded slices would alias state; the caller may reuse its buffer.
 	r := codec.NewReader(bytes.Clone(state))
 	v := r.Uint8()
-	if r.Err() == nil && v != stateVersion {
+	if r.Err() == nil && v != stateVersion && v != stateVersionNoPast {
 		return nil, fmt.Errorf("%w: %d", ErrStateVersion, v)
 	}
 	id := suite.ID(r.Uint16())
@@ -165,6 +170,11 @@ func Import(state []byte) (*Group, error) {
 			})
 		}
 		g.pending = p
+	}
+	if v >= stateVersion {
+		if g.past, err = unmarshalPast(cs, g.st, r); err != nil {
+			return nil, err
+		}
 	}
 	if err := r.Finish(); err != nil {
 		return nil, fmt.Errorf("%w: state: %w", ErrMalformed, err)
