@@ -55,11 +55,15 @@ type Fanout struct {
 	devices  map[string]map[string]bool // account id → its resolved devices here
 	channels map[string]map[string]bool // account id → channels it is in the index of
 	topics   map[string]*topic          // channel id → members here
-	resolve  chan string
-	events   chan event
-	stop     chan struct{}
-	stopOnce sync.Once
-	wg       sync.WaitGroup
+	// looking is the account whose memberships the resolver is reading;
+	// lookDirty says its memberships changed meanwhile (read again).
+	looking   string
+	lookDirty bool
+	resolve   chan string
+	events    chan event
+	stop      chan struct{}
+	stopOnce  sync.Once
+	wg        sync.WaitGroup
 
 	dropped   atomic.Uint64
 	delivered atomic.Uint64
@@ -207,17 +211,30 @@ func (f *Fanout) lookup(deviceID string) {
 		f.log.Warn("channel index: device not read", "device", deviceID, "err", err)
 		return
 	}
-	f.mu.Lock()
-	loaded := len(f.devices[d.AccountID]) > 0
-	f.mu.Unlock()
 	var ms []store.Membership
-	if !loaded {
+	for attempt := 0; ; attempt++ {
+		f.mu.Lock()
+		if len(f.devices[d.AccountID]) > 0 {
+			break // loaded by another device of the account (lock held)
+		}
+		f.looking, f.lookDirty = d.AccountID, false
+		f.mu.Unlock()
+		// A follow committed before this read is in it; one committed
+		// after calls Refresh, which marks the lookup dirty.
 		if ms, err = f.st.Memberships(ctx, d.AccountID); err != nil {
 			f.log.Warn("channel index: memberships not read", "account", d.AccountID, "err", err)
+			f.mu.Lock()
+			f.looking = ""
+			f.mu.Unlock()
 			return
 		}
+		f.mu.Lock()
+		if !f.lookDirty || attempt == 3 {
+			break // lock held
+		}
+		f.mu.Unlock()
 	}
-	f.mu.Lock()
+	f.looking = ""
 	defer f.mu.Unlock()
 	if len(f.subs[deviceID]) == 0 {
 		return // gone meanwhile
@@ -295,6 +312,9 @@ func (f *Fanout) Joined(ctx context.Context, accountID, channelID string) {
 func (f *Fanout) Refresh(ctx context.Context, accountID, channelID string) {
 	f.mu.Lock()
 	here := len(f.devices[accountID]) > 0
+	if f.looking == accountID {
+		f.lookDirty = true
+	}
 	f.mu.Unlock()
 	if !here {
 		return
