@@ -166,6 +166,7 @@ func (c *Client) SyncChannel(ctx context.Context, id string) (int, error) {
 			}
 			c.emitCtx(ctx, ev)
 		}
+		c.log.Debug("channel synced", "channel", id, "after", cursor, "cursor", r.Cursor, "posts", len(r.Posts), "more", r.More)
 		if !r.More || r.Cursor <= cursor {
 			break
 		}
@@ -468,6 +469,7 @@ func (c *Client) Report(ctx context.Context, id string, postID []byte, reason st
 // channelUpdated handles the server's ChannelUpdated event: the channel
 // worker syncs it (and, for the team, checks the admin conversation).
 func (c *Client) channelUpdated(u *proto.ChannelUpdated) {
+	c.log.Debug("channel updated", "channel", u.ChannelId, "seq", u.Seq, "admin", u.Admin)
 	if u.Admin {
 		c.channelWork.add(u.ChannelId, true)
 		c.tryEmit(ChannelTeamEvent{ChannelID: u.ChannelId})

@@ -45,14 +45,26 @@ func (c *Client) receiveTeamWelcome(ctx context.Context, env *proto.Envelope) ([
 	}
 	conv := profile.Conversation{GroupID: g.GroupID(), Kind: int32(proto.ConversationKind_CHANNEL_ADMINS),
 		PeerHandle: "channel " + env.ChannelId, ChannelID: env.ChannelId, Created: c.clk.Now()}
-	var events []Event
+	// Join only a team conversation whose every member is a verified
+	// device of the team, and never over one this device already has:
+	// otherwise whoever can deliver a Welcome (the server included) could
+	// plant a conversation and collect the channel key.
 	if unknown, err := c.unverifiedMembers(ctx, conv, g.Members(), true); err != nil {
 		return nil, err
 	} else if len(unknown) > 0 {
-		events = append(events, ChannelWarningEvent{ChannelID: env.ChannelId,
-			Err: fmt.Errorf("%w: %v", ErrUnverifiedMember, unknown)})
+		err := fmt.Errorf("%w: %v", ErrUnverifiedMember, unknown)
+		c.tryEmit(ChannelWarningEvent{ChannelID: env.ChannelId, Err: err})
+		return nil, c.skip(ctx, env, true, fmt.Errorf("not joining the team conversation of channel %s: %w", env.ChannelId, err))
 	}
-	err = c.saveGroup(ctx, conv, g, func(tx *profile.Tx) error {
+	state, err := g.Export()
+	if err != nil {
+		return nil, c.skip(ctx, env, true, fmt.Errorf("export joined state: %w", err))
+	}
+	conv.State, conv.Epoch = state, g.Epoch()
+	err = c.prof.Update(ctx, func(tx *profile.Tx) error {
+		if err := tx.AddConversation(conv); err != nil {
+			return err
+		}
 		if !used.LastResort {
 			if err := tx.DeleteKeyPackage(used.Ref); err != nil {
 				return err
@@ -60,6 +72,9 @@ func (c *Client) receiveTeamWelcome(ctx context.Context, env *proto.Envelope) ([
 		}
 		return tx.MarkSeen(seenKey(env), c.clk.Now())
 	})
+	if errors.Is(err, profile.ErrExists) {
+		return nil, c.skip(ctx, env, true, errors.New("welcome for a team conversation this device already has; keeping the one it has"))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +88,5 @@ func (c *Client) receiveTeamWelcome(ctx context.Context, env *proto.Envelope) ([
 	}
 	c.groupAdvanced()
 	c.channelWork.add(env.ChannelId, false)
-	events = append(events, ChannelTeamEvent{ChannelID: env.ChannelId})
-	return events, nil
+	return []Event{ChannelTeamEvent{ChannelID: env.ChannelId}}, nil
 }

@@ -2,7 +2,11 @@ package client
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"time"
+
+	"github.com/parleyhq/parley/proto"
 )
 
 // The channel worker runs, per connection, the channel jobs the server's
@@ -85,22 +89,50 @@ func (c *Client) channelWorker(ctx context.Context) {
 			return
 		}
 		syncs, teams := c.channelWork.take()
-		for _, id := range teams {
+		var again []func()
+		run := func(what, id string, job func(context.Context) error, requeue func()) {
 			jctx, jcancel := context.WithTimeout(ctx, callTimeout)
-			if err := c.syncAdminGroup(jctx, id); err != nil && ctx.Err() == nil {
-				c.log.Warn("checking a channel's admin conversation", "channel", id, "err", err)
+			defer jcancel()
+			err := job(jctx)
+			if err == nil || ctx.Err() != nil {
+				return
 			}
-			jcancel()
+			var pe *proto.Error
+			if errors.As(err, &pe) && pe.Code.Retryable() {
+				again = append(again, requeue)
+			}
+			c.log.Warn(what, "channel", id, "err", err)
+		}
+		for _, id := range teams {
+			run("checking a channel's admin conversation", id, func(jctx context.Context) error {
+				return c.syncAdminGroup(jctx, id)
+			}, func() { c.channelWork.add(id, true) })
 		}
 		for _, id := range syncs {
 			if _, err := c.prof.Channel(ctx, id); err != nil {
 				continue // not kept on this device (yet)
 			}
-			jctx, jcancel := context.WithTimeout(ctx, callTimeout)
-			if _, err := c.SyncChannel(jctx, id); err != nil && ctx.Err() == nil {
-				c.log.Warn("syncing a channel", "channel", id, "err", err)
+			run("syncing a channel", id, func(jctx context.Context) error {
+				_, err := c.SyncChannel(jctx, id)
+				return err
+			}, func() { c.channelWork.add(id, false) })
+		}
+		if len(again) > 0 {
+			// Rate limited or the server was busy: try again later.
+			t := c.clk.NewTimer(channelRetry)
+			select {
+			case <-t.C():
+			case <-ctx.Done():
+				t.Stop()
+				return
 			}
-			jcancel()
+			for _, f := range again {
+				f()
+			}
 		}
 	}
 }
+
+// channelRetry is how long the worker waits before repeating jobs that
+// failed for a passing reason (RATE_LIMITED, UNAVAILABLE).
+const channelRetry = 2 * time.Second

@@ -178,7 +178,7 @@ func TestChannelSeventeenthAdmin(t *testing.T) {
 // and changes nothing; a renewed invitation works.
 func TestChannelAdminInvitationExpires(t *testing.T) {
 	requireMLS(t)
-	srv := NewServer(t, WithFakeClock(time.Now()))
+	srv := NewServer(t, withFakeTime()...)
 	owner := NewClient(t, srv, "@owner")
 	late := NewClient(t, srv, "@slowpoke")
 	ctx := Ctx(t)

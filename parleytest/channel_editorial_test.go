@@ -15,7 +15,7 @@ import (
 func TestChannelEditorialWorkflow(t *testing.T) {
 	requireMLS(t)
 	onBothStores(t, func(t *testing.T, _ storeKind, opts ...Option) {
-		srv := NewServer(t, append(opts, WithFakeClock(time.Now()))...)
+		srv := NewServer(t, append(opts, withFakeTime()...)...)
 		owner := NewClient(t, srv, "@chief")
 		writer := NewClient(t, srv, "@writer")
 		second := NewClient(t, srv, "@second")
@@ -107,7 +107,7 @@ func TestChannelEditorialWorkflow(t *testing.T) {
 // editable, not reactable; a new follower does not get it.
 func TestChannelPostsExpire(t *testing.T) {
 	requireMLS(t)
-	srv := NewServer(t, WithFakeClock(time.Now()))
+	srv := NewServer(t, withFakeTime()...)
 	owner := NewClient(t, srv, "@alerts")
 	reader := NewClient(t, srv, "@resident")
 	ctx := Ctx(t)

@@ -59,6 +59,9 @@ func TestChannelFollowAndSyncExactlyOnce(t *testing.T) {
 			t.Fatalf("edit: %+v", edited)
 		}
 		gone := post(t, owner, ch.ID, "posted by mistake")
+		// The live follower holds it before it goes (a post deleted before
+		// a follower saw it just never shows up there).
+		waitPost(t, live, "posted by mistake")
 		if err := owner.DeletePost(ctx, ch.ID, gone.ID); err != nil {
 			t.Fatal(err)
 		}
