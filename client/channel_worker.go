@@ -82,9 +82,14 @@ func (c *Client) channelWorker(ctx context.Context) {
 		}
 	}
 	wake := c.channelWork.wakeCh()
+	poll := c.clk.NewTicker(channelPoll)
+	defer poll.Stop()
 	for {
 		select {
 		case <-wake:
+		case <-poll.C():
+			c.pollChannels(ctx)
+			continue
 		case <-ctx.Done():
 			return
 		}
@@ -129,6 +134,28 @@ func (c *Client) channelWorker(ctx context.Context) {
 			for _, f := range again {
 				f()
 			}
+		}
+	}
+}
+
+// channelPoll is how often a connected device compares its channels'
+// cursors with their head sequences (one request), in case a "new post"
+// event was lost: events are at-most-once, sync is the source of truth.
+const channelPoll = 5 * time.Minute
+
+// pollChannels queues a sync of every kept channel whose head sequence
+// is past this device's cursor.
+func (c *Client) pollChannels(ctx context.Context) {
+	pctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	resp, err := c.call(pctx, &proto.Request{Body: &proto.Request_ChannelList{ChannelList: &proto.ChannelList{}}})
+	if err != nil {
+		c.log.Debug("polling channels", "err", err)
+		return
+	}
+	for _, ch := range resp.GetChannelList().GetChannels() {
+		if rec, err := c.prof.Channel(pctx, ch.ChannelId); err == nil && ch.HeadSeq > rec.Cursor {
+			c.channelWork.add(ch.ChannelId, false)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/client"
+	"github.com/parleyhq/parley/internal/clock"
 	"github.com/parleyhq/parley/proto"
 )
 
@@ -297,4 +298,26 @@ func TestChannelPostsSurviveKeyRotation(t *testing.T) {
 	if held, err = f.ChannelPosts(context.Background(), ch.ID, 10); err != nil || len(held) != 2 {
 		t.Fatalf("after a restart the follower holds %d verified posts, %v", len(held), err)
 	}
+}
+
+// "New post" events are at-most-once: a connected device that missed
+// them (here: muted, so the server sends none) still gets the posts by
+// comparing its cursors with the channels' head sequences every few
+// minutes.
+func TestChannelMissedEventsArePolled(t *testing.T) {
+	requireMLS(t)
+	srv := NewServer(t)
+	owner := NewClient(t, srv, "@poller.owner")
+	clk := clock.NewFake(time.Now())
+	reader := NewClient(t, srv, "@poller", WithOptions(func(o *client.Options) { o.Clock = clk }))
+	ch := newChannel(t, owner, "Quiet channel")
+	follow(t, reader, owner, ch.ID)
+	if err := reader.MuteChannel(Ctx(t), ch.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	post(t, owner, ch.ID, "nobody was told")
+	NoEvent(t, reader, 200*time.Millisecond, func(e client.ChannelPostEvent) bool { return true })
+	waitUntil(t, "the channel worker's poll timer", func() bool { return clk.Waiters() > 0 })
+	clk.Advance(5 * time.Minute)
+	waitPost(t, reader, "nobody was told")
 }
