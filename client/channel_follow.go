@@ -111,6 +111,15 @@ func (c *Client) SyncChannel(ctx context.Context, id string) (int, error) {
 	cursor, changed := rec.Cursor, 0
 	for round := 0; round < maxSyncRounds; round++ {
 		resp, err := c.call(ctx, &proto.Request{Body: &proto.Request_ChannelSync{ChannelSync: &proto.ChannelSync{ChannelId: id, After: cursor}}})
+		var pe *proto.Error
+		if errors.As(err, &pe) && pe.Code == proto.Code_NOT_FOUND {
+			// The channel was deleted: so are its posts here.
+			if ferr := c.forgetChannel(ctx, id); ferr != nil {
+				return changed, ferr
+			}
+			c.emitCtx(ctx, ChannelWarningEvent{ChannelID: id, Err: fmt.Errorf("channel %s no longer exists: %w", id, err)})
+			return changed, err
+		}
 		if err != nil {
 			return changed, err
 		}

@@ -321,3 +321,49 @@ func TestChannelMissedEventsArePolled(t *testing.T) {
 	clk.Advance(5 * time.Minute)
 	waitPost(t, reader, "nobody was told")
 }
+
+// Deleting a channel (owner only) removes it for everyone: followers'
+// devices drop its posts at their next sync. Resetting the invite link
+// stops the old one.
+func TestChannelDeleteAndLinkReset(t *testing.T) {
+	requireMLS(t)
+	srv := NewServer(t)
+	owner := NewClient(t, srv, "@shortlived")
+	admin := NewClient(t, srv, "@deputy")
+	reader := NewClient(t, srv, "@onlooker")
+	late := NewClient(t, srv, "@latecomer")
+	ctx := Ctx(t)
+	ch := newChannel(t, owner, "Pop-up shop")
+	old := link(t, owner, ch.ID)
+	if _, err := reader.Follow(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := owner.ChannelLink(ctx, ch.ID, true)
+	if err != nil || fresh == old {
+		t.Fatalf("reset link %q (was %q), %v", fresh, old, err)
+	}
+	_, err = late.Follow(ctx, old)
+	wantCode(t, err, proto.Code_NOT_FOUND, "following with a reset link")
+	if _, err := late.Follow(ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+	post(t, owner, ch.ID, "closing sale")
+	waitPost(t, reader, "closing sale")
+	makeAdmin(t, owner, admin, ch.ID)
+
+	err = admin.DeleteChannel(ctx, ch.ID)
+	wantCode(t, err, proto.Code_FORBIDDEN, "an admin deleting the channel")
+	if err := owner.DeleteChannel(ctx, ch.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = reader.GetChannel(ctx, ch.ID)
+	wantCode(t, err, proto.Code_NOT_FOUND, "reading a deleted channel")
+	_, err = reader.SyncChannel(ctx, ch.ID)
+	wantCode(t, err, proto.Code_NOT_FOUND, "syncing a deleted channel")
+	if _, err := reader.ChannelPosts(ctx, ch.ID, 10); err == nil {
+		t.Fatal("a deleted channel's posts are still held by a follower")
+	}
+	if chs, _ := reader.Channels(ctx); len(chs) != 0 {
+		t.Fatalf("a deleted channel is still listed: %+v", chs)
+	}
+}
