@@ -576,19 +576,19 @@ func (c *Client) createAdminGroup(ctx context.Context, ch Channel) error {
 		if err != nil {
 			return fmt.Errorf("create the channel's admin conversation: %w", err)
 		}
-		if _, err := c.call(ctx, &proto.Request{Body: &proto.Request_Commit{Commit: &proto.Commit{
-			GroupId: groupID, Epoch: 0, MessageId: newMessageID(), Commit: commit, Welcome: welcome,
-			AddDevices: devs, Kind: proto.ConversationKind_CHANNEL_ADMINS, Accounts: []string{me.ID}, ChannelId: ch.ID,
-		}}}); err != nil {
-			g.DiscardPendingCommit()
-			return err
-		}
-		if err := g.MergePendingCommit(); err != nil {
-			return err
-		}
+		// Saved as pending before it leaves, like every commit: a lost
+		// answer never leaves the team conversation on the server only.
 		conv := profile.Conversation{GroupID: groupID, Kind: int32(proto.ConversationKind_CHANNEL_ADMINS),
 			PeerHandle: "channel " + ch.ID, ChannelID: ch.ID, Created: c.clk.Now()}
-		return c.saveGroup(ctx, conv, g, nil)
+		_, _, err = c.sendCommit(ctx, conv, g, &proto.Commit{
+			GroupId: groupID, Epoch: 0, MessageId: newMessageID(), Commit: commit, Welcome: welcome,
+			AddDevices: devs, Kind: proto.ConversationKind_CHANNEL_ADMINS, Accounts: []string{me.ID}, ChannelId: ch.ID,
+			GroupInfo: c.nextGroupInfo(g),
+		})
+		if errors.Is(err, profile.ErrNotFound) {
+			err = errors.New("the server did not create the channel's admin conversation")
+		}
+		return err
 	}()
 	if err != nil || len(adds) == 0 {
 		return err
