@@ -11,9 +11,9 @@ import (
 // afterwards every acknowledged message has reached every recipient
 // device exactly once.
 func TestCrashEmbedded(t *testing.T) {
-	kills, pace := 3, 20*time.Millisecond
+	kills, between, pace := 3, 20, 20*time.Millisecond
 	if soak() {
-		kills = 12
+		kills, between = 12, 200
 	}
 	n := startNode(t, "solo", "--data", filepath.Join(t.TempDir(), "data"))
 	f := newFleet(t, n)
@@ -30,12 +30,12 @@ func TestCrashEmbedded(t *testing.T) {
 
 	l := f.startLoad(routes, pace)
 	for i := range kills {
-		f.progress(20, time.Minute)
+		f.progress(between, time.Minute)
 		n.kill()
 		t.Logf("kill %d: %d acknowledged so far", i+1, f.ackedCount())
 		n.start()
 	}
-	f.progress(20, time.Minute)
+	f.progress(between, time.Minute)
 	l.end()
 	v := f.verify(time.Minute)
 	t.Logf("after %d kills: %v", kills, v)

@@ -426,3 +426,14 @@ func (f *fleet) sentSince(d *device, t0 time.Time) int {
 	}
 	return n
 }
+
+// failures copies the failed-send counts by cause.
+func (f *fleet) failures() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]int, len(f.failed))
+	for k, v := range f.failed {
+		out[k] = v
+	}
+	return out
+}
