@@ -210,32 +210,24 @@ func TestLinkedDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	WaitEvent(t, alice2, func(e client.DeviceEvent) bool { return e.Self })
-	var captured []byte
-	var cmu sync.Mutex
-	alice.Close()
-	alice.opts.Hooks = &client.Hooks{Envelope: func(env *proto.Envelope) {
-		if env.Kind == proto.EnvelopeKind_APPLICATION {
-			cmu.Lock()
-			captured = append([]byte(nil), env.Payload...)
-			cmu.Unlock()
-		}
-	}}
-	alice.Reopen()
-	if _, err := bob.Send(ctx, "@alice", "after revoke"); err != nil {
+	captured := captureApplication(t, alice)
+	after, err := bob.Send(ctx, "@alice", "after revoke")
+	if err != nil {
 		t.Fatal(err)
 	}
 	WaitMessage(t, alice, "after revoke")
-	cmu.Lock()
-	ct := captured
-	cmu.Unlock()
-	if ct == nil {
-		t.Fatal("no ciphertext captured")
+	ct := captured(after.ID)
+	assertCannotDecrypt(t, state, ct)
+	// Every remaining member dropped it from the group.
+	for _, c := range []*Client{alice, bob} {
+		peer := bob.Self().AccountID
+		if c == bob {
+			peer = alice.Self().AccountID
+		}
+		if contains(members(t, c, peer), alice2.DeviceID()) {
+			t.Fatalf("%s still counts the revoked device as a member", c.Handle)
+		}
 	}
-	pt, err := decryptWithState(state, ct)
-	if err == nil {
-		t.Fatalf("the revoked device's keys decrypt a later message: %q", pt)
-	}
-	t.Logf("the revoked device's last state cannot open the new message: %v", err)
 }
 
 // TestBlocking: a blocked account cannot send.
