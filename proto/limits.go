@@ -19,7 +19,10 @@ const (
 	// typing are small; attachments travel as encrypted blobs, not here.
 	MaxCiphertextBytes = 64 << 10
 
-	// MaxHandshakeBytes bounds an MLS commit, welcome or group info.
+	// MaxHandshakeBytes bounds an MLS commit, welcome or group info, and
+	// also the three of one Commit request together, so that the request
+	// and every envelope made from it fit one MaxFrameBytes frame with
+	// room for ids and device lists.
 	MaxHandshakeBytes = 900 << 10
 
 	// MessageIDBytes is the exact size of a client-chosen message id.

@@ -574,8 +574,12 @@ func TestChannelAdminConversation(t *testing.T) {
 	commit := func(c *client, group []byte, epoch uint64, add []string, welcome []byte) *proto.Request {
 		mid := make([]byte, proto.MessageIDBytes)
 		rand.Read(mid)
+		m := c.commitMsg(group, epoch, add, 0) // a real MLS commit making the declared adds
+		if welcome != nil {
+			welcome = m.welcome
+		}
 		return &proto.Request{Body: &proto.Request_Commit{Commit: &proto.Commit{
-			GroupId: group, Epoch: epoch, MessageId: mid, Commit: []byte("commit"), Welcome: welcome, AddDevices: add,
+			GroupId: group, Epoch: epoch, MessageId: mid, Commit: m.commit, Welcome: welcome, AddDevices: add,
 			Kind: proto.ConversationKind_CHANNEL_ADMINS, Accounts: []string{c.auth.AccountId}, ChannelId: o.id,
 		}}}
 	}

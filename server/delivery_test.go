@@ -9,6 +9,7 @@ import (
 
 	gproto "google.golang.org/protobuf/proto"
 
+	"github.com/parleyhq/parley/mls"
 	"github.com/parleyhq/parley/proto"
 	"github.com/parleyhq/parley/server"
 )
@@ -21,21 +22,13 @@ func randomID(t testing.TB) []byte {
 }
 
 // directGroup creates a DIRECT conversation between creator and peer and
-// adds the given devices (the MLS payloads are opaque to the server, so
-// placeholders do).
+// adds the given devices, with a real MLS commit (the server reads its
+// proposals; see commitMsg).
 func directGroup(t testing.TB, creator *client, peer *client, add ...*client) []byte {
 	t.Helper()
 	gid := randomID(t)
-	c := &proto.Commit{
-		GroupId: gid, Epoch: 0, MessageId: randomID(t), Commit: []byte("commit@0"),
-		Kind: proto.ConversationKind_DIRECT, Accounts: []string{creator.auth.AccountId, peer.auth.AccountId},
-	}
-	for _, d := range add {
-		c.AddDevices = append(c.AddDevices, d.deviceID())
-	}
-	if len(add) > 0 {
-		c.Welcome = []byte("welcome@1")
-	}
+	c := creator.commitReq(gid, 0, add)
+	c.Kind, c.Accounts = proto.ConversationKind_DIRECT, []string{creator.auth.AccountId, peer.auth.AccountId}
 	r := creator.mustCall(&proto.Request{Body: &proto.Request_Commit{Commit: c}})
 	if r.GetCommit().Epoch != 1 {
 		t.Fatalf("epoch after creation %d, want 1", r.GetCommit().Epoch)
@@ -73,7 +66,7 @@ func TestSendFanOutAckAndRedelivery(t *testing.T) {
 	// Each added device gets its Welcome first.
 	for _, d := range []*client{bob, bobPhone, alicePhone} {
 		seq, env := d.envelope()
-		if env.Kind != proto.EnvelopeKind_WELCOME || !bytes.Equal(env.Payload, []byte("welcome@1")) || env.Epoch != 1 ||
+		if env.Kind != proto.EnvelopeKind_WELCOME || !mls.IsWelcome(env.Payload) || env.Epoch != 1 ||
 			env.ConversationKind != proto.ConversationKind_DIRECT || len(env.Accounts) != 2 || env.SenderDevice != alice.deviceID() {
 			t.Fatalf("welcome %v", env)
 		}
@@ -166,7 +159,7 @@ func TestSendIsChecked(t *testing.T) {
 	// Bob blocks alice: she can no longer send or commit to their chat.
 	bob.mustCall(&proto.Request{Body: &proto.Request_SetBlocked{SetBlocked: &proto.SetBlocked{AccountId: alice.auth.AccountId, Blocked: true}}})
 	alice.expectCode(sendReq(gid, randomID(t), "x"), proto.Code_BLOCKED)
-	alice.expectCode(&proto.Request{Body: &proto.Request_Commit{Commit: &proto.Commit{GroupId: gid, Epoch: 1, MessageId: randomID(t), Commit: []byte("c")}}}, proto.Code_BLOCKED)
+	alice.expectCode(&proto.Request{Body: &proto.Request_Commit{Commit: alice.commitReq(gid, 1, nil)}}, proto.Code_BLOCKED)
 	// Bob can still write to alice.
 	bob.mustCall(sendReq(gid, randomID(t), "from bob"))
 }
@@ -176,31 +169,160 @@ func TestCommitCreationIsChecked(t *testing.T) {
 	alice := register(t, ts, "@alice")
 	bob := register(t, ts, "@bob")
 	carol := register(t, ts, "@carol")
-	commit := func(mod func(*proto.Commit)) *proto.Request {
-		c := &proto.Commit{
-			GroupId: randomID(t), Epoch: 0, MessageId: randomID(t), Commit: []byte("c"),
-			Kind: proto.ConversationKind_DIRECT, Accounts: []string{alice.auth.AccountId, bob.auth.AccountId},
-			AddDevices: []string{bob.deviceID()}, Welcome: []byte("w"),
+	var commitIn func(epoch uint64, mod func(*proto.Commit), add ...*client) *proto.Request
+	commit := func(mod func(*proto.Commit), add ...*client) *proto.Request {
+		return commitIn(0, mod, add...)
+	}
+	commitIn = func(epoch uint64, mod func(*proto.Commit), add ...*client) *proto.Request {
+		if add == nil {
+			add = []*client{bob}
 		}
+		c := alice.commitReq(randomID(t), epoch, add)
+		c.Kind, c.Accounts = proto.ConversationKind_DIRECT, []string{alice.auth.AccountId, bob.auth.AccountId}
 		mod(c)
 		return &proto.Request{Body: &proto.Request_Commit{Commit: c}}
 	}
 	for name, tc := range map[string]struct {
-		mod  func(*proto.Commit)
+		req  *proto.Request
 		want proto.Code
 	}{
-		"no kind":             {func(c *proto.Commit) { c.Kind = 0 }, proto.Code_BAD_REQUEST},
-		"three accounts":      {func(c *proto.Commit) { c.Accounts = append(c.Accounts, carol.auth.AccountId) }, proto.Code_BAD_REQUEST},
-		"not my conversation": {func(c *proto.Commit) { c.Accounts = []string{bob.auth.AccountId, carol.auth.AccountId} }, proto.Code_BAD_REQUEST},
-		"unknown account":     {func(c *proto.Commit) { c.Accounts[1] = "anobody" }, proto.Code_NOT_FOUND},
-		"outsider device":     {func(c *proto.Commit) { c.AddDevices = []string{carol.deviceID()} }, proto.Code_BAD_REQUEST},
-		"welcome missing":     {func(c *proto.Commit) { c.Welcome = nil }, proto.Code_BAD_REQUEST},
-		"welcome to nobody":   {func(c *proto.Commit) { c.AddDevices = nil }, proto.Code_BAD_REQUEST},
-		"stale first epoch":   {func(c *proto.Commit) { c.Epoch = 3 }, proto.Code_NOT_FOUND},
-		"commit too large":    {func(c *proto.Commit) { c.Commit = make([]byte, proto.MaxHandshakeBytes+1) }, proto.Code_TOO_LARGE},
-		"bad message id":      {func(c *proto.Commit) { c.MessageId = nil }, proto.Code_BAD_REQUEST},
+		"no kind":             {commit(func(c *proto.Commit) { c.Kind = 0 }), proto.Code_BAD_REQUEST},
+		"three accounts":      {commit(func(c *proto.Commit) { c.Accounts = append(c.Accounts, carol.auth.AccountId) }), proto.Code_BAD_REQUEST},
+		"not my conversation": {commit(func(c *proto.Commit) { c.Accounts = []string{bob.auth.AccountId, carol.auth.AccountId} }), proto.Code_BAD_REQUEST},
+		"unknown account":     {commit(func(c *proto.Commit) { c.Accounts[1] = "anobody" }), proto.Code_NOT_FOUND},
+		"outsider device":     {commit(func(*proto.Commit) {}, carol), proto.Code_BAD_REQUEST},
+		"welcome missing":     {commit(func(c *proto.Commit) { c.Welcome = nil }), proto.Code_BAD_REQUEST},
+		"welcome to nobody":   {commit(func(c *proto.Commit) { c.AddDevices = nil }), proto.Code_BAD_REQUEST},
+		"stale first epoch":   {commitIn(3, func(*proto.Commit) {}), proto.Code_NOT_FOUND},
+		"commit too large":    {commit(func(c *proto.Commit) { c.Commit = make([]byte, proto.MaxHandshakeBytes+1) }), proto.Code_TOO_LARGE},
+		"bad message id":      {commit(func(c *proto.Commit) { c.MessageId = nil }), proto.Code_BAD_REQUEST},
 	} {
-		t.Run(name, func(t *testing.T) { alice.expectCode(commit(tc.mod), tc.want) })
+		t.Run(name, func(t *testing.T) { alice.expectCode(tc.req, tc.want) })
+	}
+}
+
+// TestCommitContentIsChecked: what a Commit declares must be what its MLS
+// commit does (review finding Medium 7): the server decodes the commit's
+// framing and proposals with package mls, never its secrets.
+func TestCommitContentIsChecked(t *testing.T) {
+	ts := startServer(t)
+	alice := register(t, ts, "@alice")
+	bob := register(t, ts, "@bob")
+	bobPhone := link(t, ts, bob)
+	gid := directGroup(t, alice, bob, bob)
+	mailOf := func(c *client) int {
+		n := 0
+		for _, e := range c.events {
+			if e.GetEnvelope() != nil {
+				n++
+			}
+		}
+		return n
+	}
+	req := func(c *proto.Commit) *proto.Request { return &proto.Request{Body: &proto.Request_Commit{Commit: c}} }
+	addsPhone := alice.commitReq(gid, 1, []*client{bobPhone})
+	for name, c := range map[string]*proto.Commit{
+		// The commit adds bob's phone; the request hides it or names
+		// another device.
+		"hidden add": func() *proto.Commit {
+			c := alice.commitReq(gid, 1, []*client{bobPhone})
+			c.AddDevices, c.Welcome = nil, nil
+			return c
+		}(),
+		"declared add the commit does not make": func() *proto.Commit {
+			c := alice.commitReq(gid, 1, nil)
+			c.AddDevices, c.Welcome = []string{bobPhone.deviceID()}, addsPhone.Welcome
+			return c
+		}(),
+		"remove the commit does not make": func() *proto.Commit {
+			c := alice.commitReq(gid, 1, nil)
+			c.RemoveDevices = []string{bob.deviceID()}
+			return c
+		}(),
+		"not an MLS message":     {GroupId: gid, Epoch: 1, MessageId: randomID(t), Commit: []byte("commit")},
+		"an application message": {GroupId: gid, Epoch: 1, MessageId: randomID(t), Commit: alice.keyPackageMsg(t, false)},
+		"commit of another epoch": func() *proto.Commit {
+			c := alice.commitReq(gid, 2, nil)
+			c.Epoch = 1
+			return c
+		}(),
+		"commit of another group": func() *proto.Commit {
+			c := alice.commitReq(randomID(t), 1, nil)
+			c.GroupId = gid
+			return c
+		}(),
+		"another device's leaf": func() *proto.Commit { return bob.commitReq(gid, 1, nil) }(),
+		"welcome not a Welcome": func() *proto.Commit {
+			c := alice.commitReq(gid, 1, []*client{bobPhone})
+			c.Welcome = c.Commit
+			return c
+		}(),
+		"group info of the wrong epoch": func() *proto.Commit {
+			c := alice.commitReq(gid, 1, nil)
+			c.GroupInfo = alice.commitMsg(gid, 2, nil, 0).info // epoch 3's
+			return c
+		}(),
+		"group info not a GroupInfo": func() *proto.Commit {
+			c := alice.commitReq(gid, 1, nil)
+			c.GroupInfo = c.Commit
+			return c
+		}(),
+	} {
+		if r := alice.call(req(c)); r.Code != proto.Code_BAD_REQUEST || r.Message == "" {
+			t.Errorf("%s: %v %q, want BAD_REQUEST with a message", name, r.Code, r.Message)
+		}
+	}
+	// Nothing was applied: still epoch 1, bob's phone got no welcome.
+	if g := alice.mustCall(&proto.Request{Body: &proto.Request_GetGroup{GetGroup: &proto.GetGroup{GroupId: gid}}}).GetGroup(); g.Epoch != 1 || len(g.Devices) != 2 {
+		t.Fatalf("group after refused commits: %v", g)
+	}
+	if n := mailOf(bobPhone); n != 0 {
+		t.Fatalf("bob's phone got %d envelopes", n)
+	}
+	// The honest commit goes through, with the GroupInfo of the epoch it
+	// starts.
+	addsPhone.GroupInfo = alice.commitMsg(gid, 1, []string{bobPhone.deviceID()}, 0).info
+	if r := alice.mustCall(req(addsPhone)); r.GetCommit().Epoch != 2 {
+		t.Fatalf("epoch %d after the commit", r.GetCommit().Epoch)
+	}
+	if _, env := bobPhone.envelope(); env.Kind != proto.EnvelopeKind_WELCOME {
+		t.Fatalf("bob's phone got %v, want its welcome", env)
+	}
+}
+
+// TestExternalCommitRejoins: a member device that lost its state rejoins
+// by an external commit of its own; it cannot rejoin as another device,
+// nor add or remove devices that way.
+func TestExternalCommitRejoins(t *testing.T) {
+	ts := startServer(t)
+	alice := register(t, ts, "@alice")
+	bob := register(t, ts, "@bob")
+	gid := directGroup(t, alice, bob, bob)
+	// The GroupInfo of epoch 1 (as the server keeps it), from which bob
+	// rejoins.
+	info := alice.commitMsg(gid, 0, []string{bob.deviceID()}, 0).info
+	external := func(as *client) []byte {
+		_, commit, err := mls.JoinExternal(info, as.mlsIdentity())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return commit
+	}
+	req := func(c *proto.Commit) *proto.Request { return &proto.Request{Body: &proto.Request_Commit{Commit: c}} }
+	carol := register(t, ts, "@carol")
+	for name, c := range map[string]*proto.Commit{
+		"as another device":   {GroupId: gid, Epoch: 1, MessageId: randomID(t), Commit: external(carol)},
+		"declaring a removal": {GroupId: gid, Epoch: 1, MessageId: randomID(t), Commit: external(bob), RemoveDevices: []string{alice.deviceID()}},
+	} {
+		if r := bob.call(req(c)); r.Code != proto.Code_BAD_REQUEST {
+			t.Errorf("%s: %v %q, want BAD_REQUEST", name, r.Code, r.Message)
+		}
+	}
+	// An outsider cannot rejoin at all.
+	carol.expectCode(req(&proto.Commit{GroupId: gid, Epoch: 1, MessageId: randomID(t), Commit: external(carol)}), proto.Code_FORBIDDEN)
+	r := bob.mustCall(req(&proto.Commit{GroupId: gid, Epoch: 1, MessageId: randomID(t), Commit: external(bob)}))
+	if r.GetCommit().Epoch != 2 {
+		t.Fatalf("epoch %d after the rejoin", r.GetCommit().Epoch)
 	}
 }
 
@@ -216,13 +338,12 @@ func TestStaleEpochCommitGetsTheWinner(t *testing.T) {
 	bobPhone := link(t, ts, bob)
 
 	// Both commit in epoch 1; alice's arrives first and wins.
-	winner := &proto.Commit{GroupId: gid, Epoch: 1, MessageId: randomID(t), Commit: []byte("alice adds bob's phone"),
-		AddDevices: []string{bobPhone.deviceID()}, Welcome: []byte("welcome@2")}
+	winner := alice.commitReq(gid, 1, []*client{bobPhone})
 	r := alice.mustCall(&proto.Request{Body: &proto.Request_Commit{Commit: winner}})
 	if r.GetCommit().Epoch != 2 {
 		t.Fatalf("epoch %d after the commit, want 2", r.GetCommit().Epoch)
 	}
-	late := &proto.Commit{GroupId: gid, Epoch: 1, MessageId: randomID(t), Commit: []byte("bob's late commit")}
+	late := bob.commitReq(gid, 1, nil)
 	lr := bob.expectCode(&proto.Request{Body: &proto.Request_Commit{Commit: late}}, proto.Code_CONFLICT)
 	if c := lr.GetConflict(); c == nil || c.Epoch != 2 || !bytes.Equal(c.WinningCommit, winner.Commit) {
 		t.Fatalf("conflict body %v, want epoch 2 and the winning commit", lr.GetConflict())
@@ -240,21 +361,23 @@ func TestStaleEpochCommitGetsTheWinner(t *testing.T) {
 	// A repeat of the accepted commit (its answer was lost) is a
 	// duplicate that says it was accepted, even after the group moved on;
 	// its message id reused for another commit is a plain duplicate.
-	bob.mustCall(&proto.Request{Body: &proto.Request_Commit{Commit: &proto.Commit{GroupId: gid, Epoch: 2, MessageId: randomID(t), Commit: []byte("bob's commit@2")}}})
+	bobs := bob.commitReq(gid, 2, nil)
+	bob.mustCall(&proto.Request{Body: &proto.Request_Commit{Commit: bobs}})
 	rr := alice.expectCode(&proto.Request{Body: &proto.Request_Commit{Commit: gproto.Clone(winner).(*proto.Commit)}}, proto.Code_DUPLICATE)
 	if rr.GetCommit() == nil || rr.GetCommit().Epoch != 2 {
 		t.Fatalf("repeat of the accepted commit: body %v, want the CommitResult with epoch 2", rr.Body)
 	}
-	reuse := &proto.Commit{GroupId: gid, Epoch: 3, MessageId: winner.MessageId, Commit: []byte("another")}
+	reuse := alice.commitReq(gid, 3, nil)
+	reuse.MessageId = winner.MessageId
 	if r := alice.expectCode(&proto.Request{Body: &proto.Request_Commit{Commit: reuse}}, proto.Code_DUPLICATE); r.GetCommit() != nil {
 		t.Fatalf("another commit under the accepted one's id claims acceptance: %v", r.Body)
 	}
 	// Nothing was delivered again: bob's phone gets bob's commit, then
 	// the next message, and no second copy of alice's commit in between.
 	alice.mustCall(&proto.Request{Body: &proto.Request_Send{Send: &proto.Send{GroupId: gid, MessageId: randomID(t), Epoch: 3, Ciphertext: []byte("marker")}}})
-	for _, want := range []string{"bob's commit@2", "marker"} {
-		if _, env := bobPhone.envelope(); string(env.Payload) != want {
-			t.Fatalf("bob's phone got %q, want %q", env.Payload, want)
+	for _, want := range [][]byte{bobs.Commit, []byte("marker")} {
+		if _, env := bobPhone.envelope(); !bytes.Equal(env.Payload, want) {
+			t.Fatalf("bob's phone got %.40q, want %.40q", env.Payload, want)
 		}
 	}
 }
@@ -349,8 +472,7 @@ func TestSendInStaleEpochGetsConflict(t *testing.T) {
 	if welcome.Kind != proto.EnvelopeKind_WELCOME {
 		t.Fatalf("bob got %v first", welcome)
 	}
-	alice.mustCall(&proto.Request{Body: &proto.Request_Commit{Commit: &proto.Commit{
-		GroupId: gid, Epoch: 1, MessageId: randomID(t), Commit: []byte("alice updates")}}})
+	alice.mustCall(&proto.Request{Body: &proto.Request_Commit{Commit: alice.commitReq(gid, 1, nil)}})
 
 	// Bob has not processed the commit yet: his epoch-1 message is refused
 	// with the current epoch, and nothing reaches alice.

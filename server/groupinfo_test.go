@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/parleyhq/parley/proto"
@@ -23,15 +24,16 @@ func TestGetGroupInfo(t *testing.T) {
 	alice.expectCode(groupInfoReq(bare), proto.Code_NOT_FOUND)
 
 	gid := randomID(t)
+	m := alice.commitMsg(gid, 0, []string{bob.deviceID()}, 0)
 	alice.mustCall(&proto.Request{Body: &proto.Request_Commit{Commit: &proto.Commit{
-		GroupId: gid, Epoch: 0, MessageId: randomID(t), Commit: []byte("commit@0"),
-		Welcome: []byte("welcome@1"), AddDevices: []string{bob.deviceID()}, GroupInfo: []byte("info@1"),
+		GroupId: gid, Epoch: 0, MessageId: randomID(t), Commit: m.commit,
+		Welcome: m.welcome, AddDevices: []string{bob.deviceID()}, GroupInfo: m.info,
 		Kind: proto.ConversationKind_DIRECT, Accounts: []string{alice.auth.AccountId, bob.auth.AccountId},
 	}}})
 	for _, c := range []*client{alice, bob} {
 		r := c.mustCall(groupInfoReq(gid)).GetGroupInfo()
-		if string(r.GetGroupInfo()) != "info@1" || r.GetEpoch() != 1 {
-			t.Fatalf("GetGroupInfo = %v, want info@1 at epoch 1", r)
+		if !bytes.Equal(r.GetGroupInfo(), m.info) || r.GetEpoch() != 1 {
+			t.Fatalf("GetGroupInfo = %v, want the commit's GroupInfo at epoch 1", r)
 		}
 	}
 	carol.expectCode(groupInfoReq(gid), proto.Code_FORBIDDEN)

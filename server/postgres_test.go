@@ -75,9 +75,9 @@ func TestServerOnPostgres(t *testing.T) {
 	}
 	ack(again, seq)
 
-	winner := &proto.Commit{GroupId: gid, Epoch: 1, MessageId: randomID(t), Commit: []byte("first")}
+	winner := alice.commitReq(gid, 1, nil)
 	alice.mustCall(&proto.Request{Body: &proto.Request_Commit{Commit: winner}})
-	r := again.expectCode(&proto.Request{Body: &proto.Request_Commit{Commit: &proto.Commit{GroupId: gid, Epoch: 1, MessageId: randomID(t), Commit: []byte("second")}}}, proto.Code_CONFLICT)
+	r := again.expectCode(&proto.Request{Body: &proto.Request_Commit{Commit: again.commitReq(gid, 1, nil)}}, proto.Code_CONFLICT)
 	if !bytes.Equal(r.GetConflict().GetWinningCommit(), winner.Commit) {
 		t.Fatalf("conflict %v", r.GetConflict())
 	}

@@ -65,10 +65,11 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 	})
 	e := &fuzzEnv{srv: srv, me: fuzzRegister(f, srv, "@fuzzer"), peer: fuzzRegister(f, srv, "@peer")}
 	e.group = []byte("fuzz-group-0001")
+	commit, welcome := creationCommit(f, fuzzKey("@fuzzer"), e.group, e.peer.DeviceID)
 	r := e.serve(f, &proto.Request{Body: &proto.Request_Commit{Commit: &proto.Commit{
-		GroupId: e.group, Epoch: 0, MessageId: make([]byte, proto.MessageIDBytes), Commit: []byte("commit"),
+		GroupId: e.group, Epoch: 0, MessageId: make([]byte, proto.MessageIDBytes), Commit: commit,
 		Kind: proto.ConversationKind_DIRECT, Accounts: []string{e.me.AccountID, e.peer.AccountID},
-		AddDevices: []string{e.peer.DeviceID}, Welcome: []byte("welcome"),
+		AddDevices: []string{e.peer.DeviceID}, Welcome: welcome,
 	}}})
 	if r.Code != proto.Code_OK {
 		f.Fatalf("creating the conversation: %v %s", r.Code, r.Message)

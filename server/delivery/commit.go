@@ -74,16 +74,14 @@ func (s *Service) prepareCommit(ctx context.Context, who gateway.Identity, c *pr
 	if len(c.Commit) == 0 {
 		return nil, proto.Errorf(proto.Code_BAD_REQUEST, "commit is empty")
 	}
-	for _, f := range []struct {
-		name string
-		b    []byte
-	}{{"commit", c.Commit}, {"welcome", c.Welcome}, {"group_info", c.GroupInfo}} {
-		if len(f.b) > proto.MaxHandshakeBytes {
-			return nil, proto.Errorf(proto.Code_TOO_LARGE, "%s is %d bytes; the limit is %d", f.name, len(f.b), proto.MaxHandshakeBytes)
-		}
+	if err := checkCommitSize(c); err != nil {
+		return nil, err
 	}
 	if (len(c.Welcome) > 0) != (len(c.AddDevices) > 0) {
 		return nil, proto.Errorf(proto.Code_BAD_REQUEST, "a commit carries a welcome exactly when it adds devices")
+	}
+	if err := checkCommitContent(who, c); err != nil {
+		return nil, err
 	}
 
 	// The group as it is now, or as it will be created.
