@@ -92,6 +92,7 @@ func (g *Gateway) sweepWall(now int64) {
 	g.mu.Unlock()
 	for _, c := range slow {
 		c.cut(proto.Code_SLOW_CONSUMER, slowConsumerReason)
+		c.kill() // already closing for another reason: its close is stuck too
 	}
 	for _, c := range gone {
 		c.kill()
