@@ -26,6 +26,7 @@ import (
 	"github.com/parleyhq/parley/client/rpc"
 	"github.com/parleyhq/parley/identity"
 	"github.com/parleyhq/parley/internal/clock"
+	"github.com/parleyhq/parley/mls"
 	"github.com/parleyhq/parley/proto"
 )
 
@@ -82,6 +83,11 @@ type Options struct {
 	PingInterval time.Duration
 	// EventBuffer is the capacity of Events().
 	EventBuffer int
+	// KeyPackageLifetime is how long this device's key packages are
+	// valid (default and maximum mls.DefaultKeyPackageLifetime, 90 days);
+	// they are replaced when two thirds of it have passed. Tests shorten
+	// it to watch renewal happen.
+	KeyPackageLifetime time.Duration
 	// HTTPClient dials the WebSocket (tests, proxies).
 	HTTPClient *http.Client
 	// Hooks inject faults and observe traffic in tests; nil in programs.
@@ -116,7 +122,7 @@ var errLostResponse = errors.New("client: the answer was lost (test hook)")
 // EncryptionAvailable reports whether this build has an MLS engine (the
 // client refuses to send without one).
 func EncryptionAvailable() bool {
-	_, none := newEngine(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)), "d", time.Now).(noEngine)
+	_, none := newEngine(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)), "d", time.Now, 0).(noEngine)
 	return !none
 }
 
@@ -222,6 +228,9 @@ func newClient(ctx context.Context, opts Options, prof *profile.Profile) (*Clien
 	if opts.EventBuffer <= 0 {
 		opts.EventBuffer = DefaultEventBuffer
 	}
+	if opts.KeyPackageLifetime <= 0 || opts.KeyPackageLifetime > mls.DefaultKeyPackageLifetime {
+		opts.KeyPackageLifetime = mls.DefaultKeyPackageLifetime
+	}
 	pub := key.Public().(ed25519.PublicKey)
 	c := &Client{
 		opts:     opts,
@@ -238,7 +247,7 @@ func newClient(ctx context.Context, opts Options, prof *profile.Profile) (*Clien
 		reconcileKick: make(chan struct{}, 1),
 		synced:        make(chan struct{}),
 	}
-	c.engine = newEngine(key, c.deviceID, c.clk.Now)
+	c.engine = newEngine(key, c.deviceID, c.clk.Now, opts.KeyPackageLifetime)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	self, err := prof.Self(ctx)
 	switch {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/client/profile"
-	"github.com/parleyhq/parley/mls"
 	"github.com/parleyhq/parley/proto"
 )
 
@@ -15,23 +14,36 @@ import (
 // trip to the device) and tops up when fewer than keyPackageLow are left.
 // The last-resort package is used when the supply runs out.
 //
-// Packages are valid for keyPackageLifetime from their creation, and the
-// server stops handing out expired ones. So the device counts only
-// packages younger than keyPackageRenewAge as supply: a batch (and the
-// last-resort package) is replaced well before it expires, even when
-// nobody claimed any of it. The private halves are kept until nothing can
-// use them any more: keyPackageKeep after creation, the package's
-// lifetime plus the time a Welcome made from it may wait in a mailbox.
+// Packages are valid for Options.KeyPackageLifetime (90 days) from their
+// creation, and the server stops handing out expired ones. So the device
+// counts only packages younger than two thirds of the lifetime as supply:
+// a batch (and the last-resort package) is replaced well before it
+// expires, even when nobody claimed any of it. The private halves are kept
+// until nothing can use them any more: the package's lifetime plus the
+// time a Welcome made from it may wait in a mailbox.
 const (
-	keyPackageTarget   = 20
-	keyPackageLow      = 5
-	keyPackageLifetime = mls.DefaultKeyPackageLifetime
-	keyPackageRenewAge = keyPackageLifetime - 30*24*time.Hour
-	keyPackageKeep     = keyPackageLifetime + proto.MailboxTTL
+	keyPackageTarget = 20
+	keyPackageLow    = 5
 	// keyPackageCheckEvery is how often a connected device looks at the
-	// age of its supply (uses and welcomes trigger a check at once).
+	// age of its supply (at most; uses and welcomes trigger a check at
+	// once).
 	keyPackageCheckEvery = time.Hour
 )
+
+// keyPackageAges are the ages that matter for a lifetime.
+type keyPackageAges struct {
+	renew time.Duration // replace packages this old
+	keep  time.Duration // forget the private halves of packages this old
+	check time.Duration // look at the supply this often
+}
+
+func agesFor(lifetime time.Duration) keyPackageAges {
+	return keyPackageAges{
+		renew: lifetime * 2 / 3,
+		keep:  lifetime + proto.MailboxTTL,
+		check: min(keyPackageCheckEvery, lifetime/10),
+	}
+}
 
 // kick asks the key-package maintainer to check the supply.
 func (c *Client) kickKeyPackages() {
@@ -48,6 +60,7 @@ func (c *Client) maintainKeyPackages(stop <-chan struct{}) {
 	defer t.Stop()
 	check := true
 	var last time.Time
+	ages := agesFor(c.opts.KeyPackageLifetime)
 	for {
 		if check {
 			last = c.clk.Now()
@@ -62,7 +75,7 @@ func (c *Client) maintainKeyPackages(stop <-chan struct{}) {
 			c.mu.Lock()
 			check, c.kpPending = c.kpPending, false
 			c.mu.Unlock()
-			check = check || c.clk.Now().Sub(last) >= keyPackageCheckEvery
+			check = check || c.clk.Now().Sub(last) >= ages.check
 		}
 	}
 }
@@ -73,10 +86,10 @@ type supply struct {
 	freshLastResort bool // a last-resort package younger than keyPackageRenewAge
 }
 
-func supplyOf(stored []profile.KeyPackage, now time.Time) supply {
+func supplyOf(stored []profile.KeyPackage, now time.Time, renew time.Duration) supply {
 	var s supply
 	for _, kp := range stored {
-		if now.Sub(kp.Created) >= keyPackageRenewAge {
+		if now.Sub(kp.Created) >= renew {
 			continue
 		}
 		if kp.LastResort {
@@ -115,14 +128,15 @@ func (c *Client) replenishKeyPackages() error {
 	left := c.kpLeft
 	c.mu.Unlock()
 	now := c.clk.Now()
-	if err := c.pruneKeyPackages(ctx, now); err != nil {
+	ages := agesFor(c.opts.KeyPackageLifetime)
+	if err := c.pruneKeyPackages(ctx, now.Add(-ages.keep)); err != nil {
 		c.log.Warn("pruning old key packages", "err", err)
 	}
 	stored, err := c.prof.KeyPackages(ctx)
 	if err != nil {
 		return err
 	}
-	n, newLastResort := supplyOf(stored, now).toUpload(left)
+	n, newLastResort := supplyOf(stored, now, ages.renew).toUpload(left)
 	if n == 0 && !newLastResort {
 		return nil
 	}
@@ -169,10 +183,11 @@ func (c *Client) replenishKeyPackages() error {
 	return nil
 }
 
-// pruneKeyPackages forgets the private halves of packages nothing can use
-// any more (expired, and any Welcome made from them expired too).
-func (c *Client) pruneKeyPackages(ctx context.Context, now time.Time) error {
+// pruneKeyPackages forgets the private halves of packages created before
+// `before`: nothing can use them any more (they expired, and so did any
+// Welcome made from them).
+func (c *Client) pruneKeyPackages(ctx context.Context, before time.Time) error {
 	return c.prof.Update(ctx, func(tx *profile.Tx) error {
-		return tx.PruneKeyPackages(now.Add(-keyPackageKeep))
+		return tx.PruneKeyPackages(before)
 	})
 }

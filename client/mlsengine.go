@@ -17,12 +17,13 @@ const parleySuite suite.ID = 1
 
 // mlsEngine adapts package mls to the client's seam.
 type mlsEngine struct {
-	id  mls.Identity
-	now mls.Clock // the client's clock: key package lifetimes follow it
+	id       mls.Identity
+	now      mls.Clock     // the client's clock: key package lifetimes follow it
+	lifetime time.Duration // of our key packages; 0: the mls default
 }
 
 // newEngine returns the MLS engine of a device; now is the client's clock.
-func newEngine(key ed25519.PrivateKey, deviceID string, now func() time.Time) groupEngine {
+func newEngine(key ed25519.PrivateKey, deviceID string, now func() time.Time, lifetime time.Duration) groupEngine {
 	cs, err := suite.Get(parleySuite)
 	if err != nil {
 		panic(fmt.Sprintf("client: MLS suite %v unavailable: %v", parleySuite, err))
@@ -31,7 +32,7 @@ func newEngine(key ed25519.PrivateKey, deviceID string, now func() time.Time) gr
 	if err != nil {
 		panic(fmt.Sprintf("client: device key unusable for MLS: %v", err))
 	}
-	return &mlsEngine{id: mls.Identity{Suite: parleySuite, SigningKey: sk, Credential: []byte(deviceID)}, now: now}
+	return &mlsEngine{id: mls.Identity{Suite: parleySuite, SigningKey: sk, Credential: []byte(deviceID)}, now: now, lifetime: lifetime}
 }
 
 // wrap adapts g, judging key package lifetimes by the client's clock.
@@ -41,7 +42,7 @@ func (e *mlsEngine) wrap(g *mls.Group) mlsGroup {
 }
 
 func (e *mlsEngine) NewKeyPackage(lastResort bool, now time.Time) (keyPackage, error) {
-	b, err := mls.NewKeyPackage(e.id, mls.KeyPackageOptions{LastResort: lastResort, Now: now})
+	b, err := mls.NewKeyPackage(e.id, mls.KeyPackageOptions{LastResort: lastResort, Now: now, Lifetime: e.lifetime})
 	if err != nil {
 		return keyPackage{}, err
 	}
