@@ -1,7 +1,6 @@
 package parleytest
 
 import (
-	"context"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/client"
-	"github.com/parleyhq/parley/client/profile"
 	"github.com/parleyhq/parley/proto"
 )
 
@@ -150,8 +148,9 @@ func TestInviteRegistration(t *testing.T) {
 var inviteCode string
 
 // TestTamperedKeyLog: when the key log no longer extends what a device
-// trusted (here: the stored head is altered, as if the server forked the
-// log), the device refuses and warns.
+// trusted (here: the device's stored head is altered, as if the server
+// had shown it a fork before), the device refuses and warns. The server
+// side of a forgery is TestForgedKeyLogEntry.
 func TestTamperedKeyLog(t *testing.T) {
 	srv := NewServer(t)
 	alice := NewClient(t, srv, "@alice")
@@ -181,6 +180,4 @@ func TestTamperedKeyLog(t *testing.T) {
 			t.Fatalf("send to an account with a forked log: %v", err)
 		}
 	}
-	var _ = profile.ErrNotFound
-	var _ context.Context
 }
