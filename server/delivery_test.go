@@ -195,7 +195,11 @@ func TestCommitCreationIsChecked(t *testing.T) {
 		"welcome to nobody":   {commit(func(c *proto.Commit) { c.AddDevices = nil }), proto.Code_BAD_REQUEST},
 		"stale first epoch":   {commitIn(3, func(*proto.Commit) {}), proto.Code_NOT_FOUND},
 		"commit too large":    {commit(func(c *proto.Commit) { c.Commit = make([]byte, proto.MaxHandshakeBytes+1) }), proto.Code_TOO_LARGE},
-		"bad message id":      {commit(func(c *proto.Commit) { c.MessageId = nil }), proto.Code_BAD_REQUEST},
+		"together too large": {commit(func(c *proto.Commit) {
+			// Each under the limit, together over it.
+			c.Commit, c.Welcome = make([]byte, proto.MaxHandshakeBytes/2+1), make([]byte, proto.MaxHandshakeBytes/2+1)
+		}), proto.Code_TOO_LARGE},
+		"bad message id": {commit(func(c *proto.Commit) { c.MessageId = nil }), proto.Code_BAD_REQUEST},
 	} {
 		t.Run(name, func(t *testing.T) { alice.expectCode(tc.req, tc.want) })
 	}
