@@ -23,9 +23,12 @@ import (
 // When step 3 does not happen (a crash, the connection lost for good),
 // the saved request is sent again before the group is used next
 // (loadGroup) and after every (re)connection (resendPending). The server
-// answers DUPLICATE to a message id it already accepted, which counts as
-// accepted: the device never drops a commit the server applied, which
-// would leave it in an epoch nobody else is in.
+// answers a repeat of a commit it accepted with DUPLICATE and the
+// CommitResult, which counts as accepted: the device never drops a commit
+// the server applied, which would leave it in an epoch nobody else is in.
+// (A DUPLICATE without that body is a refusal: the server no longer knows
+// the commit; the device then follows the group through its mailbox or
+// rejoins it.)
 
 // sendCommit saves req (made by g, whose pending commit it carries) with
 // g's state, sends it and settles the answer. It returns the conversation
@@ -52,8 +55,9 @@ func (c *Client) deliverCommit(ctx context.Context, conv profile.Conversation, g
 	var pe *proto.Error
 	switch {
 	case err == nil:
-	case errors.As(err, &pe) && pe.Code == proto.Code_DUPLICATE:
-		// A repeat of a commit the server accepted (its answer was lost).
+	case errors.As(err, &pe) && pe.Code == proto.Code_DUPLICATE && resp.GetCommit() != nil:
+		// A repeat of a commit the server accepted (its answer was lost):
+		// the server says so with the epoch it moved the group to.
 		c.log.Debug("commit was accepted before; merging it", "epoch", req.Epoch)
 	case errors.As(err, &pe) && pe.Code == proto.Code_CONFLICT:
 		cf := resp.GetConflict()

@@ -41,7 +41,7 @@ func (c *Client) resync(ctx context.Context, conv profile.Conversation) error {
 	resp, err = c.call(ctx, &proto.Request{Body: &proto.Request_Commit{Commit: req}})
 	var pe *proto.Error
 	accepted := err == nil ||
-		errors.As(err, &pe) && pe.Code == proto.Code_DUPLICATE ||
+		errors.As(err, &pe) && pe.Code == proto.Code_DUPLICATE && resp.GetCommit() != nil ||
 		errors.As(err, &pe) && pe.Code == proto.Code_CONFLICT && bytes.Equal(resp.GetConflict().GetWinningCommit(), commit)
 	if !accepted {
 		return fmt.Errorf("rejoin commit: %w", err)
