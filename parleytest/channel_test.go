@@ -35,7 +35,7 @@ func TestChannelFollowAndSyncExactlyOnce(t *testing.T) {
 
 		// A connected follower is told and syncs by itself.
 		first := post(t, owner, ch.ID, "Road works on Rue de la République")
-		ev := waitPost(t, live, "Road works on Rue de la République")
+		ev := waitLivePost(t, live, "Road works on Rue de la République")
 		if !ev.New || !bytes.Equal(ev.Post.ID, first.ID) || ev.Post.Edited || ev.Post.Expires.Sub(ev.Post.Published) != proto.PostTTL {
 			t.Fatalf("live follower got %+v", ev)
 		}
@@ -62,7 +62,7 @@ func TestChannelFollowAndSyncExactlyOnce(t *testing.T) {
 		gone := post(t, owner, ch.ID, "posted by mistake")
 		// The live follower holds it before it goes (a post deleted before
 		// a follower saw it just never shows up there).
-		waitPost(t, live, "posted by mistake")
+		waitLivePost(t, live, "posted by mistake")
 		if err := owner.DeletePost(ctx, ch.ID, gone.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -208,6 +208,7 @@ func TestChannelReactionsAndPolls(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitUntil(t, "ann to hold both polls", func() bool {
+			ann.SyncChannel(ctx, ch.ID) // not waiting on the (at-most-once) event
 			ps, _ := ann.ChannelPosts(ctx, ch.ID, 10)
 			return len(ps) == 3
 		})
