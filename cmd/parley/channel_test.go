@@ -73,7 +73,9 @@ func TestChannelCommands(t *testing.T) {
 	dir := t.TempDir()
 	owner := []string{"--profile", filepath.Join(dir, "owner"), "--server", srv.URL}
 	reader := []string{"--profile", filepath.Join(dir, "reader"), "--server", srv.URL}
-	as := func(who []string, args ...string) string { return mustRun(t, append(append([]string{}, who...), args...)...) }
+	as := func(who []string, args ...string) string {
+		return mustRun(t, append(append([]string{}, who...), args...)...)
+	}
 	as(owner, "register", "@cityhall")
 	as(reader, "register", "@resident")
 
