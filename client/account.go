@@ -28,7 +28,7 @@ func (c *Client) Register(ctx context.Context, handle string) error {
 	if len(c.opts.DeviceName) > proto.MaxDeviceNameBytes {
 		return proto.Errorf(proto.Code_TOO_LARGE, "device name is over %d bytes", proto.MaxDeviceNameBytes)
 	}
-	list, err := identity.SignDeviceList(c.key, &proto.DeviceList{
+	list, err := c.key.SignDeviceList(&proto.DeviceList{
 		AccountId: identity.AccountID(c.publicKey()),
 		Handle:    h,
 		Version:   1,
@@ -244,7 +244,7 @@ func (c *Client) nextList(me *account, edit func(l *proto.DeviceList)) (*proto.S
 	l := gproto.Clone(me.Head.List).(*proto.DeviceList)
 	l.Version++
 	edit(l)
-	return identity.SignDeviceList(c.key, l)
+	return c.key.SignDeviceList(l)
 }
 
 // ErrLinkMismatch means the device waiting behind a link code is not the

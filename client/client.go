@@ -122,7 +122,7 @@ var errLostResponse = errors.New("client: the answer was lost (test hook)")
 // EncryptionAvailable reports whether this build has an MLS engine (the
 // client refuses to send without one).
 func EncryptionAvailable() bool {
-	_, none := newEngine(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)), "d", time.Now, 0).(noEngine)
+	_, none := newEngine(profile.NewDeviceKey(), "d", time.Now, 0).(noEngine)
 	return !none
 }
 
@@ -132,7 +132,7 @@ type Client struct {
 	log      *slog.Logger
 	clk      clock.Clock
 	prof     *profile.Profile
-	key      ed25519.PrivateKey
+	key      profile.DeviceKey
 	deviceID string
 	server   string
 	engine   groupEngine
@@ -231,7 +231,7 @@ func newClient(ctx context.Context, opts Options, prof *profile.Profile) (*Clien
 	if opts.KeyPackageLifetime <= 0 || opts.KeyPackageLifetime > mls.DefaultKeyPackageLifetime {
 		opts.KeyPackageLifetime = mls.DefaultKeyPackageLifetime
 	}
-	pub := key.Public().(ed25519.PublicKey)
+	pub := key.Public()
 	c := &Client{
 		opts:     opts,
 		log:      opts.Logger,
@@ -400,6 +400,10 @@ func (c *Client) call(ctx context.Context, req *proto.Request) (*proto.Response,
 			return resp, err
 		}
 		// The connection broke under the request; wait for the next one.
+		// (Not for long when the caller holds groupMu: the connection's
+		// inbox may be waiting for it, so the run loop cannot reconnect
+		// before the request gives up. A commit is then left pending and
+		// settled once connected again, see commitsend.go.)
 		select {
 		case <-conn.Done():
 		case <-ctx.Done():
@@ -439,7 +443,7 @@ func (c *Client) emit(ev Event) {
 
 // authMessage signs this connection's challenge.
 func (c *Client) authSignature(conn *rpc.Conn) []byte {
-	return ed25519.Sign(c.key, identity.AuthMessage(conn.Hello().Challenge, c.deviceID))
+	return c.key.Sign(identity.AuthMessage(conn.Hello().Challenge, c.deviceID))
 }
 
-func (c *Client) publicKey() ed25519.PublicKey { return c.key.Public().(ed25519.PublicKey) }
+func (c *Client) publicKey() ed25519.PublicKey { return c.key.Public() }

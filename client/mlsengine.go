@@ -1,10 +1,10 @@
 package client
 
 import (
-	"crypto/ed25519"
 	"fmt"
 	"time"
 
+	"github.com/parleyhq/parley/client/profile"
 	"github.com/parleyhq/parley/mls"
 	"github.com/parleyhq/parley/mls/suite"
 )
@@ -23,12 +23,12 @@ type mlsEngine struct {
 }
 
 // newEngine returns the MLS engine of a device; now is the client's clock.
-func newEngine(key ed25519.PrivateKey, deviceID string, now func() time.Time, lifetime time.Duration) groupEngine {
+func newEngine(key profile.DeviceKey, deviceID string, now func() time.Time, lifetime time.Duration) groupEngine {
 	cs, err := suite.Get(parleySuite)
 	if err != nil {
 		panic(fmt.Sprintf("client: MLS suite %v unavailable: %v", parleySuite, err))
 	}
-	sk, err := cs.ParseSigningKey(key.Seed())
+	sk, err := key.MLSSigningKey(cs)
 	if err != nil {
 		panic(fmt.Sprintf("client: device key unusable for MLS: %v", err))
 	}

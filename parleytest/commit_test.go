@@ -37,9 +37,10 @@ func sendAll(t *testing.T, from *Client, handle, text string, readers ...*Client
 }
 
 // TestLostCommitAnswerIsMerged: the server accepts a commit but its answer
-// is lost; the client repeats it after reconnecting, gets DUPLICATE, and
-// must take that as accepted — before the fix it discarded its own
-// accepted commit and stayed in the old epoch for good.
+// is lost. The client repeats it (at once if a new connection is up in
+// time, else once reconnected), is answered DUPLICATE with the commit's
+// result, and must take that as accepted — before the fix it discarded its
+// own accepted commit and stayed in the old epoch for good.
 func TestLostCommitAnswerIsMerged(t *testing.T) {
 	requireMLS(t)
 	srv := NewServer(t)
@@ -49,14 +50,29 @@ func TestLostCommitAnswerIsMerged(t *testing.T) {
 	bob := NewClient(t, srv, "@bob")
 	sendAll(t, alice, "@bob", "hello", bob)
 
-	armed.Store(true)
-	alice2 := LinkDevice(t, alice) // alice's commit adding alice2 loses its answer
-	armed.Store(false)
+	ctx := Ctx(t)
+	alice2 := NewDevice(t, srv, alice.Handle)
+	link, err := alice2.LinkBegin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- link.Wait(ctx) }()
+	armed.Store(true) // alice's commit adding alice2 loses its answer
+	if _, err := alice.LinkApprove(ctx, link.Code, link.DeviceID); err != nil {
+		t.Logf("approval reported %v; the commit is settled after reconnecting", err)
+	}
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
 	if lost.Load() != 1 {
 		t.Fatalf("%d commit answers lost, want 1", lost.Load())
 	}
 	sendAll(t, alice, "@bob", "from the primary", bob, alice2)
 	sendAll(t, bob, "@alice", "from bob", alice, alice2)
+	if pending, err := alice.Profile().PendingCommits(ctx); err != nil || len(pending) != 0 {
+		t.Fatalf("pending commits in the end: %d, %v; want none", len(pending), err)
+	}
 }
 
 // TestPendingCommitResentAfterRestart: every answer to a commit is lost,

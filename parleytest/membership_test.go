@@ -29,7 +29,7 @@ func mlsIdentity(t *testing.T, c *Client) mls.Identity {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sk, err := cs.ParseSigningKey(key.Seed())
+	sk, err := key.MLSSigningKey(cs)
 	if err != nil {
 		t.Fatal(err)
 	}

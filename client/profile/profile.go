@@ -137,28 +137,28 @@ func (p *Profile) Close() error {
 	return err
 }
 
-// DeviceKey returns the device's Ed25519 private key, generating and
-// storing it on first use. The key never leaves the profile except to sign.
-func (p *Profile) DeviceKey(ctx context.Context) (ed25519.PrivateKey, error) {
+// DeviceKey returns the device's key, generating and storing it on first
+// use. The key never leaves the profile except to sign.
+func (p *Profile) DeviceKey(ctx context.Context) (DeviceKey, error) {
 	seed, err := p.meta(ctx, metaDeviceSeed)
 	if err == nil && len(seed) == ed25519.SeedSize {
-		return ed25519.NewKeyFromSeed(seed), nil
+		return DeviceKey{priv: ed25519.NewKeyFromSeed(seed)}, nil
 	}
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return nil, err
+		return DeviceKey{}, err
 	}
 	seed = make([]byte, ed25519.SeedSize)
 	rand.Read(seed)
 	// INSERT OR IGNORE: if another process raced us, its key wins and we
 	// read it back, so a profile never ends up with two keys.
 	if _, err := p.db.ExecContext(ctx, `INSERT OR IGNORE INTO meta(k, v) VALUES (?, ?)`, metaDeviceSeed, seed); err != nil {
-		return nil, fmt.Errorf("profile: store device key: %w", err)
+		return DeviceKey{}, fmt.Errorf("profile: store device key: %w", err)
 	}
 	seed, err = p.meta(ctx, metaDeviceSeed)
 	if err != nil {
-		return nil, err
+		return DeviceKey{}, err
 	}
-	return ed25519.NewKeyFromSeed(seed), nil
+	return DeviceKey{priv: ed25519.NewKeyFromSeed(seed)}, nil
 }
 
 // Update runs fn in one write transaction: everything fn writes through tx
