@@ -679,3 +679,20 @@ func (c *Client) teamDeviceRemoved(ctx context.Context, id string) error {
 func (c *Client) SyncChannelTeam(ctx context.Context, id string) error {
 	return c.syncAdminGroup(ctx, id)
 }
+
+// LeaveChannelTeam gives up this account's admin role in the channel. The
+// owner's device then removes this account's devices from the team
+// conversation and rotates the channel key (by itself when it is online,
+// or at its next 'admins' check); this device forgets the channel and
+// its keys at once.
+func (c *Client) LeaveChannelTeam(ctx context.Context, id string) error {
+	self := c.Self()
+	if self.AccountID == "" {
+		return profile.ErrNotRegistered
+	}
+	if _, err := c.call(ctx, &proto.Request{Body: &proto.Request_ChannelRemoveAdmin{ChannelRemoveAdmin: &proto.ChannelRemoveAdmin{
+		ChannelId: id, AccountId: self.AccountID}}}); err != nil {
+		return err
+	}
+	return c.forgetChannel(ctx, id)
+}

@@ -214,3 +214,36 @@ func TestChannelAdminInvitationExpires(t *testing.T) {
 		t.Fatalf("invitation event %+v", got)
 	}
 }
+
+// An admin may leave by itself; the owner's running client then removes
+// its devices from the team conversation and rotates the key, so the
+// leaver's old key no longer posts.
+func TestChannelAdminLeaves(t *testing.T) {
+	requireMLS(t)
+	srv := NewServer(t)
+	owner := NewClient(t, srv, "@boss")
+	leaver := NewClient(t, srv, "@leaver")
+	ctx := Ctx(t)
+	ch := newChannel(t, owner, "Team changes")
+	makeAdmin(t, owner, leaver, ch.ID)
+	keys, _ := leaver.Profile().ChannelKeys(ctx, ch.ID)
+	old := mustKey(t, keys[0].Seed)
+	if err := leaver.LeaveChannelTeam(ctx, ch.ID); err != nil {
+		t.Fatal(err)
+	}
+	if held, _ := leaver.Profile().ChannelKeys(ctx, ch.ID); len(held) != 0 {
+		t.Fatal("the leaver's device kept the channel key")
+	}
+	waitUntil(t, "the owner to rotate the key", func() bool {
+		c, err := owner.GetChannel(ctx, ch.ID)
+		return err == nil && c.KeyIndex == 1
+	})
+	team, err := owner.ChannelAdmins(ctx, ch.ID)
+	if err != nil || len(team.Members) != 1 {
+		t.Fatalf("team after leaving %+v, %v", team.Members, err)
+	}
+	raw := signWith(t, old, 0, &proto.Post{ChannelId: ch.ID, PostId: newPostID(), Version: 1, Text: "after leaving"})
+	_, err = leaver.Do(ctx, &proto.Request{Body: &proto.Request_ChannelPublish{ChannelPublish: &proto.ChannelPublish{ChannelId: ch.ID, Post: raw}}})
+	wantCode(t, err, proto.Code_FORBIDDEN, "posting after leaving")
+	post(t, owner, ch.ID, "the owner posts with the new key")
+}

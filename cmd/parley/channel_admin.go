@@ -26,7 +26,8 @@ since get the channel key from this device.
   admins accept CHANNEL            accept an invitation
   admins decline CHANNEL           decline it
   admins remove CHANNEL @handle    remove an admin (owner; rotates the channel key)
-  admins transfer CHANNEL @handle  make an admin the owner (you stay an admin)`,
+  admins transfer CHANNEL @handle  make an admin the owner (you stay an admin)
+  admins leave CHANNEL             stop being an admin (the owner rotates the key)`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
@@ -43,7 +44,7 @@ since get the channel key from this device.
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the team as JSON")
 	cmd.AddCommand(a.adminInviteCmd(), a.adminInvitationsCmd(), a.adminAcceptCmd(false), a.adminAcceptCmd(true),
-		a.adminChangeCmd("remove"), a.adminChangeCmd("transfer"))
+		a.adminChangeCmd("remove"), a.adminChangeCmd("transfer"), a.adminLeaveCmd())
 	return cmd
 }
 
@@ -298,5 +299,24 @@ unique views, reactions per emoji and votes per poll option.`,
 	}
 	cmd.Flags().IntVar(&days, "days", 30, "days of follower growth to show (at most 90)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the counts as JSON")
+	return cmd
+}
+
+func (a *app) adminLeaveCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "leave CHANNEL",
+		Short: "Stop being an admin of the channel (the owner then rotates its key)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+				if err := c.LeaveChannelTeam(ctx, args[0]); err != nil {
+					return err
+				}
+				return done(cmd.OutOrStdout(), asJSON, "you are no longer an admin of "+args[0])
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"ok": true} as JSON`)
 	return cmd
 }
