@@ -696,3 +696,21 @@ func (c *Client) LeaveChannelTeam(ctx context.Context, id string) error {
 	}
 	return c.forgetChannel(ctx, id)
 }
+
+// RotateChannelKey appends a new key to the channel's chain and hands it
+// to the team (owner only), e.g. after an admin lost a device: from then
+// on only the new key posts.
+func (c *Client) RotateChannelKey(ctx context.Context, id string) error {
+	ch, _, err := c.signingKey(ctx, id)
+	if err != nil {
+		return err
+	}
+	if ch.Role != proto.ChannelRole_CHANNEL_ROLE_OWNER {
+		return proto.Errorf(proto.Code_FORBIDDEN, "only the owner of channel %s can rotate its key", id)
+	}
+	c.adminMu.Lock()
+	defer c.adminMu.Unlock()
+	return c.rotate(ctx, ch, func(entry *proto.ChannelKeyEntry) *proto.Request {
+		return &proto.Request{Body: &proto.Request_ChannelRotateKey{ChannelRotateKey: &proto.ChannelRotateKey{ChannelId: id, NewKey: entry}}}
+	})
+}

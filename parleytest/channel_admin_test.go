@@ -246,4 +246,13 @@ func TestChannelAdminLeaves(t *testing.T) {
 	_, err = leaver.Do(ctx, &proto.Request{Body: &proto.Request_ChannelPublish{ChannelPublish: &proto.ChannelPublish{ChannelId: ch.ID, Post: raw}}})
 	wantCode(t, err, proto.Code_FORBIDDEN, "posting after leaving")
 	post(t, owner, ch.ID, "the owner posts with the new key")
+
+	// The owner may rotate at any time; only the newest key posts.
+	if err := owner.RotateChannelKey(ctx, ch.ID); err != nil {
+		t.Fatal(err)
+	}
+	if p := post(t, owner, ch.ID, "with key 2"); p.KeyIndex != 2 {
+		t.Fatalf("posted with key %d, want 2", p.KeyIndex)
+	}
+	wantCode(t, leaver.RotateChannelKey(ctx, ch.ID), proto.Code_FORBIDDEN, "a former admin rotating the key")
 }

@@ -12,14 +12,15 @@ import (
 )
 
 func (a *app) channelAdminsCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, rotate bool
 	cmd := &cobra.Command{
 		Use:   "admins CHANNEL | admins invite|accept|decline|remove|transfer|invitations ...",
 		Short: "List or change a channel's admins",
 		Long: `With a channel id: list its owner, admins and pending invitations (owner
 and admins only — followers never learn who the admins are). This also
 brings the team's encrypted conversation up to date: admins who accepted
-since get the channel key from this device.
+since get the channel key from this device. With --rotate the owner
+first replaces the channel key (only the new one posts from then on).
 
   admins invite CHANNEL @handle    invite @handle (owner; expires in 7 days)
   admins invitations               your pending invitations
@@ -31,6 +32,11 @@ since get the channel key from this device.
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+				if rotate {
+					if err := c.RotateChannelKey(ctx, args[0]); err != nil {
+						return fmt.Errorf("rotate the key: %w", err)
+					}
+				}
 				if err := c.SyncChannelTeam(ctx, args[0]); err != nil {
 					fmt.Fprintln(a.stderr, "warning: the team conversation is not up to date:", err)
 				}
@@ -43,6 +49,7 @@ since get the channel key from this device.
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the team as JSON")
+	cmd.Flags().BoolVar(&rotate, "rotate", false, "owner: rotate the channel key first (e.g. after an admin lost a device)")
 	cmd.AddCommand(a.adminInviteCmd(), a.adminInvitationsCmd(), a.adminAcceptCmd(false), a.adminAcceptCmd(true),
 		a.adminChangeCmd("remove"), a.adminChangeCmd("transfer"), a.adminLeaveCmd())
 	return cmd
