@@ -14,11 +14,12 @@
 //
 // Devices are light by default ("MLS off"): an Ed25519 key and one
 // WebSocket (client/rpc and identity, nothing else), so tens of thousands
-// fit in a few processes. They create their 1:1 conversations with an
-// epoch-0 Commit carrying opaque placeholder bytes and send random
-// ciphertext of a chosen size. The server never parses MLS, so it cannot
-// tell: this measures the server's path exactly, without the clients'
-// encryption cost. With MLS on, devices are full SDK clients (package
+// fit in a few processes. They create their 1:1 conversations with a real
+// epoch-0 MLS commit and Welcome (the server checks a commit's framing;
+// the bench holds every device's key, so it makes the peer's key package
+// itself) and then send random ciphertext of a chosen size. The server
+// never opens application messages, so it cannot tell: this measures its
+// path exactly, without the clients' encryption cost. With MLS on, devices are full SDK clients (package
 // client, each with a temporary profile) exchanging real MLS messages,
 // which gives the end-to-end figure with encryption.
 //

@@ -14,7 +14,7 @@ import (
 
 // Modes as the report names them.
 const (
-	modeMLSOff = "MLS off: light devices send random ciphertext; the server never parses MLS, so this is its exact path without client encryption"
+	modeMLSOff = "MLS off: light devices send random ciphertext; the server never opens application messages, so this is its exact path without client encryption"
 	modeMLSOn  = "MLS on: full SDK clients exchange MLS-encrypted texts (and the SDK's delivery receipts)"
 	modeIdle   = "light devices: an Ed25519 key and one WebSocket each, registered, then reconnected and authenticated"
 	modeBurst  = "light devices (MLS off): mailboxes filled while unacknowledged, then every device reconnects at once and drains"

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/client/rpc"
+	"github.com/parleyhq/parley/mls"
+	"github.com/parleyhq/parley/mls/suite"
 	"github.com/parleyhq/parley/proto"
 )
 
@@ -34,12 +36,48 @@ const (
 	groupEpoch = 1
 )
 
-// Placeholders for the MLS handshake messages of "MLS off": the server
-// stores and forwards them without parsing, exactly as real ones.
-var (
-	placeholderCommit  = []byte("parley-bench: placeholder MLS commit (MLS off)")
-	placeholderWelcome = []byte("parley-bench: placeholder MLS welcome (MLS off)")
-)
+// benchSuite is the MLS cipher suite of the handshake messages of "MLS
+// off", the one Parley's clients use.
+const benchSuite = suite.MLS128DHKEMX25519AES128GCMSHA256Ed25519
+
+// mlsIdentity is a device's MLS identity: its Ed25519 key and its id.
+func mlsIdentity(d *device) (mls.Identity, error) {
+	cs, err := suite.Get(benchSuite)
+	if err != nil {
+		return mls.Identity{}, err
+	}
+	sk, err := cs.ParseSigningKey(d.key.Seed())
+	if err != nil {
+		return mls.Identity{}, err
+	}
+	return mls.Identity{Suite: benchSuite, SigningKey: sk, Credential: []byte(d.id)}, nil
+}
+
+// creation makes the MLS messages that create d's conversation with
+// next: a real commit adding next and its Welcome, since the server
+// checks a commit's framing against what the request declares. The
+// bench holds every device's key, so it makes next's key package itself
+// instead of uploading and claiming one; nobody ever processes these
+// messages (the application messages that follow are random bytes).
+func creation(groupID []byte, d, next *device) (commit, welcome []byte, err error) {
+	id, err := mlsIdentity(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	nid, err := mlsIdentity(next)
+	if err != nil {
+		return nil, nil, err
+	}
+	kp, err := mls.NewKeyPackage(nid, mls.KeyPackageOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := mls.CreateGroup(groupID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return g.AddMembers([][]byte{kp.Message()})
+}
 
 // Modes of a ring's event loops.
 const (
@@ -156,12 +194,17 @@ func (r *ring) phase(ctx context.Context, name string) error {
 }
 
 // create makes device d's conversation with the next device: an
-// epoch-0 commit adding it, with placeholder MLS bytes.
+// epoch-0 commit adding it.
 func (r *ring) create(ctx context.Context, d *device) error {
 	next := newDevice(r.job.Run, nextIndex(d.idx, r.job.Devices))
-	_, err := d.call(ctx, &proto.Request{Body: &proto.Request_Commit{Commit: &proto.Commit{
-		GroupId: groupID(r.job.Run, d.idx), Epoch: 0, MessageId: r.messageID(d.idx, 0),
-		Commit: placeholderCommit, Welcome: placeholderWelcome, AddDevices: []string{next.id},
+	gid := groupID(r.job.Run, d.idx)
+	commit, welcome, err := creation(gid, d, next)
+	if err != nil {
+		return fmt.Errorf("making the MLS commit: %w", err)
+	}
+	_, err = d.call(ctx, &proto.Request{Body: &proto.Request_Commit{Commit: &proto.Commit{
+		GroupId: gid, Epoch: 0, MessageId: r.messageID(d.idx, 0),
+		Commit: commit, Welcome: welcome, AddDevices: []string{next.id},
 		Kind: proto.ConversationKind_DIRECT, Accounts: []string{d.account, next.account},
 	}}})
 	return err

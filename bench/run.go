@@ -93,8 +93,16 @@ func (c *coordinator) run(ctx context.Context) (rep *Report, err error) {
 				return nil, fmt.Errorf("bench: starting %s: %w", p, err)
 			}
 		}
-		if _, err := c.await(ctx, time.Time{}, func() bool { return c.allDone(p) }); err != nil {
+		// A ring with a missing device or conversation would measure
+		// something else: stop at the first failure of its setup.
+		strict := c.o.Scenario != ScenarioIdle && (p == phaseRegister || p == phaseCreate)
+		failed := c.total().Failed
+		broken := func() bool { return strict && c.total().Failed > failed }
+		if _, err := c.await(ctx, time.Time{}, func() bool { return c.allDone(p) || broken() }); err != nil {
 			return nil, fmt.Errorf("bench: %s: %w", p, err)
+		}
+		if broken() {
+			return nil, fmt.Errorf("bench: %s failed (errors so far: %s); is %s a Parley server with open registration?", p, codes(c.total().Errors), c.o.Server)
 		}
 		if err := c.after(ctx, p); err != nil {
 			return nil, err
@@ -266,6 +274,11 @@ func (c *coordinator) before(ctx context.Context, p string) error {
 
 // after runs the coordinator's part after a phase.
 func (c *coordinator) after(ctx context.Context, p string) error {
+	if p == phaseCreate {
+		if t := c.total(); t.Created < int64(c.o.Devices) {
+			return fmt.Errorf("bench: only %d of %d conversations were created (errors: %s)", t.Created, c.o.Devices, codes(t.Errors))
+		}
+	}
 	if p == phaseRegister {
 		// A ring with holes would measure something else; idle goes on
 		// with the devices it has, if any.

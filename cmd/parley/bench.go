@@ -34,10 +34,10 @@ processes (--procs) and loopback source addresses. Every run ends by
 itself, targets loopback addresses only (--allow-remote overrides), shows
 progress on stderr and prints a table, or JSON with --json.
 
-MLS is off unless --mls: devices then create their conversations with
-placeholder MLS bytes and send random ciphertext. The server never parses
-MLS, so this measures its exact path; --mls uses full SDK clients with real
-encryption for the end-to-end figure.`,
+MLS is off unless --mls: devices create their conversations with a real
+MLS commit and then send random ciphertext. The server never opens
+application messages, so this measures its exact path; --mls uses full SDK
+clients with real encryption for the end-to-end figure.`,
 	}
 	f := cmd.PersistentFlags()
 	f.StringVar(&o.MetricsURL, "metrics", defaultMetricsURL, "the server's Prometheus endpoint ('' skips server memory and CPU)")
