@@ -316,6 +316,13 @@ func (c *Client) WaitConnected(ctx context.Context) error {
 }
 
 func (c *Client) waitConn(ctx context.Context) (*rpc.Conn, error) {
+	return c.waitConnAfter(ctx, nil)
+}
+
+// waitConnAfter is waitConn for a request that broke on the connection
+// broken: it waits for the next one (the run loop may not have noticed
+// the break yet).
+func (c *Client) waitConnAfter(ctx context.Context, broken *rpc.Conn) (*rpc.Conn, error) {
 	for {
 		c.mu.Lock()
 		conn, ch, fatal, last, closed, running := c.conn, c.connCh, c.fatal, c.lastErr, c.closed, c.running
@@ -327,7 +334,7 @@ func (c *Client) waitConn(ctx context.Context) (*rpc.Conn, error) {
 			return nil, ErrClosed
 		case !running:
 			return nil, profile.ErrNotRegistered
-		case conn != nil:
+		case conn != nil && conn != broken:
 			return conn, nil
 		}
 		select {
@@ -382,8 +389,9 @@ func (c *Client) setConn(conn *rpc.Conn, err error) {
 func (c *Client) call(ctx context.Context, req *proto.Request) (*proto.Response, error) {
 	const attempts = 3
 	retryable := req.GetLinkApprove() == nil && req.GetRevokeDevice() == nil
+	var broken *rpc.Conn
 	for i := 0; ; i++ {
-		conn, err := c.waitConn(ctx)
+		conn, err := c.waitConnAfter(ctx, broken)
 		if err != nil {
 			return nil, err
 		}
@@ -400,16 +408,42 @@ func (c *Client) call(ctx context.Context, req *proto.Request) (*proto.Response,
 			return resp, err
 		}
 		// The connection broke under the request; wait for the next one.
-		// (Not for long when the caller holds groupMu: the connection's
-		// inbox may be waiting for it, so the run loop cannot reconnect
-		// before the request gives up. A commit is then left pending and
-		// settled once connected again, see commitsend.go.)
-		select {
-		case <-conn.Done():
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		// (The connection's goroutine never waits for groupMu beyond the
+		// connection's life, see lockGroups, so a caller holding it does
+		// not keep the run loop from reconnecting.)
+		broken = conn
 		c.log.Debug("retrying request after reconnect", "err", err)
+	}
+}
+
+// groupLockPoll is how often lockGroups retries while another holder has
+// groupMu.
+const groupLockPoll = 5 * time.Millisecond
+
+// lockGroups takes groupMu unless ctx ends first. The goroutines of a
+// connection (incoming mail, delivery receipts, reconciliation) lock this
+// way, with contexts that end with the connection: a holder of groupMu
+// may be waiting for a request on a connection that just broke, and the
+// broken connection can only be replaced once they all gave up. Other
+// callers use it too, so that their context bounds the wait. (sync.Mutex cannot be waited on with a context;
+// polling TryLock is the small price. The poll runs on the wall clock: it
+// is a retry interval, not a time the client reasons about, and must tick
+// under a test's fake clock too.)
+func (c *Client) lockGroups(ctx context.Context) error {
+	if c.groupMu.TryLock() {
+		return nil
+	}
+	t := time.NewTicker(groupLockPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if c.groupMu.TryLock() {
+				return nil
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 

@@ -95,7 +95,9 @@ func (c *Client) createConversation(ctx context.Context, peer *account) (profile
 		adds = append(adds, own...)
 	}
 
-	c.groupMu.Lock()
+	if err := c.lockGroups(ctx); err != nil {
+		return profile.Conversation{}, err
+	}
 	defer c.groupMu.Unlock()
 	groupID := make([]byte, groupIDBytes)
 	rand.Read(groupID)
@@ -162,7 +164,9 @@ func (c *Client) commitChange(ctx context.Context, groupID []byte, ch change) er
 // tryCommit makes one attempt. It returns done when the change is in
 // place, or retry, a wait for the mailbox to catch up, after a conflict.
 func (c *Client) tryCommit(ctx context.Context, groupID []byte, ch change) (done bool, retry func() error, err error) {
-	c.groupMu.Lock()
+	if err := c.lockGroups(ctx); err != nil {
+		return false, nil, err
+	}
 	defer c.groupMu.Unlock()
 	conv, g, err := c.loadGroup(ctx, groupID)
 	if err != nil {
@@ -245,7 +249,9 @@ func (c *Client) catchUp(ctx context.Context, groupID []byte, epoch uint64) erro
 		return err
 	}
 	c.log.Warn("missed commits did not arrive; rejoining the conversation", "group", fmt.Sprintf("%x", groupID), "epoch", epoch)
-	c.groupMu.Lock()
+	if err := c.lockGroups(ctx); err != nil {
+		return err
+	}
 	defer c.groupMu.Unlock()
 	conv, _, lerr := c.loadGroup(ctx, groupID)
 	if lerr != nil {

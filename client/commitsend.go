@@ -153,7 +153,9 @@ func (c *Client) resendPending(ctx context.Context) {
 		return
 	}
 	for _, conv := range convs {
-		c.groupMu.Lock()
+		if c.lockGroups(ctx) != nil {
+			return // the connection ended; the next one settles it
+		}
 		_, _, err := c.loadGroup(ctx, conv.GroupID)
 		c.groupMu.Unlock()
 		if err != nil && !errors.Is(err, profile.ErrNotFound) {

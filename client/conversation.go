@@ -77,7 +77,9 @@ func (c *Client) replaceConversation(ctx context.Context, old profile.Conversati
 	if err != nil {
 		return profile.Conversation{}, err
 	}
-	c.groupMu.Lock()
+	if err := c.lockGroups(ctx); err != nil {
+		return profile.Conversation{}, err
+	}
 	err = c.prof.Update(ctx, func(tx *profile.Tx) error { return tx.DeleteConversation(old.GroupID) })
 	c.groupMu.Unlock()
 	if err != nil {
@@ -199,7 +201,11 @@ const maxSendAttempts = 3
 // encrypt encrypts pt in the group's current epoch, saving the advanced
 // state (and record, if any) before returning the ciphertext.
 func (c *Client) encrypt(ctx context.Context, groupID, pt []byte, record *Message) (uint64, []byte, error) {
-	c.groupMu.Lock()
+	// Delivery receipts are encrypted on the connection's goroutine: it
+	// must not wait for groupMu beyond ctx (see lockGroups).
+	if err := c.lockGroups(ctx); err != nil {
+		return 0, nil, err
+	}
 	defer c.groupMu.Unlock()
 	conv, g, err := c.loadGroup(ctx, groupID)
 	if err != nil {

@@ -113,8 +113,10 @@ func (c *Client) receive(ctx context.Context, seq uint64, env *proto.Envelope, i
 		}
 	}
 	var events []Event
+	if err := c.lockGroups(ctx); err != nil {
+		return err // the connection ended: the mail comes again
+	}
 	var err error
-	c.groupMu.Lock()
 	switch env.Kind {
 	case proto.EnvelopeKind_WELCOME:
 		events, err = c.receiveWelcome(ctx, env)

@@ -163,7 +163,9 @@ func (c *Client) reconcile(ctx context.Context) {
 // pass) and removes members that neither account's verified device list
 // holds, judged by the key logs this device trusts now.
 func (c *Client) reconcileGroup(ctx context.Context, groupID []byte) error {
-	c.groupMu.Lock()
+	if err := c.lockGroups(ctx); err != nil {
+		return err
+	}
 	conv, g, err := c.loadGroup(ctx, groupID)
 	var members []member
 	if err == nil {

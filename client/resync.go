@@ -68,7 +68,9 @@ func (c *Client) resync(ctx context.Context, conv profile.Conversation) error {
 
 // resyncGroup is resync for a caller that does not hold groupMu.
 func (c *Client) resyncGroup(ctx context.Context, groupID []byte) error {
-	c.groupMu.Lock()
+	if err := c.lockGroups(ctx); err != nil {
+		return err
+	}
 	defer c.groupMu.Unlock()
 	conv, _, err := c.loadGroup(ctx, groupID)
 	if err != nil {
