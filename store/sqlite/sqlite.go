@@ -75,10 +75,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	} else {
 		f.Close()
 	}
-	w, err := sql.Open("sqlite", dsn(path, false))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
+	w := sql.OpenDB(&connector{dsn: dsn(path, false)})
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
@@ -114,10 +111,7 @@ func (s *Store) init(ctx context.Context, path string) error {
 	if err := migrate(ctx, s.w, migrations, 0); err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", dsn(path, true))
-	if err != nil {
-		return fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
+	r := sql.OpenDB(&connector{dsn: dsn(path, true)})
 	r.SetMaxOpenConns(maxReaders)
 	r.SetMaxIdleConns(maxReaders)
 	s.r = r
