@@ -11,6 +11,10 @@
 //     rate or as fast as the server allows; reports delivered messages per
 //     second, end-to-end latency, server CPU time per 1,000 delivered
 //     messages and errors by code.
+//   - burst: a reconnect storm: the ring's mailboxes are filled while the
+//     devices do not acknowledge, then every device reconnects at once
+//     and drains its mailbox; reports the reconnect rate, drain time and
+//     errors by code.
 //
 // Devices are light by default ("MLS off"): an Ed25519 key and one
 // WebSocket (client/rpc and identity, nothing else), so tens of thousands

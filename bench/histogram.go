@@ -12,7 +12,7 @@ const (
 	histSubBits = 7
 	histSub     = 1 << histSubBits
 	// histMaxShift covers values up to 2^(histSubBits+1+histMaxShift) µs,
-	// about 9.8 hours: every latency a bounded run can see.
+	// about 19 hours: every latency a bounded run can see.
 	histMaxShift = 28
 	histBuckets  = 2*histSub + histMaxShift*histSub
 )
