@@ -190,6 +190,12 @@ type Submission struct {
 	At time.Time
 }
 
+// AckUpTo is one Ack of AckAll.
+type AckUpTo struct {
+	DeviceID string
+	UpTo     uint64
+}
+
 // Mailboxes are the per-device queues of envelopes.
 type Mailboxes interface {
 	// Deliver durably writes a batch of submissions in one transaction
@@ -202,6 +208,10 @@ type Mailboxes interface {
 	Fetch(ctx context.Context, deviceID string, after uint64, limit int, now time.Time) ([]Mail, error)
 	// Ack deletes the device's entries with Seq <= upTo.
 	Ack(ctx context.Context, deviceID string, upTo uint64) error
+	// AckAll applies many acks in one transaction (one disk sync for all
+	// of them), as if each were an Ack; the same device may appear more
+	// than once.
+	AckAll(ctx context.Context, acks []AckUpTo) error
 	// MailboxDepth is the number of entries waiting for the device, and
 	// the highest sequence number assigned to it so far.
 	MailboxDepth(ctx context.Context, deviceID string) (n int, lastSeq uint64, err error)

@@ -87,7 +87,8 @@ type Service struct {
 	channels ChannelAdmins
 
 	in     chan *submission
-	mu     sync.RWMutex // guards closed against sends on in
+	acks   chan *ackReq
+	mu     sync.RWMutex // guards closed against sends on in and acks
 	closed bool
 	stop   chan struct{} // ends the sweeper
 	wg     sync.WaitGroup
@@ -108,7 +109,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		st: cfg.Store, bus: cfg.Bus, m: cfg.Metrics, clock: clock.OrReal(cfg.Clock), log: cfg.Logger,
 		maxBatch: cmpOr(cfg.MaxBatch, DefaultMaxBatch), sweep: cmpOr(cfg.SweepInterval, DefaultSweepInterval),
-		in: make(chan *submission, queueDepth), stop: make(chan struct{}), channels: cfg.Channels,
+		in: make(chan *submission, queueDepth), acks: make(chan *ackReq, ackQueueDepth), stop: make(chan struct{}), channels: cfg.Channels,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -125,14 +126,15 @@ func cmpOr[T comparable](v, def T) T {
 	return v
 }
 
-// Start runs the batcher and the expiry sweeper until Stop.
+// Start runs the batcher, the ack writer and the expiry sweeper until Stop.
 func (s *Service) Start() {
 	s.wg.Go(s.batcher)
+	s.wg.Go(s.acker)
 	s.wg.Go(s.sweeper)
 }
 
-// Stop refuses new Sends, writes the ones already queued (answering
-// their senders) and stops the sweeper. If ctx ends first, the writes in
+// Stop refuses new Sends and acks, writes the ones already queued
+// (answering their senders) and stops the sweeper. If ctx ends first, the writes in
 // progress are canceled (their senders get UNAVAILABLE and resend after
 // reconnecting), and Stop returns ctx's error once both goroutines have
 // stopped.
@@ -141,6 +143,7 @@ func (s *Service) Stop(ctx context.Context) error {
 	if !s.closed {
 		s.closed = true
 		close(s.in)
+		close(s.acks)
 		close(s.stop)
 	}
 	s.mu.Unlock()
@@ -160,14 +163,6 @@ func (s *Service) Stop(ctx context.Context) error {
 // Fetch reads a device's unexpired mail after a sequence number.
 func (s *Service) Fetch(ctx context.Context, deviceID string, after uint64, limit int) ([]store.Mail, error) {
 	return s.st.Fetch(ctx, deviceID, after, limit, s.clock.Now())
-}
-
-// Ack deletes the caller's mail up to a sequence number.
-func (s *Service) Ack(ctx context.Context, who gateway.Identity, a *proto.Ack) error {
-	if err := s.st.Ack(ctx, who.DeviceID, a.UpToSeq); err != nil {
-		return storeErr("ack", err)
-	}
-	return nil
 }
 
 // GetGroup describes a group to one of its members.

@@ -207,6 +207,17 @@ func (s *Store) Ack(ctx context.Context, deviceID string, upTo uint64) error {
 	return wrap("ack", err)
 }
 
+func (s *Store) AckAll(ctx context.Context, acks []store.AckUpTo) error {
+	devs := make([]string, len(acks))
+	seqs := make([]int64, len(acks))
+	for i, a := range acks {
+		devs[i], seqs[i] = a.DeviceID, int64(min(a.UpTo, 1<<63-1))
+	}
+	_, err := s.pool.Exec(ctx, `DELETE FROM mail m USING unnest($1::text[], $2::bigint[]) AS a(device_id, up_to)
+		WHERE m.device_id = a.device_id AND m.seq <= a.up_to`, devs, seqs)
+	return wrap("ack", err)
+}
+
 func (s *Store) MailboxDepth(ctx context.Context, deviceID string) (int, uint64, error) {
 	var n, last int64
 	err := s.pool.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM mail WHERE device_id = $1),

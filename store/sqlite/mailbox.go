@@ -208,6 +208,17 @@ func (s *Store) Ack(ctx context.Context, deviceID string, upTo uint64) error {
 	})
 }
 
+func (s *Store) AckAll(ctx context.Context, acks []store.AckUpTo) error {
+	return s.write(ctx, "ack", func(tx *sql.Tx) error {
+		for _, a := range acks {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM mail WHERE device_id = ? AND seq <= ?`, a.DeviceID, clamp(a.UpTo)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 func (s *Store) MailboxDepth(ctx context.Context, deviceID string) (int, uint64, error) {
 	var n int
 	var last uint64

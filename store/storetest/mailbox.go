@@ -348,3 +348,25 @@ func testExpireBacklog(t *testing.T, s store.Store) {
 	// All message ids were dated T0, so all were forgotten.
 	noErr(t, "re-send", deliver(t, s, sub("dev-a", 0, mail("dev-1", "again")))[0])
 }
+
+func testAckAll(t *testing.T, s store.Store) {
+	var subs []store.Submission
+	for i := range 5 {
+		subs = append(subs, sub("dev-a", i, mail("dev-x", fmt.Sprint(i+1)), mail("dev-y", fmt.Sprint(i+1)), mail("dev-z", fmt.Sprint(i+1))))
+	}
+	deliver(t, s, subs...)
+	noErr(t, "AckAll", s.AckAll(t.Context(), []store.AckUpTo{
+		{DeviceID: "dev-x", UpTo: 2}, {DeviceID: "dev-y", UpTo: 4}, {DeviceID: "dev-x", UpTo: 3},
+		{DeviceID: "dev-x", UpTo: 1}, {DeviceID: "dev-ghost", UpTo: 7}, {DeviceID: "dev-y", UpTo: math.MaxUint64},
+	}))
+	if got := envelopes(fetchAll(t, s, "dev-x")); !equalStrings(got, []string{"4", "5"}) {
+		t.Errorf("dev-x after AckAll = %q", got)
+	}
+	if n, last := depth(t, s, "dev-y"); n != 0 || last != 5 {
+		t.Errorf("dev-y MailboxDepth = %d, %d; want 0, 5", n, last)
+	}
+	if n, _ := depth(t, s, "dev-z"); n != 5 {
+		t.Errorf("AckAll touched dev-z: depth %d", n)
+	}
+	noErr(t, "AckAll(empty)", s.AckAll(t.Context(), nil))
+}

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeliverConcurrent", testDeliverConcurrent},
 		{"Fetch", testFetch},
 		{"Ack", testAck},
+		{"AckAll", testAckAll},
 		{"Expire", testExpire},
 		{"ExpireBacklog", testExpireBacklog},
 		{"CreateGroup", testCreateGroup},
