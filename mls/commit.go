@@ -47,12 +47,16 @@ type commitResult struct {
 type applyOptions struct {
 	now   time.Time
 	grace time.Duration // lifetime grace for Adds; 0 for our own commits
+	// resumption is the resumption PSK usage (reinit or branch) the
+	// commit may carry once: only the commit that starts a group from
+	// another one (ReInitGroup, Branch) sets it.
+	resumption schedule.ResumptionUsage
 }
 
 // applyProposals validates entries and applies them, in the order RFC 9420
 // §12.3 prescribes, to a clone of st's tree. st is not modified.
 func applyProposals(st *epochState, entries []proposalEntry, committer Sender, opts applyOptions) (*applied, error) {
-	if err := validateProposalList(st, entries, committer); err != nil {
+	if err := validateProposalList(st, entries, committer, opts.resumption); err != nil {
 		return nil, err
 	}
 	a := &applied{tree: st.tree.Clone(), extensions: st.ctx.Extensions}
@@ -329,6 +333,14 @@ func (g *Group) pskSecret(cs *suite.Suite, groupID []byte, ids []schedule.PreSha
 			}
 			psks[i].PSK = s
 		case schedule.PSKResumption:
+			if id.Usage != schedule.ResumptionApplication {
+				s, ok := g.linkedPSK(id)
+				if !ok {
+					return suite.Secret{}, fmt.Errorf("%w: resumption PSK of usage %d, group %x, epoch %d", ErrMissingPSK, id.Usage, id.GroupID, id.Epoch)
+				}
+				psks[i].PSK = s
+				continue
+			}
 			s, ok := g.resumptionPSK(groupID, id.Epoch)
 			if !ok || !bytes.Equal(id.GroupID, groupID) {
 				return suite.Secret{}, fmt.Errorf("%w: resumption PSK of epoch %d", ErrMissingPSK, id.Epoch)

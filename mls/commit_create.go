@@ -87,7 +87,7 @@ func (g *Group) ready() (*epochState, error) {
 	case g.st == nil:
 		return nil, ErrNotMember
 	case g.st.reinit != nil:
-		return nil, fmt.Errorf("%w: the group was reinitialised", ErrUnsupported)
+		return nil, errReInitialized
 	}
 	return g.st, nil
 }
@@ -169,9 +169,15 @@ func (g *Group) withCachedProposals(st *epochState, entries []proposalEntry) []p
 // derives the next epoch, and prepares the Welcome for added members. It
 // does not modify st or g.
 func (g *Group) createCommit(st *epochState, entries []proposalEntry) (*pendingCommit, error) {
+	return g.createCommitWith(st, entries, 0)
+}
+
+// createCommitWith is createCommit for a commit that may carry one
+// resumption PSK of usage resumption (reinit or branch; 0 for none).
+func (g *Group) createCommitWith(st *epochState, entries []proposalEntry, resumption schedule.ResumptionUsage) (*pendingCommit, error) {
 	cs := st.cs
 	own := MemberSender(uint32(st.own))
-	a, err := applyProposals(st, entries, own, applyOptions{now: g.now()})
+	a, err := applyProposals(st, entries, own, applyOptions{now: g.now(), resumption: resumption})
 	if err != nil {
 		return nil, err
 	}

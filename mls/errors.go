@@ -85,8 +85,21 @@ var (
 	// service: apply it with MergePendingCommit instead.
 	ErrOwnCommit = errors.New("mls: own commit; use MergePendingCommit")
 	// ErrUnsupported is a feature this implementation does not offer
-	// (an unimplemented cipher suite, a ReInit to apply).
+	// (an unimplemented cipher suite or protocol version).
 	ErrUnsupported = errors.New("mls: unsupported")
 	// ErrStateVersion is an exported state of an unknown version.
 	ErrStateVersion = errors.New("mls: unknown state version")
+	// ErrReInitialized is an operation on a group whose last commit
+	// carried a ReInit (RFC 9420 §11.2): it no longer sends or accepts
+	// anything but the application messages of its final epoch; carry
+	// on in the new group (Group.ReInitGroup, JoinOptions.ResumptionGroups).
+	// It is reported together with ErrUnsupported, which earlier
+	// versions returned alone.
+	ErrReInitialized = errors.New("mls: group was reinitialised")
+	// ErrResumptionMismatch is a Welcome whose resumption PSK of usage
+	// reinit or branch does not fit the group it resumes (RFC 9420
+	// §11.2, §11.3, §12.4.3.1): parameters other than the ReInit's, an
+	// epoch other than 1, a PSK epoch other than the old group's final
+	// one, members not in the old group, or more than one such PSK.
+	ErrResumptionMismatch = errors.New("mls: welcome does not match the group it resumes")
 )

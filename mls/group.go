@@ -76,7 +76,11 @@ type Group struct {
 	psks       map[string]suite.Secret // external PSKs by psk_id
 	resumption []resumptionPSK         // oldest first, at most MaxResumptionPSKs
 	past       []*pastEpoch            // previous epochs, oldest first, at most MaxPastEpochs
-	clock      Clock
+	// linked are the resumption PSKs of other groups this group was
+	// created from (usage reinit or branch): needed only by the commit
+	// or Welcome that starts the group, so not exported.
+	linked []linkedPSK
+	clock  Clock
 }
 
 // pendingCommit is a commit this member created and sent, awaiting the

@@ -1,8 +1,6 @@
 package mls
 
 import (
-	"fmt"
-
 	"github.com/parleyhq/parley/mls/codec"
 )
 
@@ -20,7 +18,7 @@ func (g *Group) Encrypt(plaintext, aad []byte) ([]byte, error) {
 	}
 	st := g.st
 	if st.reinit != nil {
-		return nil, fmt.Errorf("%w: the group was reinitialised", ErrUnsupported)
+		return nil, errReInitialized
 	}
 	ac := &AuthenticatedContent{
 		WireFormat: WirePrivateMessage,

@@ -153,6 +153,9 @@ func (g *Group) handleContent(ac *AuthenticatedContent, consume func()) (*Proces
 		out.Kind = KindApplication
 		out.Data = fc.ApplicationData
 	case ContentProposal:
+		if st.reinit != nil {
+			return nil, errReInitialized
+		}
 		if err := g.cacheProposal(st, ac); err != nil {
 			return nil, err
 		}
@@ -160,6 +163,9 @@ func (g *Group) handleContent(ac *AuthenticatedContent, consume func()) (*Proces
 	case ContentCommit:
 		if g.pending != nil {
 			return nil, ErrPendingCommit
+		}
+		if st.reinit != nil {
+			return nil, errReInitialized
 		}
 		next, res, err := g.processCommit(st, ac)
 		if err != nil {

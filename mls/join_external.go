@@ -17,6 +17,9 @@ func (g *Group) GroupInfo() ([]byte, error) {
 		return nil, ErrInactive
 	}
 	st := g.st
+	if st.reinit != nil {
+		return nil, errReInitialized
+	}
 	ek, err := st.keys.ExternalKeyPair()
 	if err != nil {
 		return nil, err

@@ -27,6 +27,13 @@ type JoinOptions struct {
 	PSKs []ExternalPSK
 	// Clock judges key package lifetimes later on; nil means time.Now.
 	Clock Clock
+	// ResumptionGroups are groups the joiner holds that the Welcome may
+	// continue: the old group of a reinitialisation (RFC 9420 §11.2) or
+	// the group a subgroup branched from (§11.3). A Welcome injecting a
+	// resumption PSK of usage reinit or branch is refused with
+	// ErrMissingPSK unless the group it names is here. They are only
+	// read.
+	ResumptionGroups []*Group
 }
 
 // JoinFromWelcome joins a group from a Welcome addressed to one of
@@ -80,10 +87,12 @@ func JoinFromWelcomeWith(welcome []byte, bundles []*KeyPackageBundle, id Identit
 	for _, p := range opts.PSKs {
 		g.AddExternalPSK(p.ID, p.PSK)
 	}
-	for _, p := range gs.PSKs {
-		if p.Type == schedule.PSKResumption && p.Usage != schedule.ResumptionApplication {
-			return nil, fmt.Errorf("%w: resumption PSK of usage %d (reinit and branch are not supported)", ErrUnsupported, p.Usage)
-		}
+	link, err := resolveWelcomeLink(gs.PSKs, opts.ResumptionGroups)
+	if err != nil {
+		return nil, err
+	}
+	if link != nil {
+		g.linked = []linkedPSK{link.psk}
 	}
 	pskSecret, err := g.pskSecret(cs, nil, gs.PSKs)
 	if err != nil {
@@ -104,6 +113,11 @@ func JoinFromWelcomeWith(welcome []byte, bundles []*KeyPackageBundle, id Identit
 	}
 	if err := verifyGroupInfo(cs, gi, t); err != nil {
 		return nil, err
+	}
+	if link != nil {
+		if err := link.check(&gi.GroupContext, t); err != nil {
+			return nil, err
+		}
 	}
 
 	me, ok := t.FindLeafNode(&bundle.kp.LeafNode)

@@ -71,7 +71,10 @@ func pathRequired(entries []proposalEntry) bool {
 // the list as a whole; the rules for each proposal are checked as it is
 // applied (applyProposals). committer is the commit's sender; for a member
 // commit its leaf is committer.Index.
-func validateProposalList(st *epochState, entries []proposalEntry, committer Sender) error {
+//
+// resumption is the usage (reinit or branch) of the one resumption PSK
+// the commit that starts a group from another carries; 0 otherwise.
+func validateProposalList(st *epochState, entries []proposalEntry, committer Sender, resumption schedule.ResumptionUsage) error {
 	if committer.Type == SenderNewMemberCommit {
 		return validateExternalList(entries)
 	}
@@ -81,6 +84,7 @@ func validateProposalList(st *epochState, entries []proposalEntry, committer Sen
 		addKeys = map[string]bool{}
 		gce     int
 		reinit  bool
+		linked  bool // the resumption PSK of usage resumption is present
 	)
 	for _, e := range entries {
 		p := e.p
@@ -112,7 +116,13 @@ func validateProposalList(st *epochState, entries []proposalEntry, committer Sen
 			}
 			addKeys[k] = true
 		case tree.ProposalPSK:
-			if err := checkPSKProposal(st, &p.PreSharedKey.PSK); err != nil {
+			id := &p.PreSharedKey.PSK
+			if resumption != 0 && id.Type == schedule.PSKResumption && id.Usage == resumption && e.ref == nil {
+				if len(id.Nonce) != st.cs.HashSize() || linked {
+					return fmt.Errorf("%w: resumption PSK of usage %d", ErrProposalNotAllowed, id.Usage)
+				}
+				linked = true
+			} else if err := checkPSKProposal(st, id); err != nil {
 				return err
 			}
 			k := string(codec.Marshal(&p.PreSharedKey.PSK))
