@@ -7,7 +7,9 @@
 // RemoveMembers, SelfUpdate, Commit, then MergePendingCommit once the
 // delivery service accepted the commit, or DiscardPendingCommit), join
 // (JoinFromWelcome, JoinExternal), process incoming messages (Process) and
-// encrypt application messages (Encrypt). Every check RFC 9420 requires
+// encrypt application messages (Encrypt), and move to a new group by
+// reinitialisation or branching (CommitReInit, ReInitGroup, Branch;
+// JoinOptions.ResumptionGroups). Every check RFC 9420 requires
 // of a receiver is enforced; a message that fails one is rejected with a
 // typed error (see errors.go) and leaves the group state unchanged,
 // because each incoming message is staged on a copy of the state that

@@ -54,7 +54,7 @@ func TestReInit(t *testing.T) {
 	for _, tc := range []struct {
 		n  int
 		cs suite.ID
-	}{{2, 1}, {3, 1}, {2, 2}, {3, 3}} {
+	}{{2, 1}, {3, 1}, {2, 2}, {3, 3}, {2, 7}} {
 		t.Run(fmt.Sprintf("%d members to suite %d", tc.n, tc.cs), func(t *testing.T) {
 			newID := []byte("reinitialised group")
 			old, late := reinitOld(t, tc.n, tc.cs, newID)
