@@ -36,12 +36,17 @@ import (
 	"github.com/parleyhq/parley/server/media"
 	"github.com/parleyhq/parley/server/metrics"
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/cache"
 	"github.com/parleyhq/parley/store/postgres"
 	"github.com/parleyhq/parley/store/sqlite"
 )
 
 // Timeouts of the server's own lifecycle.
 const (
+	// SharedStoreCacheTTL is how long a node in a cluster (or on a store
+	// the caller shares) uses a group's state or a block it read: a change
+	// made on another node reaches this node's Sends at most this late.
+	SharedStoreCacheTTL = time.Second
 	// openTimeout bounds opening (and migrating) the store in New.
 	openTimeout = time.Minute
 	// shutdownGrace is what Run gives Shutdown beyond the drain period
@@ -142,6 +147,15 @@ func (s *Server) openStore() error {
 
 func (s *Server) wire() error {
 	var err error
+	// Group state and blocks are read on every Send; keep them in memory.
+	// Exact on a single node that owns its store (every change passes
+	// through here); bounded by a lifetime when other nodes or the caller
+	// may change the store behind this node's back.
+	ttl := SharedStoreCacheTTL
+	if s.ownsStore && s.cfg.Bus == nil && s.cfg.NATSURL == "" {
+		ttl = 0
+	}
+	s.st = cache.New(s.st, ttl, s.clock)
 	s.dir, err = directory.New(directory.Config{
 		Store: s.st, Bus: s.bus, Metrics: s.metrics, Registration: directory.Policy(s.cfg.Registration),
 		Online: s.online,

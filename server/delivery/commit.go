@@ -89,7 +89,9 @@ func (s *Service) prepareCommit(ctx context.Context, who gateway.Identity, c *pr
 	var kind int32
 	var accounts []string
 	var channelID string // CHANNEL_ADMINS: the channel
-	g, err := s.st.Group(ctx, c.GroupId)
+	// Read past any cache: commits are rare, and one checked against a
+	// stale state would be refused or fanned out to the wrong devices.
+	g, err := s.freshGroup(ctx, c.GroupId)
 	switch {
 	case err == nil:
 		if !slices.Contains(g.Devices, who.DeviceID) {

@@ -189,6 +189,10 @@ func (s *Service) memberGroup(ctx context.Context, who gateway.Identity, id []by
 		return store.Group{}, err
 	}
 	g, err := s.st.Group(ctx, id)
+	if _, cached := s.st.(freshGrouper); cached && (errors.Is(err, store.ErrNotFound) || (err == nil && !slices.Contains(g.Devices, who.DeviceID))) {
+		// The cache may predate a commit applied on another node.
+		g, err = s.freshGroup(ctx, id)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return g, proto.Errorf(proto.Code_NOT_FOUND, "no conversation with this group id on this server")
 	}
@@ -199,6 +203,20 @@ func (s *Service) memberGroup(ctx context.Context, who gateway.Identity, id []by
 		return g, proto.Errorf(proto.Code_FORBIDDEN, "this device is not a member of the conversation")
 	}
 	return g, nil
+}
+
+// freshGrouper is a store that answers Group from a cache (store/cache)
+// and can be asked to read the store instead.
+type freshGrouper interface {
+	Fresh(ctx context.Context, id []byte) (store.Group, error)
+}
+
+// freshGroup reads a group's state past any cache.
+func (s *Service) freshGroup(ctx context.Context, id []byte) (store.Group, error) {
+	if f, ok := s.st.(freshGrouper); ok {
+		return f.Fresh(ctx, id)
+	}
+	return s.st.Group(ctx, id)
 }
 
 // blockedBy reports whether, in a DIRECT conversation, the other account

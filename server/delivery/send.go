@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/parleyhq/parley/bus"
@@ -63,6 +64,15 @@ func (s *Service) prepare(ctx context.Context, who gateway.Identity, m *proto.Se
 	}
 	if err := s.blockedBy(ctx, who, g.Kind, g.Accounts); err != nil {
 		return nil, err
+	}
+	if m.Epoch != g.Epoch {
+		// The cached state may predate a commit applied on another node.
+		if g, err = s.freshGroup(ctx, m.GroupId); err != nil {
+			return nil, storeErr("group", err)
+		}
+		if !slices.Contains(g.Devices, who.DeviceID) {
+			return nil, proto.Errorf(proto.Code_FORBIDDEN, "this device is not a member of the conversation")
+		}
 	}
 	if m.Epoch != g.Epoch {
 		// Members that moved on could not open a message of an older
