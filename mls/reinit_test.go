@@ -262,3 +262,25 @@ func TestReInitPSKProposalRejected(t *testing.T) {
 		}
 	}
 }
+
+// TestReInitFrozenRefusesHandshakes checks that a frozen group accepts no
+// proposal or commit of its final epoch (another implementation could
+// still send them), and leaves its state as it was.
+func TestReInitFrozenRefusesHandshakes(t *testing.T) {
+	old, _ := reinitOld(t, 2, 1, []byte("g2"))
+	if _, err := old[1].g.ProposeLeave(); !errors.Is(err, ErrReInitialized) {
+		t.Fatalf("ProposeLeave: %v", err)
+	}
+	// Bypass the API's own refusal to build a commit in the frozen epoch.
+	p, err := old[0].g.createCommit(old[0].g.st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := old[1].g.EpochAuthenticator()
+	if _, err := old[1].g.Process(p.commit); !errors.Is(err, ErrReInitialized) {
+		t.Fatalf("commit in a frozen group: %v", err)
+	}
+	if _, ok := old[1].g.ReInitPending(); !ok || !old[1].g.EpochAuthenticator().Equal(auth) {
+		t.Fatal("frozen group changed")
+	}
+}
