@@ -136,6 +136,8 @@ func TestOptionsRefused(t *testing.T) {
 		{"too many per process", func(o *bench.Options) { o.Scenario, o.Devices, o.Procs = bench.ScenarioIdle, 40000, 1 }, "raise --procs to at least 3"},
 		{"idle with mls", func(o *bench.Options) { o.Scenario, o.MLS = bench.ScenarioIdle, true }, "--mls"},
 		{"unbounded", func(o *bench.Options) { o.Duration = 0 }, "--duration"},
+		{"stalled with mls", func(o *bench.Options) { o.MLS, o.Stalled = true, 5 }, "--stalled applies to ring with MLS off"},
+		{"huge stalled mail", func(o *bench.Options) { o.Stalled, o.StalledSize = 5, 1 << 20 }, "--stalled-size"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := ring
@@ -183,5 +185,50 @@ func TestRingRefusedRegistration(t *testing.T) {
 		Rate: 10, Duration: time.Second, Size: 100})
 	if err == nil || !strings.Contains(err.Error(), "register failed") || !strings.Contains(err.Error(), "REGISTRATION_CLOSED") {
 		t.Fatalf("err = %v, want the run stopped at registration with the code", err)
+	}
+}
+
+func TestRingStalled(t *testing.T) {
+	// A short write timeout, so stalled devices are cut within the run.
+	srv := parleytest.NewServer(t, parleytest.WithConfig(func(c *server.Config) { c.WriteTimeout = time.Second }))
+	const n, stalled, msgs = 10, 20, 8
+	rep := runBench(t, srv, bench.Options{Scenario: bench.ScenarioRing, Devices: n, Procs: 2,
+		Rate: 100, Duration: 3 * time.Second, Size: 256, Stalled: stalled, StalledMessages: msgs})
+	if rep.Registered != n || rep.Created != n {
+		t.Errorf("registered %d, created %d; want %d each", rep.Registered, rep.Created, n)
+	}
+	// The ring itself is undisturbed: everything sent arrived, no errors.
+	if len(rep.Errors) != 0 {
+		t.Errorf("device errors %v, want none", rep.Errors)
+	}
+	if rep.Sent == 0 || rep.Delivered != rep.Sent || rep.Latency.Count != uint64(rep.Delivered) {
+		t.Errorf("ring: acknowledged %d, delivered %d", rep.Sent, rep.Delivered)
+	}
+	// Every stalled device was cut as a slow consumer, by the server's
+	// count, and saw its connection end.
+	if rep.ServerSlowConsumerCuts != stalled {
+		t.Errorf("server slow-consumer cuts %v, want %d", rep.ServerSlowConsumerCuts, stalled)
+	}
+	if got := rep.ServerErrors; len(got) != 1 || got["SLOW_CONSUMER"] != stalled {
+		t.Errorf("server errors %v, want SLOW_CONSUMER %d only", got, stalled)
+	}
+	var ended int64
+	for how, k := range rep.StalledEnds {
+		if how == "STILL_OPEN" {
+			t.Errorf("%d stalled connections still open after the server should have cut them", k)
+		}
+		ended += k
+	}
+	if ended != stalled {
+		t.Errorf("stalled connection ends %v: want %d in all", rep.StalledEnds, stalled)
+	}
+	// Their mail waited in the mailbox: all of it arrived after
+	// reconnecting, each message once.
+	if rep.StalledSent != stalled*msgs || rep.StalledDelivered != rep.StalledSent {
+		t.Errorf("stalled devices: sent %d, drained %d; want %d each", rep.StalledSent, rep.StalledDelivered, stalled*msgs)
+	}
+	if rep.ServerRSSBefore <= 0 || rep.ServerRSSPeak <= 0 || rep.ServerRSSFinal <= 0 || rep.StalledBoundBytes <= 0 {
+		t.Errorf("missing memory figures: before %v, peak %v, final %v, bound %v",
+			rep.ServerRSSBefore, rep.ServerRSSPeak, rep.ServerRSSFinal, rep.StalledBoundBytes)
 	}
 }

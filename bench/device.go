@@ -125,7 +125,10 @@ func (d *device) close() {
 
 // dialers hands out HTTP clients whose connections come from different
 // loopback source addresses, when the server is on IPv4 loopback.
-type dialers struct{ clients []*http.Client }
+type dialers struct {
+	clients []*http.Client
+	sources []net.IP // the clients' source addresses; nil when not spread
+}
 
 func newDialers(server string) *dialers {
 	u, err := url.Parse(server)
@@ -139,7 +142,9 @@ func newDialers(server string) *dialers {
 	}
 	ds := &dialers{}
 	for i := range sourceAddrs {
-		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(firstSource+i))}, Timeout: callTimeout}
+		src := net.IPv4(127, 0, 0, byte(firstSource+i))
+		ds.sources = append(ds.sources, src)
+		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: callTimeout}
 		tr := &http.Transport{DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			return nd.DialContext(ctx, "tcp4", addr)
 		}}
@@ -149,3 +154,12 @@ func newDialers(server string) *dialers {
 }
 
 func (ds *dialers) pick(idx int) *http.Client { return ds.clients[idx%len(ds.clients)] }
+
+// source is the source address pick(idx) dials from; nil for the
+// system's choice.
+func (ds *dialers) source(idx int) net.IP {
+	if len(ds.sources) == 0 {
+		return nil
+	}
+	return ds.sources[idx%len(ds.sources)]
+}

@@ -123,6 +123,14 @@ type Options struct {
 	// mailbox when the devices reconnect; they are sent with Window in
 	// flight per device and Size bytes each.
 	Messages int
+	// Stalled (ring, MLS off) adds that many devices that stop reading
+	// their sockets when the send phase starts, each sent
+	// StalledMessages messages of StalledSize bytes by a ring device;
+	// afterwards they reconnect and drain. Zero values of the last two
+	// take DefaultStalledMessages and DefaultStalledSize.
+	Stalled         int
+	StalledMessages int
+	StalledSize     int
 
 	// Timeout bounds the whole run. Zero: DefaultTimeout.
 	Timeout time.Duration
@@ -157,6 +165,14 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Launcher == nil {
 		o.Launcher = InProcess{}
+	}
+	if o.Stalled > 0 {
+		if o.StalledMessages == 0 {
+			o.StalledMessages = DefaultStalledMessages
+		}
+		if o.StalledSize == 0 {
+			o.StalledSize = DefaultStalledSize
+		}
 	}
 	return o
 }
@@ -197,9 +213,21 @@ func (o Options) validate(ctx context.Context) error {
 		bad("--procs %d: want 1 to %d", o.Procs, MaxProcs)
 	} else if o.Procs > o.Devices {
 		bad("--procs %d is more than the %d devices", o.Procs, o.Devices)
-	} else if per := (o.Devices + o.Procs - 1) / o.Procs; per > maxConnsPerWorker {
+	} else if conns := o.Devices + max(o.Stalled, 0); (conns+o.Procs-1)/o.Procs > maxConnsPerWorker {
 		bad("%d devices per process is over the %d one process may hold here; raise --procs to at least %d",
-			per, maxConnsPerWorker, (o.Devices+maxConnsPerWorker-1)/maxConnsPerWorker)
+			(conns+o.Procs-1)/o.Procs, maxConnsPerWorker, (conns+maxConnsPerWorker-1)/maxConnsPerWorker)
+	}
+	if o.Stalled != 0 {
+		switch {
+		case o.Scenario != ScenarioRing || o.MLS:
+			bad("--stalled applies to ring with MLS off only")
+		case o.Stalled < 0 || o.Stalled > MaxDevices:
+			bad("--stalled %d: want 0 to %d", o.Stalled, MaxDevices)
+		case o.StalledMessages < 1 || o.StalledMessages > MaxMessages:
+			bad("--stalled-messages %d: want 1 to %d", o.StalledMessages, MaxMessages)
+		case o.StalledSize < MinSize || o.StalledSize > proto.MaxCiphertextBytes:
+			bad("--stalled-size %d: want %d to %d bytes", o.StalledSize, MinSize, proto.MaxCiphertextBytes)
+		}
 	}
 	if o.DialConcurrency < 1 || o.DialConcurrency > MaxDialConcurrency {
 		bad("dial concurrency %d: want 1 to %d", o.DialConcurrency, MaxDialConcurrency)

@@ -32,6 +32,11 @@ type Job struct {
 	Size     int           `json:"size,omitempty"`
 	MLS      bool          `json:"mls,omitempty"`
 	Messages int           `json:"messages,omitempty"`
+	// Stalled devices (ring): how many in the whole run, and the mail
+	// each is sent.
+	Stalled         int `json:"stalled,omitempty"`
+	StalledMessages int `json:"stalled_messages,omitempty"`
+	StalledSize     int `json:"stalled_size,omitempty"`
 }
 
 // Phases of each scenario, in order. The coordinator starts each phase
@@ -39,7 +44,7 @@ type Job struct {
 // figures of one phase are never mixed with another's.
 var phases = map[string][]string{
 	ScenarioIdle:  {phaseRegister, phaseConnect, phaseClose},
-	ScenarioRing:  {phaseRegister, phaseCreate, phaseSend, phaseClose},
+	ScenarioRing:  {phaseRegister, phaseCreate, phaseSend, phaseResume, phaseClose},
 	ScenarioBurst: {phaseRegister, phaseCreate, phaseFill, phaseBurst, phaseClose},
 }
 
@@ -48,6 +53,7 @@ const (
 	phaseConnect  = "connect"  // idle: connect and authenticate every device
 	phaseCreate   = "create"   // ring: create each device's conversation with the next
 	phaseSend     = "send"     // ring: send for the duration
+	phaseResume   = "resume"   // ring: stalled devices read again, reconnect and drain (a no-op without them)
 	phaseFill     = "fill"     // burst: fill the mailboxes without acknowledging, then disconnect
 	phaseBurst    = "burst"    // burst: reconnect every device at once (draining continues after)
 	phaseClose    = "close"    // close every connection
@@ -79,6 +85,13 @@ type Counters struct {
 	Failed    int64 `json:"failed"` // errors of any code
 	// Errors counts failures by code (a proto.Code name or a bench key).
 	Errors map[string]int64 `json:"errors,omitempty"`
+	// Stalled devices (ring --stalled): mail acknowledged to their
+	// feeders, mail they drained after reconnecting (each message once),
+	// and how their stalled connections ended (a proto.Code name or an
+	// end* key).
+	StalledSent      int64            `json:"stalled_sent,omitempty"`
+	StalledDelivered int64            `json:"stalled_delivered,omitempty"`
+	StalledEnds      map[string]int64 `json:"stalled_ends,omitempty"`
 }
 
 func (c *Counters) add(o Counters) {
@@ -89,6 +102,14 @@ func (c *Counters) add(o Counters) {
 	c.Sent += o.Sent
 	c.Delivered += o.Delivered
 	c.Failed += o.Failed
+	c.StalledSent += o.StalledSent
+	c.StalledDelivered += o.StalledDelivered
+	for k, v := range o.StalledEnds {
+		if c.StalledEnds == nil {
+			c.StalledEnds = map[string]int64{}
+		}
+		c.StalledEnds[k] += v
+	}
 	for k, v := range o.Errors {
 		if c.Errors == nil {
 			c.Errors = map[string]int64{}

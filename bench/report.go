@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/parleyhq/parley/proto"
 )
 
 // Modes as the report names them.
@@ -78,6 +80,24 @@ type Report struct {
 	OtherCPUSeconds      map[string]float64 `json:"other_cpu_seconds,omitempty"`
 	CPUPer1000WithOthers float64            `json:"cpu_ms_per_1000_with_others,omitempty"`
 
+	// Stalled devices (ring --stalled): how many, the mail each was sent
+	// (acknowledged to its feeder) and drained after reconnecting, how
+	// their stalled connections ended as the devices saw it, the server's
+	// slow-consumer cuts over the run, and its RSS before the send phase,
+	// at its peak while they were stalled, at the end of the send phase
+	// and after they drained. StalledBoundBytes is the most mail the
+	// server may hold for them in memory (see stalledBound).
+	Stalled                int              `json:"stalled,omitempty"`
+	StalledMessages        int              `json:"stalled_messages,omitempty"`
+	StalledSize            int              `json:"stalled_size,omitempty"`
+	StalledSent            int64            `json:"stalled_sent,omitempty"`
+	StalledDelivered       int64            `json:"stalled_delivered,omitempty"`
+	StalledEnds            map[string]int64 `json:"stalled_ends,omitempty"`
+	ServerSlowConsumerCuts float64          `json:"server_slow_consumer_cuts,omitempty"`
+	ServerRSSPeak          float64          `json:"server_rss_peak,omitempty"`
+	ServerRSSFinal         float64          `json:"server_rss_final,omitempty"`
+	StalledBoundBytes      float64          `json:"stalled_bound_bytes,omitempty"`
+
 	// ClientCPUSeconds is the workers' CPU time in the measured phase
 	// (idle: connect; ring: send; burst: burst), when they run as
 	// processes of their own.
@@ -89,7 +109,7 @@ type Report struct {
 	ServerErrors map[string]int64 `json:"server_errors,omitempty"`
 	Notes        []string         `json:"notes,omitempty"`
 
-	before, after           Sample
+	before, after, final    Sample // final: after the stalled devices drained
 	otherBefore, otherAfter map[string]float64
 	inProcess               bool // workers share this process: their CPU is not theirs alone
 }
@@ -130,8 +150,25 @@ func newReport(o Options) *Report {
 		} else {
 			r.Rate = o.Rate
 		}
+		r.Stalled, r.StalledMessages, r.StalledSize = o.Stalled, o.StalledMessages, o.StalledSize
+		r.StalledBoundBytes = stalledBound(o.Stalled, o.StalledMessages, o.StalledSize)
 	}
 	return r
+}
+
+// envelopeOverhead bounds what a pushed envelope adds to its ciphertext:
+// ids, sequence, timestamps, protobuf and WebSocket framing.
+const envelopeOverhead = 1 << 10
+
+// stalledBound is the most memory the server's send queues may hold for
+// n stalled devices sent m messages of size bytes each: the server
+// pushes at most proto.MaxEventBatch unacknowledged mailbox entries per
+// connection (the rest waits in the mailbox), and a device that sends
+// nothing gets no responses, so its bounded queue of other frames
+// (server.DefaultSendQueue) stays empty. Kernel socket buffers come on
+// top of it.
+func stalledBound(n, m, size int) float64 {
+	return float64(n) * float64(min(m, proto.MaxEventBatch)) * float64(size+envelopeOverhead)
 }
 
 func latencyOf(h *Histogram) LatencyReport {
@@ -182,6 +219,14 @@ func (r *Report) finish(results []*WorkerStats) {
 	r.Registered, r.Connected, r.Created = t.Registered, t.Connected, t.Created
 	r.Attempted, r.Sent, r.Delivered = t.Attempted, t.Sent, t.Delivered
 	r.Errors = t.Errors
+	r.StalledSent, r.StalledDelivered, r.StalledEnds = t.StalledSent, t.StalledDelivered, t.StalledEnds
+	if lost := r.StalledSent - r.StalledDelivered; r.Stalled > 0 && lost > 0 {
+		if t.Errors == nil {
+			t.Errors = map[string]int64{}
+		}
+		t.Errors[errLost] += lost
+		r.Errors = t.Errors
+	}
 	if r.Errors == nil {
 		r.Errors = map[string]int64{}
 	}
@@ -266,6 +311,16 @@ func (r *Report) serverFigures() {
 			}
 		}
 	}
+	if r.Stalled > 0 {
+		r.ServerRSSBefore, r.ServerRSSAfter = b.Sum(metricRSS), a.Sum(metricRSS)
+		if r.final != nil {
+			// Errors and cuts over the whole run, cuts after the send
+			// phase included.
+			a = r.final
+			r.ServerRSSFinal = a.Sum(metricRSS)
+		}
+		r.ServerSlowConsumerCuts = a.Sum(metricSlowCuts) - b.Sum(metricSlowCuts)
+	}
 	r.ServerErrors = map[string]int64{}
 	for labels, v := range a[metricErrors] {
 		if d := int64(v - b[metricErrors][labels]); d > 0 {
@@ -317,6 +372,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 			row("server CPU", "%.2fs, %.1f ms per 1,000 delivered", r.ServerCPUSeconds, r.CPUPer1000)
 		}
 		r.writeOtherCPU(row)
+		if r.Stalled > 0 {
+			r.writeStalled(row)
+		}
 	case ScenarioBurst:
 		row("mail per device", "%d of %d bytes, filled with window %d", r.Messages, r.Size, r.Window)
 		row("filled / drained", "%d / %d", r.Sent, r.Delivered)
@@ -339,6 +397,19 @@ func (r *Report) WriteTable(w io.Writer) error {
 		row("note", "%s", n)
 	}
 	return tw.Flush()
+}
+
+func (r *Report) writeStalled(row func(k, format string, args ...any)) {
+	row("stalled devices", "%d, each sent %d messages of %d bytes", r.Stalled, r.StalledMessages, r.StalledSize)
+	row("stalled: sent / drained after reconnecting", "%d / %d", r.StalledSent, r.StalledDelivered)
+	row("stalled: connections ended (devices)", "%s", codes(r.StalledEnds))
+	row("stalled: server slow-consumer cuts", "%.0f", r.ServerSlowConsumerCuts)
+	if r.ServerRSSBefore > 0 {
+		row("server RSS", "%s before, %s peak, %s end of sends, %s after the drain",
+			mib(r.ServerRSSBefore), mib(r.ServerRSSPeak), mib(r.ServerRSSAfter), mib(r.ServerRSSFinal))
+	}
+	row("stalled: bound of queued mail", "%s (%d × min(%d, %d) × (%d + %d) bytes) over the baseline",
+		mib(r.StalledBoundBytes), r.Stalled, r.StalledMessages, proto.MaxEventBatch, r.StalledSize, envelopeOverhead)
 }
 
 func (r *Report) writeOtherCPU(row func(k, format string, args ...any)) {

@@ -101,6 +101,9 @@ type ring struct {
 	loops     sync.WaitGroup
 	mode      atomic.Int32
 	burst     time.Time // start of the burst phase; set before its loops start
+
+	stalled      []*stalledDev  // this worker's stalled devices (ring --stalled)
+	stalledLoops sync.WaitGroup // their event loops
 }
 
 func newRing(job *Job, st *stats) *ring {
@@ -110,6 +113,9 @@ func newRing(job *Job, st *stats) *ring {
 	}
 	sum := sha256.Sum256([]byte(job.Run))
 	copy(r.runTag[:], sum[:])
+	if job.Stalled > 0 {
+		r.newStalled()
+	}
 	return r
 }
 
@@ -134,6 +140,7 @@ func (r *ring) phase(ctx context.Context, name string) error {
 			conn := d.conn
 			r.loops.Go(func() { r.events(d, conn) })
 		})
+		r.registerStalled(ctx)
 	case phaseCreate:
 		forEach(ctx, r.devs, r.job.DialConcurrency, func(d *device) {
 			if d.conn == nil {
@@ -145,6 +152,7 @@ func (r *ring) phase(ctx context.Context, name string) error {
 			}
 			r.st.created.Add(1)
 		})
+		r.createStalled(ctx)
 		t := time.NewTimer(createWait)
 		defer t.Stop()
 		select {
@@ -158,13 +166,17 @@ func (r *ring) phase(ctx context.Context, name string) error {
 	case phaseSend:
 		start := time.Now()
 		end := start.Add(r.job.Duration)
+		r.stallAll()
 		var senders sync.WaitGroup
 		for _, d := range r.devs {
 			if d.conn != nil {
 				senders.Go(func() { r.sendLoop(ctx, d, start, end, 0) })
 			}
 		}
+		r.feedStalled(ctx, start, end, &senders)
 		senders.Wait()
+	case phaseResume:
+		r.resumeStalled(ctx)
 	case phaseFill:
 		r.mode.Store(modeHold)
 		var senders sync.WaitGroup
@@ -377,4 +389,5 @@ func (r *ring) close() {
 	}
 	forEach(context.Background(), r.devs, r.job.DialConcurrency, (*device).close)
 	r.loops.Wait()
+	r.closeStalled()
 }

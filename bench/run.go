@@ -49,6 +49,7 @@ type coordinator struct {
 	phase    string
 
 	rep *Report
+	rss *rssSampler // server RSS while stalled devices hold mail; nil without them
 }
 
 // workerMsg is a message from worker w, or its end (eof).
@@ -65,6 +66,7 @@ func (c *coordinator) run(ctx context.Context) (rep *Report, err error) {
 	c.results = make([]*WorkerStats, n)
 	c.done = make([]map[string]PhaseTime, n)
 	defer func() {
+		c.rss.stop()
 		if cerr := c.shutdown(); err == nil && cerr != nil {
 			err = cerr
 		}
@@ -77,6 +79,7 @@ func (c *coordinator) run(ctx context.Context) (rep *Report, err error) {
 			First: first, Count: end - first, Devices: c.o.Devices,
 			DialConcurrency: c.o.DialConcurrency, Rate: c.o.Rate, Max: c.o.Max, Window: c.o.Window,
 			Duration: c.o.Duration, Size: c.o.Size, MLS: c.o.MLS, Messages: c.o.Messages,
+			Stalled: c.o.Stalled, StalledMessages: c.o.StalledMessages, StalledSize: c.o.StalledSize,
 		}
 		if err := c.start(ctx, w, &job); err != nil {
 			return nil, err
@@ -268,6 +271,9 @@ func (c *coordinator) before(ctx context.Context, p string) error {
 			return err
 		}
 		c.rep.before = s
+		if c.o.Stalled > 0 && p == phaseSend {
+			c.rss = startRSSSampler(ctx, c.hc, c.o.MetricsURL)
+		}
 	}
 	return nil
 }
@@ -294,6 +300,8 @@ func (c *coordinator) after(ctx context.Context, p string) error {
 		if _, err := c.await(ctx, time.Now().Add(c.o.Hold), func() bool { return false }); err != nil {
 			return err
 		}
+	case p == phaseResume:
+		return c.afterResume(ctx)
 	case c.o.Scenario == ScenarioRing && p == phaseSend, c.o.Scenario == ScenarioBurst && p == phaseBurst:
 		// Wait for the messages still in flight (burst: for the
 		// mailboxes to drain).

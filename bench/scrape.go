@@ -19,6 +19,7 @@ const (
 	metricHeapInuse = "go_memstats_heap_inuse_bytes"
 	metricErrors    = "parley_errors_total"
 	metricAuthConns = "parley_connections_authenticated"
+	metricSlowCuts  = "parley_slow_consumer_cuts_total"
 )
 
 const (

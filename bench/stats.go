@@ -27,13 +27,25 @@ type stats struct {
 	attempted, sent, delivered     atomic.Int64
 	failed                         atomic.Int64
 	firstSend, lastDelivery        atomic.Int64 // Unix ns
+	stalledSent, stalledDelivered  atomic.Int64
 
 	mu     sync.Mutex
 	errors map[string]int64
+	ends   map[string]int64 // how stalled devices' connections ended
 	hist   Histogram
 }
 
 func newStats() *stats { return &stats{errors: map[string]int64{}} }
+
+// stalledEnd counts how a stalled device's connection ended.
+func (s *stats) stalledEnd(how string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ends == nil {
+		s.ends = map[string]int64{}
+	}
+	s.ends[how]++
+}
 
 // fail counts an error under its code.
 func (s *stats) fail(err error) { s.failCode(errorCode(err)) }
@@ -77,12 +89,15 @@ func (s *stats) counters() Counters {
 	c := Counters{
 		Registered: s.registered.Load(), Connected: s.connected.Load(), Created: s.created.Load(),
 		Attempted: s.attempted.Load(), Sent: s.sent.Load(), Delivered: s.delivered.Load(),
-		Failed: s.failed.Load(),
+		Failed: s.failed.Load(), StalledSent: s.stalledSent.Load(), StalledDelivered: s.stalledDelivered.Load(),
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.errors) > 0 {
 		c.Errors = maps.Clone(s.errors)
+	}
+	if len(s.ends) > 0 {
+		c.StalledEnds = maps.Clone(s.ends)
 	}
 	return c
 }

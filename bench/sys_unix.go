@@ -32,3 +32,9 @@ func processCPUSelf() float64 {
 	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
 	return tv(ru.Utime) + tv(ru.Stime)
 }
+
+// setReceiveBuffer sets a socket's SO_RCVBUF before it connects, which
+// also turns off the kernel's receive-buffer autotuning for it.
+func setReceiveBuffer(fd uintptr, bytes int) error {
+	return syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, bytes)
+}

@@ -39,6 +39,9 @@ func validJob(j *Job) error {
 	case j.Scenario == ScenarioRing && (j.Duration <= 0 || j.Duration > MaxDuration || j.Window < 1 || j.Window > MaxWindow ||
 		j.Size < MinSize || j.Size > 64<<10 || !j.Max && j.Rate <= 0):
 		return errors.New("ring: duration, window, size or rate out of range")
+	case j.Stalled < 0 || j.Stalled > MaxDevices || j.Stalled > 0 && (j.Scenario != ScenarioRing || j.MLS ||
+		j.StalledMessages < 1 || j.StalledMessages > MaxMessages || j.StalledSize < MinSize || j.StalledSize > 64<<10):
+		return errors.New("stalled devices: count, messages or size out of range")
 	case j.Scenario == ScenarioBurst && (j.Messages < 1 || j.Messages > MaxMessages || j.Window < 1 || j.Window > MaxWindow ||
 		j.Size < MinSize || j.Size > 64<<10 || j.MLS):
 		return errors.New("burst: messages, window or size out of range")
@@ -107,8 +110,10 @@ func runJob(ctx context.Context, job *Job, gos <-chan string, out *lineWriter) e
 	if err != nil {
 		return fmt.Errorf("bench worker: %w", err)
 	}
-	if limit > 0 && uint64(job.Count)+maxFilesSlack > limit {
-		return fmt.Errorf("bench worker: %d connections need more than the %d open files this process may hold; use more --procs", job.Count, limit)
+	// Stalled devices this worker holds: about its share of them.
+	conns := job.Count + (job.Stalled+job.Devices-1)/job.Devices*job.Count
+	if limit > 0 && uint64(conns)+maxFilesSlack > limit {
+		return fmt.Errorf("bench worker: %d connections need more than the %d open files this process may hold; use more --procs", conns, limit)
 	}
 
 	st := newStats()

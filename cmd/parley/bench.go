@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"time"
@@ -18,7 +19,7 @@ const defaultMetricsURL = "http://127.0.0.1:8081/metrics"
 // binary re-executed as `parley bench worker`.
 func (a *app) benchCmd() *cobra.Command {
 	var o bench.Options
-	var asJSON bool
+	var asJSON, compare bool
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure a running server: idle connections, message ring, reconnect storm",
@@ -64,6 +65,9 @@ clients with real encryption for the end-to-end figure.`,
 		if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			o.ProgressTTY = true
 		}
+		if compare && scenario == bench.ScenarioRing {
+			return runCompare(cmd, o, asJSON)
+		}
 		rep, err := bench.Run(cmd.Context(), o)
 		if err != nil {
 			return err
@@ -97,6 +101,10 @@ clients with real encryption for the end-to-end figure.`,
 	rf.DurationVar(&o.Duration, "duration", 10*time.Second, "how long devices send")
 	rf.IntVar(&o.Size, "size", 256, "ciphertext bytes per message (with --mls: text bytes)")
 	rf.BoolVar(&o.MLS, "mls", false, "full SDK clients with real MLS encryption (keep --devices small)")
+	rf.IntVar(&o.Stalled, "stalled", 0, "extra devices that stop reading their sockets when sending starts while ring devices send to them; they reconnect and drain at the end")
+	rf.IntVar(&o.StalledMessages, "stalled-messages", bench.DefaultStalledMessages, "messages each stalled device is sent")
+	rf.IntVar(&o.StalledSize, "stalled-size", bench.DefaultStalledSize, "ciphertext bytes of each message to a stalled device")
+	rf.BoolVar(&compare, "compare", false, "with --stalled: first run the same ring without stalled devices, then with them, and report both")
 
 	burst := &cobra.Command{
 		Use:   "burst",
@@ -121,4 +129,44 @@ clients with real encryption for the end-to-end figure.`,
 	}
 	cmd.AddCommand(idle, ring, burst, worker)
 	return cmd
+}
+
+// runCompare runs the ring undisturbed and then with its stalled
+// devices, against the same server, and reports both and the ratio of
+// their p99 latencies.
+func runCompare(cmd *cobra.Command, o bench.Options, asJSON bool) error {
+	if o.Stalled == 0 {
+		return fmt.Errorf("--compare needs --stalled N: it compares a ring with N stalled devices to the same ring without them")
+	}
+	calm := o
+	calm.Stalled = 0
+	base, err := bench.Run(cmd.Context(), calm)
+	if err != nil {
+		return fmt.Errorf("undisturbed run: %w", err)
+	}
+	stalled, err := bench.Run(cmd.Context(), o)
+	if err != nil {
+		return fmt.Errorf("run with %d stalled devices: %w", o.Stalled, err)
+	}
+	ratio := 0.0
+	if base.Latency.P99 > 0 {
+		ratio = stalled.Latency.P99 / base.Latency.P99
+	}
+	out := cmd.OutOrStdout()
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"undisturbed": base, "stalled": stalled, "p99_ratio": ratio})
+	}
+	fmt.Fprintln(out, "== undisturbed ==")
+	if err := base.WriteTable(out); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\n== with %d stalled devices ==\n", o.Stalled)
+	if err := stalled.WriteTable(out); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "\nring p99 with stalled devices / undisturbed: %.2f ms / %.2f ms = %.2f× (target ≤ 2×)\n",
+		stalled.Latency.P99, base.Latency.P99, ratio)
+	return err
 }
