@@ -334,6 +334,7 @@ func (g *Group) MergePendingCommit() error {
 	g.pending = nil
 	g.install(p.next)
 	g.active = true
+	g.linked = nil // only the first commit of a resumed group uses it
 	return nil
 }
 

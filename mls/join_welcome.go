@@ -95,6 +95,7 @@ func JoinFromWelcomeWith(welcome []byte, bundles []*KeyPackageBundle, id Identit
 		g.linked = []linkedPSK{link.psk}
 	}
 	pskSecret, err := g.pskSecret(cs, nil, gs.PSKs)
+	g.linked = nil // used only by the line above
 	if err != nil {
 		return nil, err
 	}
