@@ -56,6 +56,12 @@ func (k Kind) String() string {
 type Message struct {
 	Kind   Kind
 	Seq    uint64 // KindMail
+	// Envelope (KindMail, optional) is the envelope of entry Seq when the
+	// write that signals it put no other entry in this device's mailbox,
+	// so a connection that has pushed everything up to Seq-1 can push it
+	// without reading the mailbox. A bus may drop it (bus/nats does: it
+	// carries wake-ups only); subscribers must not modify it.
+	Envelope []byte
 	Frame  []byte // KindFrame; subscribers must not modify it
 	Code   int32  // KindClose: a proto.Code
 	Reason string // KindClose: for a person

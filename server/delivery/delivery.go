@@ -248,17 +248,29 @@ func (s *Service) envelope(who gateway.Identity, e *proto.Envelope) ([]byte, err
 
 // notify tells each device the highest seq just written for it. Failure
 // only delays delivery until the device's next fetch or reconnect.
+//
+// A device that got exactly one entry is sent that entry's envelope too,
+// so its connection, if it is caught up, pushes it from memory instead of
+// reading it back from the mailbox.
 func (s *Service) notify(mail []store.Mail) {
-	high := make(map[string]uint64, len(mail))
+	type signal struct {
+		seq uint64
+		env []byte // nil once the device got more than one entry
+	}
+	high := make(map[string]signal, len(mail))
 	order := make([]string, 0, len(mail))
 	for _, m := range mail {
-		if _, ok := high[m.DeviceID]; !ok {
+		sig, ok := high[m.DeviceID]
+		if !ok {
 			order = append(order, m.DeviceID)
+			high[m.DeviceID] = signal{seq: m.Seq, env: m.Envelope}
+			continue
 		}
-		high[m.DeviceID] = max(high[m.DeviceID], m.Seq)
+		high[m.DeviceID] = signal{seq: max(sig.seq, m.Seq)}
 	}
 	for _, d := range order {
-		if err := s.bus.Publish(context.Background(), d, bus.Message{Kind: bus.KindMail, Seq: high[d]}); err != nil {
+		sig := high[d]
+		if err := s.bus.Publish(context.Background(), d, bus.Message{Kind: bus.KindMail, Seq: sig.seq, Envelope: sig.env}); err != nil {
 			s.log.Warn("mail signal lost; the device gets it on its next fetch", "device", d, "err", err)
 		}
 	}

@@ -457,7 +457,9 @@ func (c *conn) respond(r *proto.Response) {
 func (c *conn) onBus(m bus.Message) {
 	switch m.Kind {
 	case bus.KindMail:
-		c.wakePusher()
+		if m.Envelope == nil || !c.pushDirect(m.Seq, m.Envelope) {
+			c.wakePusher()
+		}
 	case bus.KindFrame:
 		c.g.cfg.Metrics.MessagesOut.WithLabelValues("event").Inc()
 		c.enqueue(m.Frame)

@@ -110,6 +110,34 @@ func (c *conn) pushLoop() {
 	}
 }
 
+// pushDirect pushes entry seq from memory when that is exactly what the
+// pusher would do next: the device has everything up to seq-1, the pusher
+// is idle, the window has room and nothing waits to be written (a pushed
+// entry never jumps the queue's backpressure). Otherwise it returns false
+// and the caller wakes the pusher, which reads the mailbox.
+func (c *conn) pushDirect(seq uint64, envelope []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.pushOK || c.closing || c.pushRunning || len(c.out) > 0 || seq == 0 {
+		return false
+	}
+	c.win.mu.Lock()
+	ok := c.win.cursor == seq-1 && len(c.win.pushed) < proto.MaxEventBatch
+	if ok {
+		c.win.cursor = seq
+		c.win.pushed = append(c.win.pushed, seq)
+	}
+	c.win.mu.Unlock()
+	if !ok {
+		return false
+	}
+	m := c.g.cfg.Metrics
+	m.MailboxInFlight.Inc()
+	c.queueLocked(outFrame{b: encodeFrame(opBinary, EnvelopeFrame(seq, envelope))})
+	m.MessagesOut.WithLabelValues("mailbox").Inc()
+	return true
+}
+
 // wakePusher makes sure the pusher looks at the mailbox again: it starts
 // it, or tells the running one to fetch once more before it stops.
 func (c *conn) wakePusher() {
