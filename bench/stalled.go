@@ -37,11 +37,14 @@ const (
 	// (TCP's minimum): see setSmallSegments.
 	stalledSegment = 536
 	// DefaultStalledMessages is the mail each stalled device is sent.
-	DefaultStalledMessages = 8
-	// DefaultStalledSize is the ciphertext size of that mail: 8 × 16 KiB
-	// is more than the loopback socket buffers between the server and a
-	// stalled device hold, so the server's writer stalls.
-	DefaultStalledSize = 16 << 10
+	DefaultStalledMessages = 6
+	// DefaultStalledSize is the ciphertext size of that mail (the
+	// largest allowed). 6 × 64 KiB is more than the socket buffers
+	// between the server and a stalled device hold even with its small
+	// receive buffer and segments (measured on loopback: the server's
+	// kernel buffered about 170 KiB per such socket), so the server's
+	// writer stalls for good and the write timeout cuts the device.
+	DefaultStalledSize = proto.MaxCiphertextBytes
 	// stalledEndWait bounds how long resumed devices wait to see how the
 	// server ended their connections.
 	stalledEndWait = 3 * time.Second
