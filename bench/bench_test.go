@@ -137,7 +137,7 @@ func TestOptionsRefused(t *testing.T) {
 		{"idle with mls", func(o *bench.Options) { o.Scenario, o.MLS = bench.ScenarioIdle, true }, "--mls"},
 		{"unbounded", func(o *bench.Options) { o.Duration = 0 }, "--duration"},
 		{"stalled with mls", func(o *bench.Options) { o.MLS, o.Stalled = true, 5 }, "--stalled applies to ring with MLS off"},
-		{"huge stalled mail", func(o *bench.Options) { o.Stalled, o.StalledSize = 5, 1 << 20 }, "--stalled-size"},
+		{"huge stalled mail", func(o *bench.Options) { o.Stalled, o.StalledSize = 5, 1<<20 }, "--stalled-size"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := ring
