@@ -203,6 +203,10 @@ type Mailboxes interface {
 	// one error per submission: nil or ErrDuplicate. The second return is a
 	// failure of the whole batch, in which case nothing was written.
 	Deliver(ctx context.Context, subs []Submission) ([]error, error)
+	// DeliverAndAck is Deliver that also applies acks (as AckAll) in the
+	// same transaction, so a batch of Sends and acks costs one disk sync.
+	// A failure of the whole batch applies neither.
+	DeliverAndAck(ctx context.Context, subs []Submission, acks []AckUpTo) ([]error, error)
 	// Fetch returns up to limit unexpired entries of the device's mailbox
 	// with Seq > after, in order.
 	Fetch(ctx context.Context, deviceID string, after uint64, limit int, now time.Time) ([]Mail, error)

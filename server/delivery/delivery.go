@@ -126,10 +126,9 @@ func cmpOr[T comparable](v, def T) T {
 	return v
 }
 
-// Start runs the batcher, the ack writer and the expiry sweeper until Stop.
+// Start runs the batcher and the expiry sweeper until Stop.
 func (s *Service) Start() {
 	s.wg.Go(s.batcher)
-	s.wg.Go(s.acker)
 	s.wg.Go(s.sweeper)
 }
 

@@ -111,45 +111,79 @@ func (s *Service) prepare(ctx context.Context, who gateway.Identity, m *proto.Se
 	return sub, nil
 }
 
-// batcher is the group commit: it takes whatever Sends are queued (at
-// least one, at most maxBatch) and writes them in one store call. While a
-// write runs, the next batch queues up, so batches grow with load and a
-// lone Send waits for no timer.
+// batcher is the group commit: it takes whatever Sends and acks are
+// queued (at least one of either, at most maxBatch of each) and writes
+// them in one store call, one transaction. While a write runs, the next
+// batch queues up, so batches grow with load and a lone Send or ack waits
+// for no timer.
 func (s *Service) batcher() {
 	batch := make([]*submission, 0, s.maxBatch)
-	for first := range s.in {
-		batch = append(batch[:0], first)
-	fill:
-		for len(batch) < s.maxBatch {
-			select {
-			case next, ok := <-s.in:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, next)
-			default:
-				break fill
+	acks := make([]*ackReq, 0, s.maxBatch)
+	in, ackIn := s.in, s.acks
+	for in != nil || ackIn != nil {
+		// Wait for the first item; a closed channel is done with.
+		select {
+		case sub, ok := <-in:
+			if !ok {
+				in = nil
+				continue
 			}
+			batch = append(batch, sub)
+		case a, ok := <-ackIn:
+			if !ok {
+				ackIn = nil
+				continue
+			}
+			acks = append(acks, a)
 		}
-		s.write(batch)
+		batch = fill(batch, in, s.maxBatch)
+		acks = fill(acks, ackIn, s.maxBatch)
+		s.write(batch, acks)
 		clear(batch)
+		clear(acks)
+		batch, acks = batch[:0], acks[:0]
 	}
 }
 
-// write stores one batch and answers its senders in order.
-func (s *Service) write(batch []*submission) {
+// fill adds what ch holds now, up to limit items in all, without waiting.
+func fill[T any](dst []T, ch chan T, limit int) []T {
+	for ch != nil && len(dst) < limit {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				return dst
+			}
+			dst = append(dst, v)
+		default:
+			return dst
+		}
+	}
+	return dst
+}
+
+// write stores one batch, answers its senders in order and its ackers.
+func (s *Service) write(batch []*submission, acks []*ackReq) {
 	subs := make([]store.Submission, len(batch))
 	for i, b := range batch {
 		subs[i] = b.sub
 	}
+	ackList := make([]store.AckUpTo, len(acks))
+	for i, a := range acks {
+		ackList[i] = a.ack
+	}
 	ctx, cancel := context.WithTimeout(s.writes, writeTimeout)
 	defer cancel()
 	start := time.Now()
-	errs, err := s.st.Deliver(ctx, subs)
+	errs, err := s.st.DeliverAndAck(ctx, subs, ackList)
 	s.m.BatchSeconds.Observe(time.Since(start).Seconds())
-	s.m.BatchSize.Observe(float64(len(batch)))
+	if len(batch) > 0 {
+		s.m.BatchSize.Observe(float64(len(batch)))
+	}
+	for _, a := range acks {
+		a.done <- err
+	}
 	if err != nil {
-		s.log.Error("delivery batch failed; senders will retry", "submissions", len(batch), "err", err)
+		s.log.Error("delivery batch failed; senders will retry", "submissions", len(batch), "acks", len(acks), "err", err)
 		code := proto.Code_UNAVAILABLE
 		for _, b := range batch {
 			b.done(s.errorResponse(&proto.Error{Code: code, Message: "the message was not stored; send it again with the same message_id"}))

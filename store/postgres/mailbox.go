@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/parleyhq/parley/proto"
 	"github.com/parleyhq/parley/store"
@@ -138,17 +139,31 @@ func writeMail(ctx context.Context, tx pgx.Tx, mail []store.Mail) ([]uint64, err
 }
 
 func (s *Store) Deliver(ctx context.Context, subs []store.Submission) ([]error, error) {
+	return s.DeliverAndAck(ctx, subs, nil)
+}
+
+func (s *Store) DeliverAndAck(ctx context.Context, subs []store.Submission, acks []store.AckUpTo) ([]error, error) {
 	for _, sub := range subs {
 		if err := checkSubmission(sub.SenderDevice, sub.MessageID, sub.Mail); err != nil {
 			return nil, wrap("deliver", err)
 		}
 	}
 	if len(subs) == 0 {
+		if len(acks) > 0 {
+			if err := s.AckAll(ctx, acks); err != nil {
+				return nil, err
+			}
+		}
 		return []error{}, nil
 	}
 	var results []error
 	var seqs []uint64
 	err := s.tx(ctx, "deliver", func(tx pgx.Tx) error {
+		if len(acks) > 0 {
+			if err := ackExec(ctx, tx, acks); err != nil {
+				return err
+			}
+		}
 		results = make([]error, len(subs))
 		fresh, err := claimIDs(ctx, tx, subs)
 		if err != nil {
@@ -208,14 +223,21 @@ func (s *Store) Ack(ctx context.Context, deviceID string, upTo uint64) error {
 }
 
 func (s *Store) AckAll(ctx context.Context, acks []store.AckUpTo) error {
+	return wrap("ack", ackExec(ctx, s.pool, acks))
+}
+
+// ackExec deletes the acknowledged mail of many devices in one statement.
+func ackExec(ctx context.Context, db interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, acks []store.AckUpTo) error {
 	devs := make([]string, len(acks))
 	seqs := make([]int64, len(acks))
 	for i, a := range acks {
 		devs[i], seqs[i] = a.DeviceID, int64(min(a.UpTo, 1<<63-1))
 	}
-	_, err := s.pool.Exec(ctx, `DELETE FROM mail m USING unnest($1::text[], $2::bigint[]) AS a(device_id, up_to)
+	_, err := db.Exec(ctx, `DELETE FROM mail m USING unnest($1::text[], $2::bigint[]) AS a(device_id, up_to)
 		WHERE m.device_id = a.device_id AND m.seq <= a.up_to`, devs, seqs)
-	return wrap("ack", err)
+	return err
 }
 
 func (s *Store) MailboxDepth(ctx context.Context, deviceID string) (int, uint64, error) {

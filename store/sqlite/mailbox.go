@@ -139,6 +139,10 @@ func checkSubmission(sender string, id []byte, mail []store.Mail) error {
 }
 
 func (s *Store) Deliver(ctx context.Context, subs []store.Submission) ([]error, error) {
+	return s.DeliverAndAck(ctx, subs, nil)
+}
+
+func (s *Store) DeliverAndAck(ctx context.Context, subs []store.Submission, acks []store.AckUpTo) ([]error, error) {
 	for _, sub := range subs {
 		if err := checkSubmission(sub.SenderDevice, sub.MessageID, sub.Mail); err != nil {
 			return nil, wrap("deliver", err)
@@ -164,7 +168,10 @@ func (s *Store) Deliver(ctx context.Context, subs []store.Submission) ([]error, 
 				}
 			}
 		}
-		return b.flush()
+		if err := b.flush(); err != nil {
+			return err
+		}
+		return ackTx(ctx, tx, acks)
 	})
 	if err != nil {
 		return nil, err
@@ -216,14 +223,16 @@ func (s *Store) Ack(ctx context.Context, deviceID string, upTo uint64) error {
 }
 
 func (s *Store) AckAll(ctx context.Context, acks []store.AckUpTo) error {
-	return s.write(ctx, "ack", func(tx *sql.Tx) error {
-		for _, a := range acks {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM mail WHERE device_id = ? AND seq <= ?`, a.DeviceID, clamp(a.UpTo)); err != nil {
-				return err
-			}
+	return s.write(ctx, "ack", func(tx *sql.Tx) error { return ackTx(ctx, tx, acks) })
+}
+
+func ackTx(ctx context.Context, tx *sql.Tx, acks []store.AckUpTo) error {
+	for _, a := range acks {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM mail WHERE device_id = ? AND seq <= ?`, a.DeviceID, clamp(a.UpTo)); err != nil {
+			return err
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 func (s *Store) MailboxDepth(ctx context.Context, deviceID string) (int, uint64, error) {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -369,4 +370,40 @@ func testAckAll(t *testing.T, s store.Store) {
 		t.Errorf("AckAll touched dev-z: depth %d", n)
 	}
 	noErr(t, "AckAll(empty)", s.AckAll(t.Context(), nil))
+}
+
+func testDeliverAndAck(t *testing.T, s store.Store) {
+	deliver(t, s, sub("dev-a", 1, mail("dev-x", "1")), sub("dev-a", 2, mail("dev-x", "2")), sub("dev-a", 3, mail("dev-y", "1")))
+	// A failed batch applies neither its mail nor its acks.
+	bad := []store.Submission{sub("dev-a", 4, store.Mail{DeviceID: "", Envelope: []byte("no device"), Expires: T0.Add(time.Hour)})}
+	if _, err := s.DeliverAndAck(t.Context(), bad, []store.AckUpTo{{DeviceID: "dev-x", UpTo: 2}}); err == nil {
+		t.Fatal("DeliverAndAck of a mail without a device succeeded")
+	}
+	if n, _ := depth(t, s, "dev-x"); n != 2 {
+		t.Errorf("failed batch applied its ack: depth %d", n)
+	}
+	subs := []store.Submission{sub("dev-a", 5, mail("dev-x", "3")), sub("dev-a", 1, mail("dev-x", "dup"))}
+	errs, err := s.DeliverAndAck(t.Context(), subs, []store.AckUpTo{{DeviceID: "dev-x", UpTo: 1}, {DeviceID: "dev-y", UpTo: 1}})
+	noErr(t, "DeliverAndAck", err)
+	if len(errs) != 2 || errs[0] != nil || !errors.Is(errs[1], store.ErrDuplicate) {
+		t.Fatalf("DeliverAndAck results = %v", errs)
+	}
+	if subs[0].Mail[0].Seq != 3 {
+		t.Errorf("seq = %d, want 3", subs[0].Mail[0].Seq)
+	}
+	if got := envelopes(fetchAll(t, s, "dev-x")); !equalStrings(got, []string{"2", "3"}) {
+		t.Errorf("dev-x after DeliverAndAck = %q", got)
+	}
+	if n, _ := depth(t, s, "dev-y"); n != 0 {
+		t.Errorf("dev-y depth %d after its ack", n)
+	}
+	// Acks alone.
+	errs, err = s.DeliverAndAck(t.Context(), nil, []store.AckUpTo{{DeviceID: "dev-x", UpTo: 3}})
+	noErr(t, "DeliverAndAck(acks only)", err)
+	if len(errs) != 0 {
+		t.Errorf("results for no submissions: %v", errs)
+	}
+	if n, last := depth(t, s, "dev-x"); n != 0 || last != 3 {
+		t.Errorf("dev-x depth %d, last %d after acking all", n, last)
+	}
 }

@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Fetch", testFetch},
 		{"Ack", testAck},
 		{"AckAll", testAckAll},
+		{"DeliverAndAck", testDeliverAndAck},
 		{"Expire", testExpire},
 		{"ExpireBacklog", testExpireBacklog},
 		{"CreateGroup", testCreateGroup},
