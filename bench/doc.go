@@ -10,7 +10,11 @@
 //   - ring: each device sends to the next around a ring, at a fixed total
 //     rate or as fast as the server allows; reports delivered messages per
 //     second, end-to-end latency, server CPU time per 1,000 delivered
-//     messages and errors by code.
+//     messages and errors by code. With --stalled N, N more devices stop
+//     reading their sockets (without closing them) while ring devices send
+//     them mail; the report says whether the server cut them as slow
+//     consumers, whether all their mail waited in the mailbox (they
+//     reconnect and drain at the end), and the server's RSS meanwhile.
 //   - burst: a reconnect storm: the ring's mailboxes are filled while the
 //     devices do not acknowledge, then every device reconnects at once
 //     and drains its mailbox; reports the reconnect rate, drain time and
