@@ -303,4 +303,13 @@ type Social interface {
 	IsBlocked(ctx context.Context, owner, other string) (bool, error)
 	SetPresenceVisibility(ctx context.Context, accountID string, v int32) error
 	SetLastSeen(ctx context.Context, accountID string, at time.Time) error
+	// SetLastSeenAll records many last-seen times in one transaction;
+	// unknown accounts are skipped.
+	SetLastSeenAll(ctx context.Context, seen []LastSeen) error
+}
+
+// LastSeen is one entry of SetLastSeenAll.
+type LastSeen struct {
+	AccountID string
+	At        time.Time
 }

@@ -75,6 +75,7 @@ type Service struct {
 	// claimsOf limit key-package claims per claiming and claimed account
 	// (limits.go).
 	guesses, claimsBy, claimsOf *window
+	lastSeen                    lastSeenWriter
 }
 
 // New validates cfg and returns a Service.

@@ -2,15 +2,20 @@ package directory
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/parleyhq/parley/proto"
 	"github.com/parleyhq/parley/server/gateway"
+	"github.com/parleyhq/parley/store"
 )
 
 // lastSeenTimeout bounds the last-seen write made when a device leaves;
 // it runs outside any request, so nothing else bounds it.
 const lastSeenTimeout = 5 * time.Second
+
+// maxLastSeenBatch bounds the accounts one last-seen transaction updates.
+const maxLastSeenBatch = 512
 
 // other checks that account id names an account other than the caller's.
 func (s *Service) other(ctx context.Context, who gateway.Identity, id string) error {
@@ -96,11 +101,52 @@ func (s *Service) presenceVisible(ctx context.Context, owner string, v proto.Pre
 	return true, nil
 }
 
-// Left records when an account's last connection closed.
+// Left records when an account's last connection closed. The writes of
+// accounts leaving together are coalesced: the first caller to find no
+// write in progress writes what is pending, in transactions of up to
+// maxLastSeenBatch accounts, until nothing is; the others only add their
+// account to what is pending and return. So a disconnect storm costs a
+// few transactions instead of one per account, none of which times out
+// queueing behind the others. Pending entries are at most one per
+// account that left.
 func (s *Service) Left(accountID string, at time.Time) {
-	ctx, cancel := context.WithTimeout(context.Background(), lastSeenTimeout)
-	defer cancel()
-	if err := s.st.SetLastSeen(ctx, accountID, at); err != nil {
-		s.log.Warn("last seen not recorded", "account", accountID, "err", err)
+	l := &s.lastSeen
+	l.mu.Lock()
+	if prev, ok := l.pending[accountID]; !ok || at.After(prev) {
+		if l.pending == nil {
+			l.pending = make(map[string]time.Time)
+		}
+		l.pending[accountID] = at
 	}
+	if l.writing {
+		l.mu.Unlock()
+		return
+	}
+	l.writing = true
+	for len(l.pending) > 0 {
+		batch := make([]store.LastSeen, 0, min(len(l.pending), maxLastSeenBatch))
+		for id, t := range l.pending {
+			if len(batch) == maxLastSeenBatch {
+				break
+			}
+			batch = append(batch, store.LastSeen{AccountID: id, At: t})
+			delete(l.pending, id)
+		}
+		l.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), lastSeenTimeout)
+		if err := s.st.SetLastSeenAll(ctx, batch); err != nil {
+			s.log.Warn("last seen not recorded", "accounts", len(batch), "err", err)
+		}
+		cancel()
+		l.mu.Lock()
+	}
+	l.writing = false
+	l.mu.Unlock()
+}
+
+// lastSeenWriter holds the last-seen times waiting to be written.
+type lastSeenWriter struct {
+	mu      sync.Mutex
+	pending map[string]time.Time
+	writing bool // a caller of Left is writing pending
 }

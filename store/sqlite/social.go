@@ -67,3 +67,14 @@ func (s *Store) SetPresenceVisibility(ctx context.Context, accountID string, v i
 func (s *Store) SetLastSeen(ctx context.Context, accountID string, at time.Time) error {
 	return s.updateAccount(ctx, "set last seen", "last_seen", accountID, nanos(at))
 }
+
+func (s *Store) SetLastSeenAll(ctx context.Context, seen []store.LastSeen) error {
+	return s.write(ctx, "set last seen", func(tx *sql.Tx) error {
+		for _, l := range seen {
+			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET last_seen = ? WHERE id = ?`, nanos(l.At), l.AccountID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -61,4 +61,21 @@ func testPresence(t *testing.T, s store.Store) {
 	}
 	wantErr(t, "SetPresenceVisibility(unknown)", s.SetPresenceVisibility(ctx, "acct-ghost", 0), store.ErrNotFound)
 	wantErr(t, "SetLastSeen(unknown)", s.SetLastSeen(ctx, "acct-ghost", seen), store.ErrNotFound)
+
+	b, _ := account(t, s, "bob")
+	later := seen.Add(time.Hour)
+	noErr(t, "SetLastSeenAll", s.SetLastSeenAll(ctx, []store.LastSeen{
+		{AccountID: a.ID, At: later}, {AccountID: "acct-ghost", At: later}, {AccountID: b.ID, At: later.Add(time.Minute)},
+	}))
+	for _, w := range []struct {
+		id string
+		at time.Time
+	}{{a.ID, later}, {b.ID, later.Add(time.Minute)}} {
+		got, err := s.AccountByID(ctx, w.id)
+		noErr(t, "AccountByID", err)
+		if !got.LastSeen.Equal(w.at) {
+			t.Errorf("last seen of %s = %v, want %v", w.id, got.LastSeen, w.at)
+		}
+	}
+	noErr(t, "SetLastSeenAll(none)", s.SetLastSeenAll(ctx, nil))
 }
