@@ -232,3 +232,18 @@ func TestRingStalled(t *testing.T) {
 			rep.ServerRSSBefore, rep.ServerRSSPeak, rep.ServerRSSFinal, rep.StalledBoundBytes)
 	}
 }
+
+func TestRingStalledControl(t *testing.T) {
+	// The same devices and mail, but they keep reading: nobody is cut and
+	// the mail arrives while they are connected.
+	srv := parleytest.NewServer(t, parleytest.WithConfig(func(c *server.Config) { c.WriteTimeout = time.Second }))
+	const n, stalled, msgs = 4, 4, 4
+	rep := runBench(t, srv, bench.Options{Scenario: bench.ScenarioRing, Devices: n, Procs: 1,
+		Rate: 40, Duration: 2 * time.Second, Size: 256, Stalled: stalled, StalledMessages: msgs, StalledReading: true})
+	if len(rep.Errors) != 0 || len(rep.ServerErrors) != 0 || rep.ServerSlowConsumerCuts != 0 {
+		t.Errorf("errors: devices %v, server %v, cuts %v; want none", rep.Errors, rep.ServerErrors, rep.ServerSlowConsumerCuts)
+	}
+	if rep.StalledSent != stalled*msgs || rep.StalledDelivered != rep.StalledSent || rep.StalledEnds["STILL_OPEN"] != stalled {
+		t.Errorf("sent %d, delivered %d, ends %v; want %d, all delivered, all still open", rep.StalledSent, rep.StalledDelivered, rep.StalledEnds, stalled*msgs)
+	}
+}

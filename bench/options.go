@@ -131,6 +131,10 @@ type Options struct {
 	Stalled         int
 	StalledMessages int
 	StalledSize     int
+	// StalledReading keeps the stalled devices reading: a control run
+	// with the same mail and no stall, to tell what the stall costs the
+	// ring from what the extra mail costs.
+	StalledReading bool
 
 	// Timeout bounds the whole run. Zero: DefaultTimeout.
 	Timeout time.Duration

@@ -37,6 +37,8 @@ type Job struct {
 	Stalled         int `json:"stalled,omitempty"`
 	StalledMessages int `json:"stalled_messages,omitempty"`
 	StalledSize     int `json:"stalled_size,omitempty"`
+	// StalledReading: they keep reading (a control run).
+	StalledReading bool `json:"stalled_reading,omitempty"`
 }
 
 // Phases of each scenario, in order. The coordinator starts each phase

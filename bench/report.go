@@ -96,7 +96,14 @@ type Report struct {
 	ServerSlowConsumerCuts float64          `json:"server_slow_consumer_cuts,omitempty"`
 	ServerRSSPeak          float64          `json:"server_rss_peak,omitempty"`
 	ServerRSSFinal         float64          `json:"server_rss_final,omitempty"`
-	StalledBoundBytes      float64          `json:"stalled_bound_bytes,omitempty"`
+	// Go heap in use: before, peak, end of sends, after the drain (RSS
+	// keeps freed memory until the runtime returns it to the system).
+	ServerHeapBefore  float64 `json:"server_heap_before,omitempty"`
+	ServerHeapPeak    float64 `json:"server_heap_peak,omitempty"`
+	ServerHeapAfter   float64 `json:"server_heap_after,omitempty"`
+	ServerHeapFinal   float64 `json:"server_heap_final,omitempty"`
+	StalledReading    bool    `json:"stalled_reading,omitempty"`
+	StalledBoundBytes float64 `json:"stalled_bound_bytes,omitempty"`
 
 	// ClientCPUSeconds is the workers' CPU time in the measured phase
 	// (idle: connect; ring: send; burst: burst), when they run as
@@ -150,7 +157,7 @@ func newReport(o Options) *Report {
 		} else {
 			r.Rate = o.Rate
 		}
-		r.Stalled, r.StalledMessages, r.StalledSize = o.Stalled, o.StalledMessages, o.StalledSize
+		r.Stalled, r.StalledMessages, r.StalledSize, r.StalledReading = o.Stalled, o.StalledMessages, o.StalledSize, o.StalledReading
 		r.StalledBoundBytes = stalledBound(o.Stalled, o.StalledMessages, o.StalledSize)
 	}
 	return r
@@ -313,11 +320,13 @@ func (r *Report) serverFigures() {
 	}
 	if r.Stalled > 0 {
 		r.ServerRSSBefore, r.ServerRSSAfter = b.Sum(metricRSS), a.Sum(metricRSS)
+		r.ServerHeapBefore, r.ServerHeapAfter = b.Sum(metricHeapInuse), a.Sum(metricHeapInuse)
 		if r.final != nil {
 			// Errors and cuts over the whole run, cuts after the send
 			// phase included.
 			a = r.final
 			r.ServerRSSFinal = a.Sum(metricRSS)
+			r.ServerHeapFinal = a.Sum(metricHeapInuse)
 		}
 		r.ServerSlowConsumerCuts = a.Sum(metricSlowCuts) - b.Sum(metricSlowCuts)
 	}
@@ -401,12 +410,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 
 func (r *Report) writeStalled(row func(k, format string, args ...any)) {
 	row("stalled devices", "%d, each sent %d messages of %d bytes", r.Stalled, r.StalledMessages, r.StalledSize)
+	if r.StalledReading {
+		row("control run", "%s", "the stalled devices kept reading")
+	}
 	row("stalled: sent / drained after reconnecting", "%d / %d", r.StalledSent, r.StalledDelivered)
 	row("stalled: connections ended (devices)", "%s", codes(r.StalledEnds))
 	row("stalled: server slow-consumer cuts", "%.0f", r.ServerSlowConsumerCuts)
 	if r.ServerRSSBefore > 0 {
 		row("server RSS", "%s before, %s peak, %s end of sends, %s after the drain",
 			mib(r.ServerRSSBefore), mib(r.ServerRSSPeak), mib(r.ServerRSSAfter), mib(r.ServerRSSFinal))
+		row("server Go heap in use", "%s before, %s peak, %s end of sends, %s after the drain",
+			mib(r.ServerHeapBefore), mib(r.ServerHeapPeak), mib(r.ServerHeapAfter), mib(r.ServerHeapFinal))
 	}
 	row("stalled: bound of queued mail", "%s (%d × min(%d, %d) × (%d + %d) bytes) over the baseline",
 		mib(r.StalledBoundBytes), r.Stalled, r.StalledMessages, proto.MaxEventBatch, r.StalledSize, envelopeOverhead)

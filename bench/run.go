@@ -66,7 +66,7 @@ func (c *coordinator) run(ctx context.Context) (rep *Report, err error) {
 	c.results = make([]*WorkerStats, n)
 	c.done = make([]map[string]PhaseTime, n)
 	defer func() {
-		c.rss.stop()
+		_, _ = c.rss.stop()
 		if cerr := c.shutdown(); err == nil && cerr != nil {
 			err = cerr
 		}
@@ -80,6 +80,7 @@ func (c *coordinator) run(ctx context.Context) (rep *Report, err error) {
 			DialConcurrency: c.o.DialConcurrency, Rate: c.o.Rate, Max: c.o.Max, Window: c.o.Window,
 			Duration: c.o.Duration, Size: c.o.Size, MLS: c.o.MLS, Messages: c.o.Messages,
 			Stalled: c.o.Stalled, StalledMessages: c.o.StalledMessages, StalledSize: c.o.StalledSize,
+			StalledReading: c.o.StalledReading,
 		}
 		if err := c.start(ctx, w, &job); err != nil {
 			return nil, err

@@ -46,8 +46,10 @@ const (
 	// writer stalls for good and the write timeout cuts the device.
 	DefaultStalledSize = proto.MaxCiphertextBytes
 	// stalledEndWait bounds how long resumed devices wait to see how the
-	// server ended their connections.
-	stalledEndWait = 3 * time.Second
+	// server ended their connections: a cut socket's FIN reaches them only
+	// after what the server's kernel still buffered for them (~170 KiB
+	// each, read through a small window).
+	stalledEndWait = 15 * time.Second
 	// stalledDrainTimeout bounds the wait for the stalled devices'
 	// mailboxes to drain after they reconnect.
 	stalledDrainTimeout = 2 * time.Minute
@@ -207,8 +209,11 @@ func (r *ring) createStalled(ctx context.Context) {
 	})
 }
 
-// stallAll stops every stalled device's reading.
+// stallAll stops every stalled device's reading (not in a control run).
 func (r *ring) stallAll() {
+	if r.job.StalledReading {
+		return
+	}
 	for _, s := range r.stalled {
 		s.muted.Store(true)
 		s.gate.stall()
@@ -273,7 +278,7 @@ func (r *ring) resumeStalled(ctx context.Context) {
 	}
 	deadline := time.NewTimer(stalledEndWait)
 	defer deadline.Stop()
-	expired := false
+	expired := r.job.StalledReading // a control run's devices were never cut
 	for _, s := range r.stalled {
 		if s.d.conn == nil {
 			continue
@@ -323,6 +328,10 @@ func endOf(conn *rpc.Conn) string {
 // closeStalled closes the stalled devices' connections and waits for
 // their event loops.
 func (r *ring) closeStalled() {
+	// A read held at a gate would hold up the close handshake.
+	for _, s := range r.stalled {
+		s.gate.resume()
+	}
 	forEach(context.Background(), r.stalled, r.job.DialConcurrency, func(s *stalledDev) { s.d.close() })
 	r.stalledLoops.Wait()
 }

@@ -17,7 +17,8 @@ type rssSampler struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	mu     sync.Mutex
-	peak   float64
+	peak   float64 // RSS
+	heap   float64 // Go heap in use
 }
 
 func startRSSSampler(ctx context.Context, hc *http.Client, url string) *rssSampler {
@@ -35,6 +36,7 @@ func startRSSSampler(ctx context.Context, hc *http.Client, url string) *rssSampl
 			if smp, err := scrape(ctx, hc, url); err == nil {
 				s.mu.Lock()
 				s.peak = max(s.peak, smp.Sum(metricRSS))
+				s.heap = max(s.heap, smp.Sum(metricHeapInuse))
 				s.mu.Unlock()
 			}
 		}
@@ -42,16 +44,17 @@ func startRSSSampler(ctx context.Context, hc *http.Client, url string) *rssSampl
 	return s
 }
 
-// stop ends the sampling and returns the peak; safe on nil and twice.
-func (s *rssSampler) stop() float64 {
+// stop ends the sampling and returns the peaks of RSS and Go heap in
+// use; safe on nil and twice.
+func (s *rssSampler) stop() (rss, heap float64) {
 	if s == nil {
-		return 0
+		return 0, 0
 	}
 	s.cancel()
 	s.wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.peak
+	return s.peak, s.heap
 }
 
 // afterResume waits for the stalled devices, back on new connections, to
@@ -71,7 +74,7 @@ func (c *coordinator) afterResume(ctx context.Context) error {
 	if !drained {
 		c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("the stalled devices had not drained their mail within %v of reconnecting", stalledDrainTimeout))
 	}
-	c.rep.ServerRSSPeak = c.rss.stop()
+	c.rep.ServerRSSPeak, c.rep.ServerHeapPeak = c.rss.stop()
 	if c.o.MetricsURL == "" {
 		return nil
 	}

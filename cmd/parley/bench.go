@@ -104,6 +104,7 @@ clients with real encryption for the end-to-end figure.`,
 	rf.IntVar(&o.Stalled, "stalled", 0, "extra devices that stop reading their sockets when sending starts while ring devices send to them; they reconnect and drain at the end")
 	rf.IntVar(&o.StalledMessages, "stalled-messages", bench.DefaultStalledMessages, "messages each stalled device is sent")
 	rf.IntVar(&o.StalledSize, "stalled-size", bench.DefaultStalledSize, "ciphertext bytes of each message to a stalled device")
+	rf.BoolVar(&o.StalledReading, "stalled-reading", false, "control run: the --stalled devices get the same mail but keep reading")
 	rf.BoolVar(&compare, "compare", false, "with --stalled: first run the same ring without stalled devices, then with them, and report both")
 
 	burst := &cobra.Command{
