@@ -457,6 +457,7 @@ func (c *conn) respond(r *proto.Response) {
 func (c *conn) onBus(m bus.Message) {
 	switch m.Kind {
 	case bus.KindMail:
+		c.win.signal(m.Seq)
 		if m.Envelope == nil || !c.pushDirect(m.Seq, m.Envelope) {
 			c.wakePusher()
 		}

@@ -14,6 +14,43 @@ type window struct {
 	mu     sync.Mutex
 	cursor uint64   // highest seq pushed or acknowledged
 	pushed []uint64 // pushed and not yet acknowledged, ascending
+	// known is the highest seq the bus signalled. hints counts the bus's
+	// "there may be mail" signals (seq 0); settled is hints+1 as of the
+	// start of the last fetch that read the mailbox to its end (0: none
+	// yet). While settled == hints+1 and cursor >= known, every entry
+	// the device has was pushed, and a wake-up (an ack's, typically)
+	// needs no mailbox read.
+	known   uint64
+	hints   uint32
+	settled uint32
+}
+
+// signal records a bus wake-up for seq (0: there may be mail).
+func (w *window) signal(seq uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if seq == 0 {
+		w.hints++
+		return
+	}
+	w.known = max(w.known, seq)
+}
+
+// upToDate reports whether a mailbox read would find nothing new, and
+// returns the mark to pass to readAll after a read that started now.
+func (w *window) upToDate() (bool, uint32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	mark := w.hints + 1
+	return w.settled == mark && w.cursor >= w.known, mark
+}
+
+// readAll records that a mailbox read that began at mark reached the end
+// of the mailbox.
+func (w *window) readAll(mark uint32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.settled = mark
 }
 
 // inFlight is how many pushed entries wait for an ack.
@@ -79,7 +116,8 @@ func (c *conn) pushLoop() {
 	}
 	m := c.g.cfg.Metrics
 	for {
-		if limit := proto.MaxEventBatch - c.win.inFlight(); limit > 0 {
+		upToDate, mark := c.win.upToDate()
+		if limit := proto.MaxEventBatch - c.win.inFlight(); limit > 0 && !upToDate {
 			mails, err := c.g.cfg.Mailbox.Fetch(c.g.ctx, who.DeviceID, c.win.after(), limit)
 			if err != nil {
 				if !c.isClosing() {
@@ -103,6 +141,7 @@ func (c *conn) pushLoop() {
 			if len(mails) == limit {
 				continue // there may be more
 			}
+			c.win.readAll(mark)
 		}
 		if c.pushDone() {
 			return
