@@ -204,6 +204,10 @@ func TestRingStalled(t *testing.T) {
 	if rep.Sent == 0 || rep.Delivered != rep.Sent || rep.Latency.Count != uint64(rep.Delivered) {
 		t.Errorf("ring: acknowledged %d, delivered %d", rep.Sent, rep.Delivered)
 	}
+	// The last 40 % of the send phase is timed on its own too.
+	if l := rep.LateLatency; l.Count == 0 || l.Count >= rep.Latency.Count || l.Max > rep.Latency.Max {
+		t.Errorf("late latency %+v against all %+v", l, rep.Latency)
+	}
 	// Every stalled device was cut as a slow consumer, by the server's
 	// count, and saw its connection end.
 	if rep.ServerSlowConsumerCuts != stalled {

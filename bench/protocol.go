@@ -134,8 +134,11 @@ type PhaseTime struct {
 // WorkerStats is a worker's final result.
 type WorkerStats struct {
 	Counters
-	Latency Histogram            `json:"latency"`
-	Phases  map[string]PhaseTime `json:"phases"`
+	Latency Histogram `json:"latency"`
+	// LateLatency is Latency of the ring's messages sent in the last
+	// lateShare of the send phase.
+	LateLatency Histogram            `json:"late_latency"`
+	Phases      map[string]PhaseTime `json:"phases"`
 	// FirstSend and LastDelivery bound the ring's traffic (Unix ns).
 	FirstSend    int64 `json:"first_send,omitempty"`
 	LastDelivery int64 `json:"last_delivery,omitempty"`

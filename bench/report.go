@@ -72,8 +72,11 @@ type Report struct {
 	Delivered          int64         `json:"delivered,omitempty"`
 	DeliveredPerSecond float64       `json:"delivered_per_second,omitempty"`
 	Latency            LatencyReport `json:"latency"`
-	ServerCPUSeconds   float64       `json:"server_cpu_seconds,omitempty"`
-	CPUPer1000         float64       `json:"server_cpu_ms_per_1000,omitempty"`
+	// LateLatency is the ring's latency over the last 40 % of the send
+	// phase (after the stalled devices' mail, with --stalled).
+	LateLatency      LatencyReport `json:"late_latency"`
+	ServerCPUSeconds float64       `json:"server_cpu_seconds,omitempty"`
+	CPUPer1000       float64       `json:"server_cpu_ms_per_1000,omitempty"`
 	// OtherCPUSeconds is the CPU time of the AlsoCPU processes (a store
 	// in another process) over the same phase; CPUPer1000WithOthers
 	// adds it to the server's.
@@ -213,11 +216,12 @@ func rate(n int64, seconds float64) float64 {
 func (r *Report) finish(results []*WorkerStats) {
 	r.LoadAfter = loadAverage()
 	var t Counters
-	var h Histogram
+	var h, late Histogram
 	var firstSend, lastDelivery int64
 	for _, w := range results {
 		t.add(w.Counters)
 		h.Merge(&w.Latency)
+		late.Merge(&w.LateLatency)
 		if w.FirstSend != 0 && (firstSend == 0 || w.FirstSend < firstSend) {
 			firstSend = w.FirstSend
 		}
@@ -275,6 +279,7 @@ func (r *Report) finish(results []*WorkerStats) {
 			r.DeliveredPerSecond = rate(r.Delivered, time.Duration(lastDelivery-firstSend).Seconds())
 		}
 		r.Latency = latencyOf(&h)
+		r.LateLatency = latencyOf(&late)
 	}
 	r.serverFigures()
 }
@@ -377,6 +382,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		row("sent / acknowledged / delivered", "%d / %d / %d", r.Attempted, r.Sent, r.Delivered)
 		row("delivered msgs/s", "%.0f", r.DeliveredPerSecond)
 		row("latency p50 / p90 / p99 / max", "%.2f / %.2f / %.2f / %.2f ms (mean %.2f)", r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max, r.Latency.Mean)
+		if l := r.LateLatency; l.Count > 0 {
+			row("  last 40% of the send phase", "%.2f / %.2f / %.2f / %.2f ms (%d messages)", l.P50, l.P90, l.P99, l.Max, l.Count)
+		}
 		if r.ServerCPUSeconds > 0 {
 			row("server CPU", "%.2fs, %.1f ms per 1,000 delivered", r.ServerCPUSeconds, r.CPUPer1000)
 		}

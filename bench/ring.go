@@ -166,6 +166,7 @@ func (r *ring) phase(ctx context.Context, name string) error {
 	case phaseSend:
 		start := time.Now()
 		end := start.Add(r.job.Duration)
+		r.st.lateFrom.Store(end.Add(-time.Duration(float64(r.job.Duration) * lateShare)).UnixNano())
 		r.stallAll()
 		var senders sync.WaitGroup
 		for _, d := range r.devs {

@@ -45,6 +45,11 @@ const (
 	// kernel buffered about 170 KiB per such socket), so the server's
 	// writer stalls for good and the write timeout cuts the device.
 	DefaultStalledSize = proto.MaxCiphertextBytes
+	// lateShare is the last part of a ring's send phase whose latency is
+	// also reported on its own: the stalled devices' mail is sent in the
+	// first half, so from then on the ring shares the server only with
+	// the stall itself (devices holding mail, then cut).
+	lateShare = 0.4
 	// stalledEndWait bounds how long resumed devices wait to see how the
 	// server ended their connections: a cut socket's FIN reaches them only
 	// after what the server's kernel still buffered for them (~170 KiB

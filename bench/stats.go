@@ -33,6 +33,11 @@ type stats struct {
 	errors map[string]int64
 	ends   map[string]int64 // how stalled devices' connections ended
 	hist   Histogram
+	// late is the ring's latency of messages stamped from lateFrom (Unix
+	// ns; 0: none) on: the last part of the send phase, after the stalled
+	// devices' mail was sent.
+	late     Histogram
+	lateFrom atomic.Int64
 }
 
 func newStats() *stats { return &stats{errors: map[string]int64{}} }
@@ -73,8 +78,12 @@ func (s *stats) sending(at time.Time) {
 func (s *stats) receive(sent time.Time) {
 	now := time.Now()
 	s.delivered.Add(1)
+	from := s.lateFrom.Load()
 	s.mu.Lock()
 	s.hist.Record(now.Sub(sent))
+	if from != 0 && sent.UnixNano() >= from {
+		s.late.Record(now.Sub(sent))
+	}
 	s.mu.Unlock()
 	ns := now.UnixNano()
 	for {
@@ -107,6 +116,7 @@ func (s *stats) result() *WorkerStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r.Latency.Merge(&s.hist)
+	r.LateLatency.Merge(&s.late)
 	return r
 }
 
