@@ -119,75 +119,85 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 // Tokens returns the media token checker (for the media HTTP handler).
 func (s *Service) Tokens() *Tokens { return s.tok }
 
-// Serve answers a channel request; false if req is not one.
+// Serve answers a channel request; false if req is not one. The
+// requesting device is in the node's fan-out index before its request is
+// handled (see Fanout.Resolve).
 func (s *Service) Serve(ctx context.Context, who gateway.Identity, req *proto.Request) (*proto.Response, bool) {
-	var body any
-	var err error
-	switch b := req.Body.(type) {
-	case *proto.Request_ChannelCreate:
-		body, err = s.Create(ctx, who, b.ChannelCreate)
-	case *proto.Request_ChannelUpdate:
-		body, err = s.Update(ctx, who, b.ChannelUpdate)
-	case *proto.Request_ChannelGet:
-		body, err = s.Get(ctx, who, b.ChannelGet)
-	case *proto.Request_ChannelDelete:
-		err = s.Delete(ctx, who, b.ChannelDelete)
-	case *proto.Request_ChannelLink:
-		body, err = s.Link(ctx, who, b.ChannelLink)
-	case *proto.Request_ChannelInviteAdmin:
-		body, err = s.InviteAdmin(ctx, who, b.ChannelInviteAdmin)
-	case *proto.Request_ChannelAcceptAdmin:
-		body, err = s.AcceptAdmin(ctx, who, b.ChannelAcceptAdmin)
-	case *proto.Request_ChannelRemoveAdmin:
-		err = s.RemoveAdmin(ctx, who, b.ChannelRemoveAdmin)
-	case *proto.Request_ChannelTransfer:
-		err = s.Transfer(ctx, who, b.ChannelTransfer)
-	case *proto.Request_ChannelRotateKey:
-		err = s.RotateKey(ctx, who, b.ChannelRotateKey)
-	case *proto.Request_ChannelAdmins:
-		body, err = s.Admins(ctx, who, b.ChannelAdmins)
-	case *proto.Request_ChannelInvitations:
-		body, err = s.Invitations(ctx, who)
-	case *proto.Request_ChannelPublish:
-		body, err = s.Publish(ctx, who, b.ChannelPublish)
-	case *proto.Request_ChannelEditPost:
-		body, err = s.EditPost(ctx, who, b.ChannelEditPost)
-	case *proto.Request_ChannelDeletePost:
-		err = s.DeletePost(ctx, who, b.ChannelDeletePost)
-	case *proto.Request_ChannelApprove:
-		body, err = s.Approve(ctx, who, b.ChannelApprove)
-	case *proto.Request_ChannelDrafts:
-		body, err = s.Drafts(ctx, who, b.ChannelDrafts)
-	case *proto.Request_ChannelSync:
-		body, err = s.Sync(ctx, who, b.ChannelSync)
-	case *proto.Request_ChannelGetPosts:
-		body, err = s.GetPosts(ctx, who, b.ChannelGetPosts)
-	case *proto.Request_ChannelFollow:
-		body, err = s.Follow(ctx, who, b.ChannelFollow)
-	case *proto.Request_ChannelUnfollow:
-		err = s.Unfollow(ctx, who, b.ChannelUnfollow)
-	case *proto.Request_ChannelMute:
-		err = s.Mute(ctx, who, b.ChannelMute)
-	case *proto.Request_ChannelList:
-		body, err = s.List(ctx, who)
-	case *proto.Request_ChannelReact:
-		body, err = s.React(ctx, who, b.ChannelReact)
-	case *proto.Request_ChannelVote:
-		body, err = s.Vote(ctx, who, b.ChannelVote)
-	case *proto.Request_ChannelView:
-		err = s.View(ctx, who, b.ChannelView)
-	case *proto.Request_ChannelStats:
-		body, err = s.Stats(ctx, who, b.ChannelStats)
-	case *proto.Request_ChannelDirectory:
-		body, err = s.Directory(ctx, who, b.ChannelDirectory)
-	case *proto.Request_ChannelReport:
-		err = s.Report(ctx, who, b.ChannelReport)
-	case *proto.Request_MediaToken:
-		body, err = s.MediaToken(ctx, who, b.MediaToken)
-	default:
+	run := s.handler(who, req)
+	if run == nil {
 		return nil, false
 	}
+	s.fan.Resolve(ctx, who.DeviceID, who.AccountID)
+	body, err := run(ctx)
 	return s.response(err, body), true
+}
+
+// handler is the method answering req, nil if req is not a channel
+// request.
+func (s *Service) handler(who gateway.Identity, req *proto.Request) func(context.Context) (any, error) {
+	switch b := req.Body.(type) {
+	case *proto.Request_ChannelCreate:
+		return func(ctx context.Context) (any, error) { return s.Create(ctx, who, b.ChannelCreate) }
+	case *proto.Request_ChannelUpdate:
+		return func(ctx context.Context) (any, error) { return s.Update(ctx, who, b.ChannelUpdate) }
+	case *proto.Request_ChannelGet:
+		return func(ctx context.Context) (any, error) { return s.Get(ctx, who, b.ChannelGet) }
+	case *proto.Request_ChannelDelete:
+		return func(ctx context.Context) (any, error) { return nil, s.Delete(ctx, who, b.ChannelDelete) }
+	case *proto.Request_ChannelLink:
+		return func(ctx context.Context) (any, error) { return s.Link(ctx, who, b.ChannelLink) }
+	case *proto.Request_ChannelInviteAdmin:
+		return func(ctx context.Context) (any, error) { return s.InviteAdmin(ctx, who, b.ChannelInviteAdmin) }
+	case *proto.Request_ChannelAcceptAdmin:
+		return func(ctx context.Context) (any, error) { return s.AcceptAdmin(ctx, who, b.ChannelAcceptAdmin) }
+	case *proto.Request_ChannelRemoveAdmin:
+		return func(ctx context.Context) (any, error) { return nil, s.RemoveAdmin(ctx, who, b.ChannelRemoveAdmin) }
+	case *proto.Request_ChannelTransfer:
+		return func(ctx context.Context) (any, error) { return nil, s.Transfer(ctx, who, b.ChannelTransfer) }
+	case *proto.Request_ChannelRotateKey:
+		return func(ctx context.Context) (any, error) { return nil, s.RotateKey(ctx, who, b.ChannelRotateKey) }
+	case *proto.Request_ChannelAdmins:
+		return func(ctx context.Context) (any, error) { return s.Admins(ctx, who, b.ChannelAdmins) }
+	case *proto.Request_ChannelInvitations:
+		return func(ctx context.Context) (any, error) { return s.Invitations(ctx, who) }
+	case *proto.Request_ChannelPublish:
+		return func(ctx context.Context) (any, error) { return s.Publish(ctx, who, b.ChannelPublish) }
+	case *proto.Request_ChannelEditPost:
+		return func(ctx context.Context) (any, error) { return s.EditPost(ctx, who, b.ChannelEditPost) }
+	case *proto.Request_ChannelDeletePost:
+		return func(ctx context.Context) (any, error) { return nil, s.DeletePost(ctx, who, b.ChannelDeletePost) }
+	case *proto.Request_ChannelApprove:
+		return func(ctx context.Context) (any, error) { return s.Approve(ctx, who, b.ChannelApprove) }
+	case *proto.Request_ChannelDrafts:
+		return func(ctx context.Context) (any, error) { return s.Drafts(ctx, who, b.ChannelDrafts) }
+	case *proto.Request_ChannelSync:
+		return func(ctx context.Context) (any, error) { return s.Sync(ctx, who, b.ChannelSync) }
+	case *proto.Request_ChannelGetPosts:
+		return func(ctx context.Context) (any, error) { return s.GetPosts(ctx, who, b.ChannelGetPosts) }
+	case *proto.Request_ChannelFollow:
+		return func(ctx context.Context) (any, error) { return s.Follow(ctx, who, b.ChannelFollow) }
+	case *proto.Request_ChannelUnfollow:
+		return func(ctx context.Context) (any, error) { return nil, s.Unfollow(ctx, who, b.ChannelUnfollow) }
+	case *proto.Request_ChannelMute:
+		return func(ctx context.Context) (any, error) { return nil, s.Mute(ctx, who, b.ChannelMute) }
+	case *proto.Request_ChannelList:
+		return func(ctx context.Context) (any, error) { return s.List(ctx, who) }
+	case *proto.Request_ChannelReact:
+		return func(ctx context.Context) (any, error) { return s.React(ctx, who, b.ChannelReact) }
+	case *proto.Request_ChannelVote:
+		return func(ctx context.Context) (any, error) { return s.Vote(ctx, who, b.ChannelVote) }
+	case *proto.Request_ChannelView:
+		return func(ctx context.Context) (any, error) { return nil, s.View(ctx, who, b.ChannelView) }
+	case *proto.Request_ChannelStats:
+		return func(ctx context.Context) (any, error) { return s.Stats(ctx, who, b.ChannelStats) }
+	case *proto.Request_ChannelDirectory:
+		return func(ctx context.Context) (any, error) { return s.Directory(ctx, who, b.ChannelDirectory) }
+	case *proto.Request_ChannelReport:
+		return func(ctx context.Context) (any, error) { return nil, s.Report(ctx, who, b.ChannelReport) }
+	case *proto.Request_MediaToken:
+		return func(ctx context.Context) (any, error) { return s.MediaToken(ctx, who, b.MediaToken) }
+	}
+	return nil
 }
 
 // response builds the Response: a coded error's message reaches the

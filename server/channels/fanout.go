@@ -38,9 +38,10 @@ const (
 // own connections: the cost of a post is one message per node plus one
 // queue push per connected follower, never a store query per follower.
 //
-// The index of an account is loaded when its first device connects and
-// updated when the account follows, unfollows, mutes or changes role
-// through this node; a change made through another node reaches this
+// The index of an account is loaded when its first device connects (by
+// the resolver, in the background) and at the latest before that device's
+// first channel request is answered (Resolve), and updated when the
+// account follows, unfollows, mutes or changes role through this node; a change made through another node reaches this
 // node's index when the device reconnects (until then it may get an
 // event too many or too few; ChannelSync is the source of truth).
 type Fanout struct {
@@ -55,15 +56,16 @@ type Fanout struct {
 	devices  map[string]map[string]bool // account id → its resolved devices here
 	channels map[string]map[string]bool // account id → channels it is in the index of
 	topics   map[string]*topic          // channel id → members here
-	// looking is the account whose memberships the resolver is reading;
-	// lookDirty says its memberships changed meanwhile (read again).
-	looking   string
-	lookDirty bool
-	resolve   chan string
-	events    chan event
-	stop      chan struct{}
-	stopOnce  sync.Once
-	wg        sync.WaitGroup
+	// reads are the store reads of memberships in flight, by account: a
+	// change of the account's memberships meanwhile marks them stale and
+	// the reader reads again, so an older answer never overwrites what a
+	// later change put in the index.
+	reads    map[string][]*read
+	resolve  chan string
+	events   chan event
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 
 	dropped   atomic.Uint64
 	delivered atomic.Uint64
@@ -77,6 +79,17 @@ type topic struct {
 }
 
 type member struct{ admin, muted bool }
+
+// read is one store read of an account's memberships in flight: of every
+// channel (channel "") or of one.
+type read struct {
+	channel string
+	stale   bool
+}
+
+// maxReads bounds how often one index update reads again because the
+// account changed meanwhile; past it the last answer is used (and logged).
+const maxReads = 4
 
 type event struct {
 	channel string
@@ -95,7 +108,7 @@ func NewFanout(b bus.Bus, st store.Store, log *slog.Logger) *Fanout {
 	return &Fanout{
 		Bus: b, router: r, st: st, log: log,
 		subs: map[string][]*devSub{}, account: map[string]string{}, devices: map[string]map[string]bool{},
-		channels: map[string]map[string]bool{}, topics: map[string]*topic{},
+		channels: map[string]map[string]bool{}, topics: map[string]*topic{}, reads: map[string][]*read{},
 		resolve: make(chan string, resolveQueue), events: make(chan event, eventQueue), stop: make(chan struct{}),
 	}
 }
@@ -139,7 +152,7 @@ func (f *Fanout) Subscribe(deviceID string, fn func(bus.Message)) (func(), error
 	select {
 	case f.resolve <- deviceID:
 	default:
-		f.log.Warn("channel index full: the device gets no live channel events until it reconnects", "device", deviceID)
+		f.log.Warn("channel index queue full: the device gets no live channel events until its first channel request", "device", deviceID)
 	}
 	var once sync.Once
 	return func() {
@@ -193,6 +206,8 @@ func (f *Fanout) resolver() {
 	}
 }
 
+// lookup indexes a newly connected device, unless it left or was indexed
+// meanwhile (by Resolve).
 func (f *Fanout) lookup(deviceID string) {
 	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 	defer cancel()
@@ -205,47 +220,111 @@ func (f *Fanout) lookup(deviceID string) {
 	}
 	d, err := f.st.Device(ctx, deviceID)
 	if errors.Is(err, store.ErrNotFound) {
-		return // a device waiting to be linked
+		return // a device waiting to be linked (the gateway subscribes it again once approved)
 	}
 	if err != nil {
 		f.log.Warn("channel index: device not read", "device", deviceID, "err", err)
 		return
 	}
-	var ms []store.Membership
-	for attempt := 0; ; attempt++ {
-		f.mu.Lock()
-		if len(f.devices[d.AccountID]) > 0 {
-			break // loaded by another device of the account (lock held)
-		}
-		f.looking, f.lookDirty = d.AccountID, false
-		f.mu.Unlock()
-		// A follow committed before this read is in it; one committed
-		// after calls Refresh, which marks the lookup dirty.
-		if ms, err = f.st.Memberships(ctx, d.AccountID); err != nil {
-			f.log.Warn("channel index: memberships not read", "account", d.AccountID, "err", err)
-			f.mu.Lock()
-			f.looking = ""
-			f.mu.Unlock()
-			return
-		}
-		f.mu.Lock()
-		if !f.lookDirty || attempt == 3 {
-			break // lock held
-		}
-		f.mu.Unlock()
+	if err := f.index(ctx, deviceID, d.AccountID); err != nil {
+		f.log.Warn("channel index: memberships not read", "account", d.AccountID, "err", err)
 	}
-	f.looking = ""
+}
+
+// Resolve makes sure a device connected to this node is in the index,
+// reading its account's memberships now if the resolver has not yet. The
+// channel service calls it before answering any channel request, so once
+// a device's request is answered (its first ChannelSync after connecting,
+// a Follow) every later event of its channels reaches it: the resolver's
+// lag after a connect can no longer fall between a sync and a post. A
+// store error is logged; the resolver still indexes the device later.
+func (f *Fanout) Resolve(ctx context.Context, deviceID, accountID string) {
+	if err := f.index(ctx, deviceID, accountID); err != nil && ctx.Err() == nil {
+		f.log.Warn("channel index: memberships not read", "account", accountID, "err", err)
+	}
+}
+
+// index adds a connected device of accountID to the index, loading the
+// account's memberships unless another of its devices here already did.
+func (f *Fanout) index(ctx context.Context, deviceID, accountID string) error {
+	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.subs[deviceID]) == 0 {
-		return // gone meanwhile
+	if _, known := f.account[deviceID]; known || len(f.subs[deviceID]) == 0 {
+		return nil
 	}
-	f.account[deviceID] = d.AccountID
-	if f.devices[d.AccountID] == nil {
-		f.devices[d.AccountID] = map[string]bool{}
+	var ms []store.Membership
+	if len(f.devices[accountID]) == 0 {
+		// A change committed before a read is in its answer; one
+		// committed after calls Refresh, which marks the read stale.
+		if err := f.readLocked(accountID, "", func() (err error) {
+			ms, err = f.st.Memberships(ctx, accountID)
+			return err
+		}); err != nil {
+			return err
+		}
 	}
-	f.devices[d.AccountID][deviceID] = true
-	for _, m := range ms {
-		f.setMemberLocked(m)
+	if _, known := f.account[deviceID]; known || len(f.subs[deviceID]) == 0 {
+		return nil // indexed or gone meanwhile
+	}
+	loaded := len(f.devices[accountID]) > 0 // by another device meanwhile
+	f.account[deviceID] = accountID
+	if f.devices[accountID] == nil {
+		f.devices[accountID] = map[string]bool{}
+	}
+	f.devices[accountID][deviceID] = true
+	if !loaded {
+		for _, m := range ms {
+			f.setMemberLocked(m)
+		}
+	}
+	return nil
+}
+
+// readLocked runs fn, a store read of the account's memberships (of
+// channel, or all for ""), without the lock, and again while a change of
+// them made meanwhile marks it stale (at most maxReads times). It is
+// called and returns with f.mu held.
+func (f *Fanout) readLocked(accountID, channel string, fn func() error) error {
+	r := &read{channel: channel}
+	f.reads[accountID] = append(f.reads[accountID], r)
+	defer f.endReadLocked(accountID, r)
+	for attempt := 1; ; attempt++ {
+		r.stale = false
+		f.mu.Unlock()
+		err := fn()
+		f.mu.Lock()
+		if err != nil || !r.stale {
+			return err
+		}
+		if attempt == maxReads {
+			f.log.Warn("channel index: memberships kept changing while read; using the last answer", "account", accountID)
+			return nil
+		}
+	}
+}
+
+func (f *Fanout) endReadLocked(accountID string, r *read) {
+	rs := f.reads[accountID]
+	for i, x := range rs {
+		if x == r {
+			rs = append(rs[:i:i], rs[i+1:]...)
+			break
+		}
+	}
+	if len(rs) == 0 {
+		delete(f.reads, accountID)
+	} else {
+		f.reads[accountID] = rs
+	}
+}
+
+// staleLocked marks the account's reads in flight that cover channel
+// ("" : any) stale.
+func (f *Fanout) staleLocked(accountID, channel string) {
+	for _, r := range f.reads[accountID] {
+		if r.channel == "" || channel == "" || r.channel == channel {
+			r.stale = true
+		}
 	}
 }
 
@@ -308,39 +387,41 @@ func (f *Fanout) Joined(ctx context.Context, accountID, channelID string) {
 }
 
 // Refresh reloads the account's membership of the channel, if the account
-// has devices connected here.
+// has devices connected here. Call it after the change is committed.
 func (f *Fanout) Refresh(ctx context.Context, accountID, channelID string) {
 	f.mu.Lock()
-	here := len(f.devices[accountID]) > 0
-	if f.looking == accountID {
-		f.lookDirty = true
+	defer f.mu.Unlock()
+	f.staleLocked(accountID, channelID)
+	if len(f.devices[accountID]) == 0 {
+		return // a load in flight (marked stale) reads it
 	}
-	f.mu.Unlock()
-	if !here {
-		return
-	}
-	m, err := f.st.Membership(ctx, channelID, accountID)
-	if errors.Is(err, store.ErrNotFound) {
-		f.mu.Lock()
-		f.dropMemberLocked(channelID, accountID)
-		f.mu.Unlock()
-		return
-	}
-	if err != nil {
+	var m store.Membership
+	err := f.readLocked(accountID, channelID, func() (err error) {
+		m, err = f.st.Membership(ctx, channelID, accountID)
+		return err
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		f.log.Warn("channel index: membership not read", "account", accountID, "err", err)
 		return
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.devices[accountID]) > 0 {
-		f.setMemberLocked(m)
+	if len(f.devices[accountID]) == 0 {
+		return // gone meanwhile
 	}
+	if errors.Is(err, store.ErrNotFound) {
+		f.dropMemberLocked(channelID, accountID) // the channel is gone
+		return
+	}
+	f.setMemberLocked(m)
 }
 
-// Forget drops a deleted channel from the index.
+// Forget drops a deleted channel from the index. Call it after the
+// deletion is committed.
 func (f *Fanout) Forget(channelID string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for acc := range f.reads {
+		f.staleLocked(acc, channelID)
+	}
 	t := f.topics[channelID]
 	if t == nil {
 		return
@@ -425,6 +506,15 @@ func (f *Fanout) recipients(ev event, out []func(bus.Message)) []func(bus.Messag
 		}
 	}
 	return out
+}
+
+// Indexed reports whether a device connected here is in the index (for
+// tests).
+func (f *Fanout) Indexed(deviceID string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.account[deviceID]
+	return ok
 }
 
 // Members is the number of accounts the node's index holds for a channel

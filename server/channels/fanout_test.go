@@ -2,6 +2,7 @@ package channels
 
 import (
 	"context"
+	"crypto/rand"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -11,7 +12,9 @@ import (
 
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/bus/local"
+	"github.com/parleyhq/parley/channel"
 	"github.com/parleyhq/parley/proto"
+	"github.com/parleyhq/parley/server/gateway"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/store/sqlite"
 )
@@ -135,5 +138,205 @@ func TestFanout(t *testing.T) {
 	f.PublishChannelEvent(ctx, ch, frame(&proto.ChannelUpdated{ChannelId: ch, Seq: 3}))
 	if f.Dropped() != 0 {
 		t.Fatalf("dropped %d", f.Dropped())
+	}
+}
+
+// newIndexFixture is a store with a listed channel owned by "owner" and
+// the accounts "fan" and "other", and a Fanout over a local bus whose
+// resolver does not run unless the test starts it: a resolver that has
+// not got to a device yet, made permanent.
+func newIndexFixture(t *testing.T, wrap func(store.Store) store.Store) (store.Store, *Fanout, *Service, string) {
+	t.Helper()
+	ctx := context.Background()
+	sq, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sq.Close() })
+	var st store.Store = sq
+	account(t, st, "owner")
+	account(t, st, "fan")
+	fst := st // what the Fanout reads through
+	if wrap != nil {
+		fst = wrap(st)
+	}
+	b := local.New()
+	t.Cleanup(func() { b.Close() })
+	f := NewFanout(b, fst, nil)
+	f.wg.Go(f.dispatcher) // the resolver is the test's to start
+	t.Cleanup(f.Stop)
+	svc, err := New(ctx, Config{Store: st, Bus: b, Fanout: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := channel.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := channel.ID(k.Public())
+	si, err := channel.SignInfo(k, 0, &proto.ChannelInfo{ChannelId: ch, Version: 1, Name: "News", Category: "news", Listed: true, Reactions: channel.DefaultReactions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, svc, "owner", &proto.Request{Body: &proto.Request_ChannelCreate{ChannelCreate: &proto.ChannelCreate{Key: channel.FirstKeyEntry(k), Info: si}}})
+	return st, f, svc, ch
+}
+
+func serve(t *testing.T, svc *Service, name string, req *proto.Request) {
+	t.Helper()
+	who := gateway.Identity{AccountID: "acct-" + name, Handle: "@" + name, DeviceID: "dev-" + name}
+	resp, ok := svc.Serve(context.Background(), who, req)
+	if !ok || resp.Code != proto.Code_OK {
+		t.Fatalf("%s: %v: %v", name, req, resp)
+	}
+}
+
+// A device that follows before the node's resolver got to it (a busy
+// node, a reconnect storm) hears of the next post: its Follow is answered
+// only once it is in the index. It used to miss the event (the follow's
+// index update found no device of the account here, and the post came
+// before the resolver).
+func TestFanoutFollowBeforeResolver(t *testing.T) {
+	_, f, svc, ch := newIndexFixture(t, nil)
+	rec := &recorder{}
+	if _, err := f.Subscribe("dev-fan", rec.fn); err != nil {
+		t.Fatal(err)
+	}
+	serve(t, svc, "fan", &proto.Request{Body: &proto.Request_ChannelFollow{ChannelFollow: &proto.ChannelFollow{ChannelId: ch}}})
+	if n := f.Members(ch); n != 1 {
+		t.Fatalf("index members after the follow was answered: %d, want 1", n)
+	}
+	f.PublishChannelEvent(context.Background(), ch, frame(&proto.ChannelUpdated{ChannelId: ch, Seq: 1}))
+	eventually(t, "the follower's event", func() bool { return rec.count() == 1 })
+}
+
+// A follower that reconnects and syncs (what a client does on every
+// connection) hears of every later post, even while the resolver has not
+// got to it: a post is either in the sync's answer or announced.
+func TestFanoutSyncBeforeResolver(t *testing.T) {
+	st, f, svc, ch := newIndexFixture(t, nil)
+	if _, err := st.Follow(context.Background(), ch, "acct-fan", t0); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	if _, err := f.Subscribe("dev-fan", rec.fn); err != nil {
+		t.Fatal(err)
+	}
+	serve(t, svc, "fan", &proto.Request{Body: &proto.Request_ChannelSync{ChannelSync: &proto.ChannelSync{ChannelId: ch}}})
+	if n := f.Members(ch); n != 1 {
+		t.Fatalf("index members after the sync was answered: %d, want 1", n)
+	}
+	f.PublishChannelEvent(context.Background(), ch, frame(&proto.ChannelUpdated{ChannelId: ch, Seq: 1}))
+	eventually(t, "the follower's event", func() bool { return rec.count() == 1 })
+	// The resolver, when it gets there, changes nothing.
+	f.lookup("dev-fan")
+	if n := f.Members(ch); n != 1 || !f.Indexed("dev-fan") {
+		t.Fatalf("after the resolver: %d members, indexed %v", n, f.Indexed("dev-fan"))
+	}
+}
+
+// gatedStore holds each read of memberships, after the store answered
+// and before the Fanout sees the answer, until the test lets it go: the
+// interleavings of index reads and membership changes, made exact.
+type gatedStore struct {
+	store.Store
+	reads chan held
+}
+
+// held is a read waiting for the test.
+type held struct {
+	what string // "memberships" or "membership"
+	go_  chan struct{}
+}
+
+func (h held) release() { close(h.go_) }
+
+func gate(st store.Store) *gatedStore { return &gatedStore{Store: st, reads: make(chan held)} }
+
+func (g *gatedStore) hold(what string) {
+	h := held{what: what, go_: make(chan struct{})}
+	g.reads <- h
+	<-h.go_
+}
+
+func (g *gatedStore) Memberships(ctx context.Context, accountID string) ([]store.Membership, error) {
+	ms, err := g.Store.Memberships(ctx, accountID)
+	g.hold("memberships")
+	return ms, err
+}
+
+func (g *gatedStore) Membership(ctx context.Context, channelID, accountID string) (store.Membership, error) {
+	m, err := g.Store.Membership(ctx, channelID, accountID)
+	g.hold("membership")
+	return m, err
+}
+
+// expect waits for the next read, which must be of what.
+func (g *gatedStore) expect(t *testing.T, what string) held {
+	t.Helper()
+	select {
+	case h := <-g.reads:
+		if h.what != what {
+			h.release()
+			t.Fatalf("store read %s, want %s", h.what, what)
+		}
+		return h
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no %s read", what)
+		return held{}
+	}
+}
+
+// A follow committed after the resolver read the follower's memberships,
+// and before it put them in the index, is not lost: the read is stale and
+// made again.
+func TestFanoutFollowDuringResolverRead(t *testing.T) {
+	var g *gatedStore
+	st, f, _, ch := newIndexFixture(t, func(st store.Store) store.Store { g = gate(st); return g })
+	f.wg.Go(f.resolver)
+	if _, err := f.Subscribe("dev-fan", (&recorder{}).fn); err != nil {
+		t.Fatal(err)
+	}
+	first := g.expect(t, "memberships") // none yet
+	if _, err := st.Follow(context.Background(), ch, "acct-fan", t0); err != nil {
+		t.Fatal(err)
+	}
+	f.Refresh(context.Background(), "acct-fan", ch) // no device indexed: only marks the read
+	first.release()
+	g.expect(t, "memberships").release() // read again
+	eventually(t, "the follower in the index", func() bool { return f.Members(ch) == 1 })
+}
+
+// Two changes of one membership whose reads cross: the earlier read's
+// answer, arriving last, does not undo the later change.
+func TestFanoutCrossingRefreshes(t *testing.T) {
+	var g *gatedStore
+	st, f, _, ch := newIndexFixture(t, func(st store.Store) store.Store { g = gate(st); return g })
+	ctx := context.Background()
+	if _, err := f.Subscribe("dev-fan", (&recorder{}).fn); err != nil {
+		t.Fatal(err)
+	}
+	indexed := make(chan struct{})
+	go func() { defer close(indexed); f.Resolve(ctx, "dev-fan", "acct-fan") }()
+	g.expect(t, "memberships").release()
+	<-indexed
+
+	st.Follow(ctx, ch, "acct-fan", t0)
+	followed := make(chan struct{})
+	go func() { defer close(followed); f.Refresh(ctx, "acct-fan", ch) }()
+	following := g.expect(t, "membership")
+	st.Unfollow(ctx, ch, "acct-fan", t0)
+	unfollowed := make(chan struct{})
+	go func() { defer close(unfollowed); f.Refresh(ctx, "acct-fan", ch) }()
+	g.expect(t, "membership").release() // not following
+	<-unfollowed
+	if n := f.Members(ch); n != 0 {
+		t.Fatalf("members after the unfollow: %d", n)
+	}
+	following.release()                 // arrives last, stale
+	g.expect(t, "membership").release() // read again
+	<-followed
+	if n := f.Members(ch); n != 0 {
+		t.Fatalf("the follow's stale read put the unfollowed account back: %d members", n)
 	}
 }
