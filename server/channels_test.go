@@ -184,6 +184,20 @@ func TestChannelPublishFollowSync(t *testing.T) {
 	}
 }
 
+// A device linked on the connection it waited on hears of its account's
+// channels: while it waited the channel index found no such device, so
+// the gateway subscribes it again once it authenticates. It used to get
+// no channel event until it reconnected.
+func TestChannelLinkedDeviceGetsEvents(t *testing.T) {
+	ts := startServer(t)
+	primary := register(t, ts, "@city")
+	o := createChannel(t, primary, "City", nil)
+	phone := link(t, ts, primary)
+	waitFor(t, "the linked device in the channel index", func() bool { return ts.ChannelIndexed(phone.auth.DeviceId) })
+	o.publish(t, o.post("Road closed on Main St"))
+	channelEvent(t, phone, o.id, 1)
+}
+
 func mustOpen(t testing.TB, keys channel.Keys, id string, sp *proto.SignedPost) *proto.Post {
 	t.Helper()
 	p, err := channel.OpenPost(keys, id, sp)

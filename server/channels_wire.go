@@ -39,3 +39,7 @@ func (s *Server) mediaRoutes(mux *http.ServeMux) {
 // ChannelIndexMembers is how many accounts this node's channel index
 // holds for a channel (tests wait on it).
 func (s *Server) ChannelIndexMembers(channelID string) int { return s.fan.Members(channelID) }
+
+// ChannelIndexed reports whether a device connected to this node is in
+// its channel index (tests wait on it).
+func (s *Server) ChannelIndexed(deviceID string) bool { return s.fan.Indexed(deviceID) }

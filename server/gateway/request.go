@@ -97,18 +97,21 @@ func (c *conn) errorResponse(id uint64, err error) *proto.Response {
 	return ErrorResponse(id, proto.Code_INTERNAL, "internal server error; it has been logged")
 }
 
-// subscribe routes the device's bus messages to this connection.
-func (c *conn) subscribe(deviceID string) error {
-	if c.subDevice == deviceID {
+// subscribe routes the device's bus messages to this connection. again
+// subscribes anew when the device is the same: a device whose link was
+// just approved is now an account's device, and the bus (the server's
+// channel index wraps it) learns that from a new subscription, made
+// before the old one ends so nothing published in between is lost.
+func (c *conn) subscribe(deviceID string, again bool) error {
+	if c.subDevice == deviceID && !again {
 		return nil
-	}
-	if c.unsub != nil {
-		c.unsub()
-		c.unsub = nil
 	}
 	unsub, err := c.g.cfg.Bus.Subscribe(deviceID, c.onBus)
 	if err != nil {
 		return err
+	}
+	if c.unsub != nil {
+		c.unsub()
 	}
 	c.unsub, c.subDevice = unsub, deviceID
 	return nil
@@ -117,7 +120,7 @@ func (c *conn) subscribe(deviceID string) error {
 // authenticated moves the connection to the authenticated state and starts
 // pushing the mailbox.
 func (c *conn) authenticated(id uint64, res *proto.AuthResult) {
-	if err := c.subscribe(res.DeviceId); err != nil {
+	if err := c.subscribe(res.DeviceId, c.state == stateLinking); err != nil {
 		c.log().Error("bus subscribe failed", "err", err)
 		c.respond(ErrorResponse(id, proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later"))
 		c.cut(proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later")
@@ -147,7 +150,7 @@ func (c *conn) authenticated(id uint64, res *proto.AuthResult) {
 
 // linking parks the connection until the primary approves the device.
 func (c *conn) linking(id uint64, deviceID string, code *proto.LinkCode) {
-	if err := c.subscribe(deviceID); err != nil {
+	if err := c.subscribe(deviceID, false); err != nil {
 		c.log().Error("bus subscribe failed", "err", err)
 		c.respond(ErrorResponse(id, proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later"))
 		return
