@@ -34,7 +34,8 @@ const (
 	// the server's writes stall instead of the kernel absorbing megabytes.
 	stalledReceiveBuffer = 4096
 	// stalledSegment is the MSS a stalled device's socket advertises
-	// (TCP's minimum): see setSmallSegments.
+	// (the classic default for paths of unknown MTU): see
+	// setSmallSegments.
 	stalledSegment = 536
 	// DefaultStalledMessages is the mail each stalled device is sent.
 	DefaultStalledMessages = 6
