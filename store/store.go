@@ -70,6 +70,15 @@ type Device struct {
 	RevokedAt  time.Time // zero while active
 }
 
+// DeviceAuth is the answer of Directory.DeviceAuth.
+type DeviceAuth struct {
+	Device          Device
+	Handle          string // the account's
+	KeyPackagesLeft int
+	MailboxDepth    int
+	LastSeq         uint64
+}
+
 // Revoked reports whether the device was removed from its account.
 func (d Device) Revoked() bool { return !d.RevokedAt.IsZero() }
 
@@ -128,6 +137,11 @@ type Directory interface {
 	RevokeDevice(ctx context.Context, accountID, deviceID string, entry LogEntry, at time.Time) error
 	// Device returns a device, revoked or not.
 	Device(ctx context.Context, id string) (Device, error)
+	// DeviceAuth returns, in one read, what authenticating a device needs:
+	// the device (revoked or not), its account's handle, its unexpired
+	// one-time key packages (as CountKeyPackages) and its mailbox depth
+	// (as MailboxDepth). ErrNotFound if the device is unknown.
+	DeviceAuth(ctx context.Context, id string, now time.Time) (DeviceAuth, error)
 	// Devices returns the account's active devices, primary first.
 	Devices(ctx context.Context, accountID string) ([]Device, error)
 	// KeyLog returns the account's entries with Index >= from, in order.

@@ -20,35 +20,27 @@ func (s *Service) Authenticate(ctx context.Context, challenge []byte, a *proto.A
 	if err := checkVersion(a.ProtocolVersion); err != nil {
 		return nil, err
 	}
-	dev, err := s.st.Device(ctx, a.DeviceId)
+	// One read answers everything below: a connect is the hot path of a
+	// reconnect storm.
+	info, err := s.st.DeviceAuth(ctx, a.DeviceId, s.clock.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, proto.Errorf(proto.Code_NOT_FOUND, "no device %q on this server; register or link it first", a.DeviceId)
 	}
 	if err != nil {
 		return nil, storeErr("authenticate", err)
 	}
+	dev := info.Device
 	if !identity.VerifyAuth(dev.SigningKey, challenge, dev.ID, a.Signature) {
 		return nil, proto.Errorf(proto.Code_BAD_SIGNATURE, "the signature does not verify; sign identity.AuthMessage(challenge of this connection's Hello, device id) with the device key")
 	}
 	if dev.Revoked() {
 		return nil, proto.Errorf(proto.Code_DEVICE_REVOKED, "this device was removed from its account; link it again to use it")
 	}
-	acct, err := s.st.AccountByID(ctx, dev.AccountID)
-	if err != nil {
-		return nil, storeErr("authenticate: account", err)
-	}
-	left, err := s.st.CountKeyPackages(ctx, dev.ID, s.clock.Now())
-	if err != nil {
-		return nil, storeErr("authenticate: key packages", err)
-	}
-	depth, lastSeq, err := s.st.MailboxDepth(ctx, dev.ID)
-	if err != nil {
-		return nil, storeErr("authenticate: mailbox", err)
-	}
+	depth, lastSeq := info.MailboxDepth, info.LastSeq
 	s.m.MailboxDepthAtAuth.Observe(float64(depth))
 	return &proto.AuthResult{
-		AccountId: acct.ID, Handle: acct.Handle, DeviceId: dev.ID, Primary: dev.Primary,
-		KeyPackagesLeft: uint32(left), MailboxSeq: lastSeq,
+		AccountId: dev.AccountID, Handle: info.Handle, DeviceId: dev.ID, Primary: dev.Primary,
+		KeyPackagesLeft: uint32(info.KeyPackagesLeft), MailboxSeq: lastSeq,
 	}, nil
 }
 

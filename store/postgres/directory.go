@@ -170,6 +170,24 @@ func scanDevice(row pgx.Row) (store.Device, error) {
 	return d, nil
 }
 
+func (s *Store) DeviceAuth(ctx context.Context, id string, now time.Time) (store.DeviceAuth, error) {
+	var r store.DeviceAuth
+	var added, revoked, left, depth, last int64
+	d := &r.Device
+	err := s.pool.QueryRow(ctx, `SELECT d.id, d.account_id, d.signing_key, d.name, d.is_primary, d.added_at, d.revoked_at, a.handle,
+		(SELECT COUNT(*) FROM key_packages WHERE device_id = d.id AND (not_after = 0 OR not_after > $2)),
+		(SELECT COUNT(*) FROM mail WHERE device_id = d.id),
+		COALESCE((SELECT last_seq FROM mailbox_seq WHERE device_id = d.id), 0)
+		FROM devices d JOIN accounts a ON a.id = d.account_id WHERE d.id = $1`, id, now.UnixNano()).
+		Scan(&d.ID, &d.AccountID, &d.SigningKey, &d.Name, &d.Primary, &added, &revoked, &r.Handle, &left, &depth, &last)
+	if err != nil {
+		return store.DeviceAuth{}, wrap("device "+id, err)
+	}
+	d.AddedAt, d.RevokedAt = fromNanos(added), fromNanos(revoked)
+	r.KeyPackagesLeft, r.MailboxDepth, r.LastSeq = int(left), int(depth), uint64(last)
+	return r, nil
+}
+
 func (s *Store) Device(ctx context.Context, id string) (store.Device, error) {
 	d, err := scanDevice(s.pool.QueryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = $1`, id))
 	return d, wrap("device "+id, err)

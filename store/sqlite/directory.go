@@ -190,6 +190,27 @@ func (s *Store) Device(ctx context.Context, id string) (store.Device, error) {
 	return d, wrap("device "+id, err)
 }
 
+func (s *Store) DeviceAuth(ctx context.Context, id string, now time.Time) (store.DeviceAuth, error) {
+	var r store.DeviceAuth
+	var added, revoked int64
+	d := &r.Device
+	err := s.r.QueryRowContext(ctx, `SELECT d.id, d.account_id, d.signing_key, d.name, d.is_primary, d.added_at, d.revoked_at, a.handle,
+		(SELECT COUNT(*) FROM key_packages WHERE device_id = d.id AND (not_after = 0 OR not_after > ?2)),
+		(SELECT COUNT(*) FROM mail WHERE device_id = d.id),
+		COALESCE((SELECT last_seq FROM mailbox_seq WHERE device_id = d.id), 0)
+		FROM devices d JOIN accounts a ON a.id = d.account_id WHERE d.id = ?1`, id, now.UnixNano()).
+		Scan(&d.ID, &d.AccountID, &d.SigningKey, &d.Name, &d.Primary, &added, &revoked, &r.Handle,
+			&r.KeyPackagesLeft, &r.MailboxDepth, &r.LastSeq)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return store.DeviceAuth{}, wrap("device "+id, err)
+	}
+	d.AddedAt, d.RevokedAt = fromNanos(added), fromNanos(revoked)
+	return r, nil
+}
+
 func (s *Store) Devices(ctx context.Context, accountID string) ([]store.Device, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE account_id = ? AND revoked_at = 0
 		ORDER BY is_primary DESC, added_at, id`, accountID)

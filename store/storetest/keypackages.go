@@ -259,3 +259,36 @@ func testKeyPackageUnknownLifetime(t *testing.T, s store.Store) {
 		t.Errorf("claim = %q (last resort %v), want old-last", kp, last)
 	}
 }
+
+// testDeviceAuth: one read gives what CountKeyPackages, MailboxDepth,
+// Device and the account's handle give separately.
+func testDeviceAuth(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a, d := account(t, s, "alice")
+	put(t, s, d.ID, kps("a", 3), nil)
+	deliver(t, s, sub("dev-x", 1, mail(d.ID, "1")), sub("dev-x", 2, mail(d.ID, "2")), sub("dev-x", 3, mail(d.ID, "3")))
+	noErr(t, "Ack", s.Ack(ctx, d.ID, 1))
+	info, err := s.DeviceAuth(ctx, d.ID, T0)
+	noErr(t, "DeviceAuth", err)
+	if info.Device.ID != d.ID || info.Device.AccountID != a.ID || string(info.Device.SigningKey) != string(d.SigningKey) ||
+		!info.Device.Primary || info.Device.Revoked() || info.Handle != a.Handle {
+		t.Errorf("DeviceAuth = %+v", info)
+	}
+	if info.KeyPackagesLeft != count(t, s, d.ID, T0) || info.KeyPackagesLeft != 3 {
+		t.Errorf("KeyPackagesLeft = %d, want 3", info.KeyPackagesLeft)
+	}
+	if n, last := depth(t, s, d.ID); info.MailboxDepth != n || info.LastSeq != last || n != 2 || last != 3 {
+		t.Errorf("MailboxDepth, LastSeq = %d, %d; want 2, 3", info.MailboxDepth, info.LastSeq)
+	}
+	// Expired packages do not count.
+	if info, _ := s.DeviceAuth(ctx, d.ID, T0.Add(kpLife)); info.KeyPackagesLeft != 0 {
+		t.Errorf("KeyPackagesLeft after expiry = %d", info.KeyPackagesLeft)
+	}
+	// A device with nothing.
+	_, bd := account(t, s, "bob")
+	if info, err := s.DeviceAuth(ctx, bd.ID, T0); err != nil || info.KeyPackagesLeft != 0 || info.MailboxDepth != 0 || info.LastSeq != 0 {
+		t.Errorf("DeviceAuth(empty) = %+v, %v", info, err)
+	}
+	_, err = s.DeviceAuth(ctx, "dev-ghost", T0)
+	wantErr(t, "DeviceAuth(unknown)", err, store.ErrNotFound)
+}

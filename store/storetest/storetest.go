@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LastResort", testLastResort},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"KeyPackageExpiry", testKeyPackageExpiry},
+		{"DeviceAuth", testDeviceAuth},
 		{"KeyPackageUnknownLifetime", testKeyPackageUnknownLifetime},
 		{"Invites", testInvites},
 		{"InviteRegistration", testInviteRegistration},
