@@ -106,7 +106,6 @@ func TestChannelDirectoryAndModeration(t *testing.T) {
 		// Reports go to the operator's queue, without the reporter.
 		p := post(t, owner, traffic.ID, "Buy cheap watches here")
 		waitUntil(t, "the follower to hold the spam", func() bool {
-			f2.SyncChannel(ctx, traffic.ID) // not waiting on the (at-most-once) event
 			ps, _ := f2.ChannelPosts(ctx, traffic.ID, 10)
 			return len(ps) == 2
 		})

@@ -281,7 +281,6 @@ func TestChannelPrivacy(t *testing.T) {
 	}
 	for _, f := range []*Client{followerB, followerC} {
 		waitUntil(t, f.Handle+" to hold the posts", func() bool {
-			f.SyncChannel(ctx, ch.ID) // not waiting on the (at-most-once) event
 			ps, _ := f.ChannelPosts(ctx, ch.ID, 10)
 			return len(ps) == 3
 		})
