@@ -10,6 +10,7 @@ import (
 
 	"github.com/parleyhq/parley/client"
 	"github.com/parleyhq/parley/proto"
+	"github.com/parleyhq/parley/server"
 )
 
 // TestConcurrentCommits makes two devices commit to one conversation in
@@ -93,9 +94,13 @@ func TestSimultaneousFirstMessages(t *testing.T) {
 }
 
 // TestLinkCodeExpires runs the server on a fake clock: a link code that
-// nobody approves expires after proto.LinkCodeTTL.
+// nobody approves expires after proto.LinkCodeTTL. The idle timeout runs
+// on that clock too, and the waiting device pings on real time: were it
+// the default 90 s, a sweep read while the clock was passing between 90 s
+// and the code's expiry cut the connection as idle instead (4 runs in 40).
 func TestLinkCodeExpires(t *testing.T) {
-	srv := NewServer(t, WithFakeClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)))
+	srv := NewServer(t, WithFakeClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)),
+		WithConfig(func(c *server.Config) { c.IdleTimeout = 10 * proto.LinkCodeTTL }))
 	alice := NewClient(t, srv, "@alice")
 	c, err := client.Dial(Ctx(t), client.Options{Profile: filepath.Join(t.TempDir(), "new"), Server: srv.URL})
 	if err != nil {
