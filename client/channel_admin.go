@@ -467,6 +467,13 @@ func (c *Client) syncAdminGroup(ctx context.Context, id string) error {
 	for _, a := range accounts {
 		var missing []string
 		for devID := range a.Devices {
+			// This device is in the group (it could only join by a
+			// welcome anyway); teamMembers leaves it out of present.
+			// Counting it missing claimed one of its own key packages
+			// and re-sent the key to the whole team at every check.
+			if devID == c.deviceID {
+				continue
+			}
 			if !slices.ContainsFunc(present, func(m member) bool { return m.DeviceID == devID }) {
 				missing = append(missing, devID)
 			}
