@@ -69,7 +69,8 @@ func (w *channelWork) take() (syncs, teams []string) {
 }
 
 // channelWorker runs queued channel jobs until ctx (the connection's)
-// ends.
+// ends. Syncs run at once; team checks wait until the team has been
+// quiet for teamSettle (see there).
 func (c *Client) channelWorker(ctx context.Context) {
 	if recs, err := c.prof.Channels(ctx); err != nil {
 		c.log.Warn("listing channels", "err", err)
@@ -84,16 +85,39 @@ func (c *Client) channelWorker(ctx context.Context) {
 	wake := c.channelWork.wakeCh()
 	poll := c.clk.NewTicker(channelPoll)
 	defer poll.Stop()
+	settle := c.clk.NewTimer(teamSettleMax)
+	settle.Stop()
+	defer settle.Stop()
+	var settling <-chan time.Time // settle's channel while team checks wait
+	var firstWait time.Time       // when the oldest waiting check was asked for
+	waiting := map[string]bool{}  // channels whose team check waits
 	for {
+		var teams []string
 		select {
 		case <-wake:
+		case <-settling:
+			settling = nil
+			for id := range waiting {
+				teams = append(teams, id)
+			}
+			clear(waiting)
 		case <-poll.C():
 			c.pollChannels(ctx)
 			continue
 		case <-ctx.Done():
 			return
 		}
-		syncs, teams := c.channelWork.take()
+		syncs, asked := c.channelWork.take()
+		if len(asked) > 0 {
+			if len(waiting) == 0 {
+				firstWait = c.clk.Now()
+			}
+			for _, id := range asked {
+				waiting[id] = true
+			}
+			settle.Reset(min(teamSettle, max(teamSettleMax-c.clk.Now().Sub(firstWait), 0)))
+			settling = settle.C()
+		}
 		var again []func()
 		run := func(what, id string, job func(context.Context) error, requeue func()) {
 			jctx, jcancel := context.WithTimeout(ctx, callTimeout)
@@ -137,6 +161,17 @@ func (c *Client) channelWorker(ctx context.Context) {
 		}
 	}
 }
+
+// teamSettle is how long the worker lets a channel's team be quiet
+// before checking its conversation: admins joining one after another
+// (each accept is a ChannelUpdated{admin}) then cost one check and one
+// commit adding them all, instead of a check of up to six requests each,
+// which ran a burst of sixteen into the server's rate limit.
+// teamSettleMax bounds the wait under a steady stream of changes.
+const (
+	teamSettle    = 200 * time.Millisecond
+	teamSettleMax = 2 * time.Second
+)
 
 // channelPoll is how often a connected device compares its channels'
 // cursors with their head sequences (one request), in case a "new post"
