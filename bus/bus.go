@@ -54,18 +54,18 @@ func (k Kind) String() string {
 // Message is one routed signal. Only the fields of its Kind are set. It is
 // a plain value so that distributed implementations can encode it.
 type Message struct {
-	Kind   Kind
-	Seq    uint64 // KindMail
+	Kind Kind
+	Seq  uint64 // KindMail
 	// Envelope (KindMail, optional) is the envelope of entry Seq when the
 	// write that signals it put no other entry in this device's mailbox,
 	// so a connection that has pushed everything up to Seq-1 can push it
 	// without reading the mailbox. A bus may drop it (bus/nats does: it
 	// carries wake-ups only); subscribers must not modify it.
 	Envelope []byte
-	Frame  []byte // KindFrame; subscribers must not modify it
-	Code   int32  // KindClose: a proto.Code
-	Reason string // KindClose: for a person
-	Except string // KindClose: connection id that must ignore the message
+	Frame    []byte // KindFrame; subscribers must not modify it
+	Code     int32  // KindClose: a proto.Code
+	Reason   string // KindClose: for a person
+	Except   string // KindClose: connection id that must ignore the message
 }
 
 // Bus routes Messages to subscribers by device id.
