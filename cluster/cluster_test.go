@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/internal/pgtest"
 )
 
 // Durations of the cluster tests: short by default, long with soak().
@@ -61,7 +63,7 @@ func sixAccounts(f *fleet) (map[string]*device, []route) {
 // others) and restarted (a device pinned to it converses again).
 func TestClusterFailover(t *testing.T) {
 	ph := clusterPhases()
-	dsn, url := machinePostgres(t), machineNATS(t)
+	dsn, url := pgtest.DSN(t), machineNATS(t)
 	nodes := startCluster(t, 3, "--postgres", dsn, "--nats", url, "--nats-prefix", "parleytest."+randomHex(6))
 	f := newFleet(t, nodes...)
 	acc, routes := sixAccounts(f)
@@ -112,7 +114,7 @@ func TestClusterFailover(t *testing.T) {
 // returns, nothing acknowledged is missing.
 func TestClusterNATSOutage(t *testing.T) {
 	ph := clusterPhases()
-	dsn := machinePostgres(t)
+	dsn := pgtest.DSN(t)
 	nats := startNATS(t)
 	nodes := startCluster(t, 3, "--postgres", dsn, "--nats", nats.URL())
 	f := newFleet(t, nodes...)

@@ -1,12 +1,10 @@
 package cluster
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -15,16 +13,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // The machine's services (docs/operations.md says how to start them).
 const (
-	defaultNATS     = "nats://127.0.0.1:4222"
-	defaultPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	natsServerBin   = "/usr/sbin/nats-server"
-	postgresBinDir  = "/usr/lib/postgresql/15/bin"
+	defaultNATS    = "nats://127.0.0.1:4222"
+	natsServerBin  = "/usr/sbin/nats-server"
+	postgresBinDir = "/usr/lib/postgresql/15/bin"
 )
 
 // machineNATS returns the machine's NATS URL; the test fails (never
@@ -43,43 +38,6 @@ func machineNATS(t *testing.T) string {
 	}
 	c.Close()
 	return u
-}
-
-// machinePostgres creates a fresh schema in the machine's test database,
-// dropped at cleanup, and returns a DSN using it. It fails (never skips)
-// when PostgreSQL is not running.
-func machinePostgres(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("PARLEY_TEST_POSTGRES")
-	if dsn == "" {
-		dsn = defaultPostgres
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("cannot reach the test PostgreSQL (%v).\nStart it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\nor set PARLEY_TEST_POSTGRES (default %s).", err, defaultPostgres)
-	}
-	schema := "parley_cluster_" + randomHex(6)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Logf("dropping schema %s: %v", schema, err)
-		}
-		conn.Close(ctx)
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("PARLEY_TEST_POSTGRES must be a URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func randomHex(n int) string {

@@ -4,64 +4,25 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/parleyhq/parley/channel"
 	"github.com/parleyhq/parley/client"
+	"github.com/parleyhq/parley/internal/pgtest"
 	"github.com/parleyhq/parley/proto"
 	"github.com/parleyhq/parley/server"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/store/postgres"
 	"github.com/parleyhq/parley/store/sqlite"
 )
-
-const defaultPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// postgresDSN creates a fresh schema in the test database, dropped at
-// cleanup, and returns a DSN using it. It fails (never skips) when
-// PostgreSQL is not there.
-func postgresDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("PARLEY_TEST_POSTGRES")
-	if dsn == "" {
-		dsn = defaultPostgres
-	}
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatalf("cannot reach the test PostgreSQL (%v).\nStart it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\nor set PARLEY_TEST_POSTGRES (default %s).", err, defaultPostgres)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "parley_channels_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		conn.Close(context.Background())
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("PARLEY_TEST_POSTGRES must be a URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // storeKind names the store a channel test runs on.
 type storeKind struct {
@@ -74,7 +35,7 @@ type storeKind struct {
 func onBothStores(t *testing.T, run func(t *testing.T, st storeKind, opts ...Option)) {
 	t.Run("sqlite", func(t *testing.T) { run(t, storeKind{name: "sqlite"}) })
 	t.Run("postgres", func(t *testing.T) {
-		dsn := postgresDSN(t)
+		dsn := pgtest.DSN(t)
 		run(t, storeKind{name: "postgres", dsn: dsn}, WithConfig(func(c *server.Config) { c.PostgresDSN = dsn }))
 	})
 }

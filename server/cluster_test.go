@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/internal/pgtest"
 	"github.com/parleyhq/parley/proto"
 	"github.com/parleyhq/parley/server"
 )
@@ -39,7 +40,7 @@ func natsURL(t *testing.T) string {
 // the machine's NATS, under a subject prefix of their own.
 func clusterNodes(t *testing.T, n int) []*testServer {
 	t.Helper()
-	dsn, url := postgresDSN(t), natsURL(t)
+	dsn, url := pgtest.DSN(t), natsURL(t)
 	var b [6]byte
 	rand.Read(b[:])
 	prefix := "parleytest." + hex.EncodeToString(b[:])

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleyhq/parley/internal/pgtest"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/store/storetest"
 )
@@ -56,7 +57,7 @@ func (n *twoNodes) Fetch(ctx context.Context, deviceID string, after uint64, lim
 // keep their guarantees.
 func TestConformanceTwoNodes(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		dsn := freshSchema(t)
+		dsn := pgtest.DSN(t)
 		a, err := Open(t.Context(), dsn)
 		if err != nil {
 			t.Fatalf("Open(node A): %v", err)

@@ -2,11 +2,8 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -15,89 +12,29 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/parleyhq/parley/internal/pgtest"
 	"github.com/parleyhq/parley/store"
 	"github.com/parleyhq/parley/store/internal/migration"
 	"github.com/parleyhq/parley/store/storetest"
 )
 
-const defaultTestDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-func testDSN() string {
-	if dsn := os.Getenv("PARLEY_TEST_POSTGRES"); dsn != "" {
-		return dsn
-	}
-	return defaultTestDSN
-}
-
 // TestMain checks once that PostgreSQL is reachable and fails the whole
 // package (never skips it) with instructions when it is not.
 func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	conn, err := pgx.Connect(ctx, testDSN())
+	conn, err := pgx.Connect(ctx, pgtest.BaseDSN())
 	cancel()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: %s\n", unreachable(err))
+		fmt.Fprintf(os.Stderr, "FAIL: %s\n", pgtest.Unreachable(err))
 		os.Exit(1)
 	}
 	conn.Close(context.Background())
 	os.Exit(m.Run())
 }
 
-func unreachable(err error) string {
-	return fmt.Sprintf("cannot reach the test PostgreSQL (%v).\n"+
-		"Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n"+
-		"or point PARLEY_TEST_POSTGRES at a database (default %s).", err, defaultTestDSN)
-}
-
-// admin connects to the test database, failing (never skipping) the test
-// with instructions when PostgreSQL is not there.
-func admin(t testing.TB) *pgx.Conn {
-	t.Helper()
-	conn, err := pgx.Connect(t.Context(), testDSN())
-	if err != nil {
-		t.Fatal(unreachable(err))
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
-}
-
-// withSearchPath returns dsn with its search_path set to schema.
-func withSearchPath(t testing.TB, dsn, schema string) string {
-	if !strings.Contains(dsn, "://") {
-		return dsn + " search_path=" + schema
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("PARLEY_TEST_POSTGRES is not a valid URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-// freshSchema creates a uniquely named schema, dropped when the test ends,
-// and returns a DSN that uses it: parallel runs and packages never collide.
-func freshSchema(t testing.TB) string {
-	t.Helper()
-	conn := admin(t)
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "parley_test_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(t.Context(), `CREATE SCHEMA `+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := conn.Exec(context.Background(), `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return withSearchPath(t, testDSN(), schema)
-}
-
 func openFresh(t testing.TB) *Store {
 	t.Helper()
-	dsn := freshSchema(t)
+	dsn := pgtest.DSN(t)
 	s, err := Open(t.Context(), dsn)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -116,7 +53,7 @@ func TestConformance(t *testing.T) {
 // brought to the latest version by Open, keeping the data; opening again
 // is a no-op.
 func TestMigrateOldDatabase(t *testing.T) {
-	dsn := freshSchema(t)
+	dsn := pgtest.DSN(t)
 	s, err := openAt(t, dsn, 1)
 	if err != nil {
 		t.Fatalf("migrate to 1: %v", err)
@@ -162,7 +99,7 @@ func openAt(t testing.TB, dsn string, upTo int) (*Store, error) {
 }
 
 func TestMigrateRefusesNewerSchema(t *testing.T) {
-	dsn := freshSchema(t)
+	dsn := pgtest.DSN(t)
 	s, err := Open(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +116,7 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 // TestConcurrentMigrate: nodes starting together on an empty schema
 // migrate it exactly once.
 func TestConcurrentMigrate(t *testing.T) {
-	dsn := freshSchema(t)
+	dsn := pgtest.DSN(t)
 	const nodes = 4
 	var wg sync.WaitGroup
 	errs := make([]error, nodes)
@@ -233,7 +170,7 @@ func TestUnavailable(t *testing.T) {
 func TestConnectionLost(t *testing.T) {
 	s := openFresh(t)
 	defer s.Close()
-	conn := admin(t)
+	conn := pgtest.Connect(t)
 	// Terminate this store's own sessions only: other packages' tests share
 	// the server.
 	var pids []uint32
