@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/unixnano"
 )
 
 func (s *Store) CreateAccount(ctx context.Context, a store.Account, primary store.Device, first store.LogEntry) error {
@@ -27,7 +28,7 @@ func (s *Store) createAccount(ctx context.Context, a store.Account, primary stor
 	}
 	return s.tx(ctx, "create account", func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO accounts (id, handle, created_at, presence, last_seen) VALUES ($1, $2, $3, $4, $5)`,
-			a.ID, a.Handle, nanos(a.CreatedAt), a.Presence, nanos(a.LastSeen))
+			a.ID, a.Handle, unixnano.From(a.CreatedAt), a.Presence, unixnano.From(a.LastSeen))
 		switch uniqueViolation(err) {
 		case "":
 		case "accounts_handle":
@@ -39,7 +40,7 @@ func (s *Store) createAccount(ctx context.Context, a store.Account, primary stor
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO devices (id, account_id, signing_key, name, is_primary, added_at) VALUES ($1, $2, $3, $4, true, $5)`,
-			primary.ID, a.ID, primary.SigningKey, primary.Name, nanos(primary.AddedAt)); err != nil {
+			primary.ID, a.ID, primary.SigningKey, primary.Name, unixnano.From(primary.AddedAt)); err != nil {
 			if uniqueViolation(err) != "" {
 				return fmt.Errorf("device %s: %w (%w)", primary.ID, store.ErrExists, err)
 			}
@@ -65,7 +66,7 @@ func (s *Store) account(ctx context.Context, op, where string, arg string) (stor
 	if err != nil {
 		return store.Account{}, wrap(op, err)
 	}
-	a.CreatedAt, a.LastSeen = fromNanos(created), fromNanos(seen)
+	a.CreatedAt, a.LastSeen = unixnano.Time(created), unixnano.Time(seen)
 	return a, nil
 }
 
@@ -118,7 +119,7 @@ func (s *Store) AddDevice(ctx context.Context, d store.Device, entry store.LogEn
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO devices (id, account_id, signing_key, name, is_primary, added_at) VALUES ($1, $2, $3, $4, false, $5)`,
-			d.ID, d.AccountID, d.SigningKey, d.Name, nanos(d.AddedAt)); err != nil {
+			d.ID, d.AccountID, d.SigningKey, d.Name, unixnano.From(d.AddedAt)); err != nil {
 			if uniqueViolation(err) != "" {
 				return fmt.Errorf("device %s: %w (%w)", d.ID, store.ErrExists, err)
 			}
@@ -134,7 +135,7 @@ func (s *Store) RevokeDevice(ctx context.Context, accountID, deviceID string, en
 			return err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE devices SET revoked_at = $1 WHERE id = $2 AND account_id = $3 AND revoked_at = 0`,
-			nanos(at), deviceID, accountID)
+			unixnano.From(at), deviceID, accountID)
 		if err != nil {
 			return err
 		}
@@ -166,7 +167,7 @@ func scanDevice(row pgx.Row) (store.Device, error) {
 	if err := row.Scan(&d.ID, &d.AccountID, &d.SigningKey, &d.Name, &d.Primary, &added, &revoked); err != nil {
 		return store.Device{}, err
 	}
-	d.AddedAt, d.RevokedAt = fromNanos(added), fromNanos(revoked)
+	d.AddedAt, d.RevokedAt = unixnano.Time(added), unixnano.Time(revoked)
 	return d, nil
 }
 
@@ -183,7 +184,7 @@ func (s *Store) DeviceAuth(ctx context.Context, id string, now time.Time) (store
 	if err != nil {
 		return store.DeviceAuth{}, wrap("device "+id, err)
 	}
-	d.AddedAt, d.RevokedAt = fromNanos(added), fromNanos(revoked)
+	d.AddedAt, d.RevokedAt = unixnano.Time(added), unixnano.Time(revoked)
 	r.KeyPackagesLeft, r.MailboxDepth, r.LastSeq = int(left), int(depth), uint64(last)
 	return r, nil
 }
@@ -220,7 +221,7 @@ func (s *Store) KeyLog(ctx context.Context, accountID string, from uint64) ([]st
 }
 
 func (s *Store) CreateInvite(ctx context.Context, code string, expiresAt time.Time) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO invites (code, expires_at) VALUES ($1, $2)`, code, nanos(expiresAt))
+	_, err := s.pool.Exec(ctx, `INSERT INTO invites (code, expires_at) VALUES ($1, $2)`, code, unixnano.From(expiresAt))
 	return wrap("create invite", err)
 }
 
@@ -229,7 +230,7 @@ func (s *Store) UseInvite(ctx context.Context, code string, now time.Time) error
 }
 
 func useInvite(ctx context.Context, q execer, code string, now time.Time) error {
-	tag, err := q.Exec(ctx, `UPDATE invites SET used = true WHERE code = $1 AND NOT used AND expires_at >= $2`, code, nanos(now))
+	tag, err := q.Exec(ctx, `UPDATE invites SET used = true WHERE code = $1 AND NOT used AND expires_at >= $2`, code, unixnano.From(now))
 	if err != nil {
 		return err
 	}
@@ -247,7 +248,7 @@ func (s *Store) PutLinkRequest(ctx context.Context, r store.LinkRequest, now tim
 		ON CONFLICT (code) DO UPDATE SET device_id = EXCLUDED.device_id, signing_key = EXCLUDED.signing_key,
 			name = EXCLUDED.name, expires_at = EXCLUDED.expires_at
 		WHERE link_requests.expires_at < $6`,
-		r.Code, r.DeviceID, r.SigningKey, r.Name, nanos(r.ExpiresAt), nanos(now))
+		r.Code, r.DeviceID, r.SigningKey, r.Name, unixnano.From(r.ExpiresAt), unixnano.From(now))
 	if err != nil {
 		return wrap("put link request", err)
 	}
@@ -265,7 +266,7 @@ func (s *Store) LinkRequest(ctx context.Context, code string, now time.Time) (st
 	if err != nil {
 		return store.LinkRequest{}, wrap("link request", err)
 	}
-	r.ExpiresAt = fromNanos(exp)
+	r.ExpiresAt = unixnano.Time(exp)
 	if r.ExpiresAt.Before(now) {
 		return store.LinkRequest{}, wrap("link request", store.ErrExpired)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/unixnano"
 )
 
 // Key packages: not_after is the end of a package's lifetime in Unix
@@ -43,7 +44,7 @@ func (s *Store) PutKeyPackages(ctx context.Context, deviceID string, oneTime []s
 			data := make([][]byte, len(add))
 			notAfter := make([]int64, len(add))
 			for i, kp := range add {
-				data[i], notAfter[i] = kp.Data, nanos(kp.NotAfter)
+				data[i], notAfter[i] = kp.Data, unixnano.From(kp.NotAfter)
 			}
 			// WITH ORDINALITY keeps the upload's order in the ids, which
 			// is the order claims hand them out.
@@ -57,7 +58,7 @@ func (s *Store) PutKeyPackages(ctx context.Context, deviceID string, oneTime []s
 		if lastResort != nil {
 			if _, err := tx.Exec(ctx, `INSERT INTO last_resort_packages (device_id, kp, not_after) VALUES ($1, $2, $3)
 				ON CONFLICT (device_id) DO UPDATE SET kp = EXCLUDED.kp, not_after = EXCLUDED.not_after`,
-				deviceID, lastResort.Data, nanos(lastResort.NotAfter)); err != nil {
+				deviceID, lastResort.Data, unixnano.From(lastResort.NotAfter)); err != nil {
 				return err
 			}
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/parleyhq/parley/proto"
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/unixnano"
 )
 
 // checkSubmission refuses what no caller should send; the whole batch
@@ -31,7 +32,7 @@ func checkSubmission(sender string, id []byte, mail []store.Mail) error {
 // it has none, the time its mail was written as implied by the mail's TTL.
 func seenAt(at time.Time, mail []store.Mail) int64 {
 	if !at.IsZero() {
-		return nanos(at)
+		return unixnano.From(at)
 	}
 	var latest time.Time
 	for _, m := range mail {
@@ -42,7 +43,7 @@ func seenAt(at time.Time, mail []store.Mail) int64 {
 	if latest.IsZero() {
 		return 0
 	}
-	return nanos(latest.Add(-proto.MailboxTTL))
+	return unixnano.From(latest.Add(-proto.MailboxTTL))
 }
 
 type msgKey struct {
@@ -131,7 +132,7 @@ func writeMail(ctx context.Context, tx pgx.Tx, mail []store.Mail) ([]uint64, err
 		seqCol[i] = next[m.DeviceID]
 		next[m.DeviceID]++
 		seqs[i] = uint64(seqCol[i])
-		devs[i], envs[i], exps[i] = m.DeviceID, m.Envelope, nanos(m.Expires)
+		devs[i], envs[i], exps[i] = m.DeviceID, m.Envelope, unixnano.From(m.Expires)
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO mail (device_id, seq, envelope, expires)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::bigint[])`, devs, seqCol, envs, exps)
@@ -203,7 +204,7 @@ func (s *Store) Fetch(ctx context.Context, deviceID string, after uint64, limit 
 	}
 	rows, err := s.pool.Query(ctx, `SELECT seq, envelope, expires FROM mail
 		WHERE device_id = $1 AND seq > $2 AND expires >= $3 ORDER BY seq LIMIT $4`,
-		deviceID, int64(min(after, 1<<63-1)), nanos(now), limit)
+		deviceID, int64(min(after, 1<<63-1)), unixnano.From(now), limit)
 	if err != nil {
 		return nil, wrap("fetch", err)
 	}
@@ -211,7 +212,7 @@ func (s *Store) Fetch(ctx context.Context, deviceID string, after uint64, limit 
 		m := store.Mail{DeviceID: deviceID}
 		var seq, exp int64
 		err := r.Scan(&seq, &m.Envelope, &exp)
-		m.Seq, m.Expires = uint64(seq), fromNanos(exp)
+		m.Seq, m.Expires = uint64(seq), unixnano.Time(exp)
 		return m, err
 	})
 	return ms, wrap("fetch", err)
@@ -268,7 +269,7 @@ func (s *Store) Expire(ctx context.Context, now, idsBefore time.Time) (int, erro
 		{`DELETE FROM invites WHERE ctid IN (SELECT ctid FROM invites WHERE expires_at < $1 LIMIT $2)`, now, false},
 	} {
 		for {
-			tag, err := s.pool.Exec(ctx, q.sql, nanos(q.at), expireChunk)
+			tag, err := s.pool.Exec(ctx, q.sql, unixnano.From(q.at), expireChunk)
 			if err != nil {
 				return mailDeleted, wrap("expire", err)
 			}

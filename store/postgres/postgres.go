@@ -182,18 +182,3 @@ func uniqueViolation(err error) string {
 	}
 	return ""
 }
-
-// Times are stored as Unix nanoseconds; 0 stands for the zero time.
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/unixnano"
 )
 
 // setPair adds or removes the (owner, other) row of a relation table.
@@ -57,14 +58,14 @@ func (s *Store) SetPresenceVisibility(ctx context.Context, accountID string, v i
 }
 
 func (s *Store) SetLastSeen(ctx context.Context, accountID string, at time.Time) error {
-	return s.updateAccount(ctx, "set last seen", "last_seen", accountID, nanos(at))
+	return s.updateAccount(ctx, "set last seen", "last_seen", accountID, unixnano.From(at))
 }
 
 func (s *Store) SetLastSeenAll(ctx context.Context, seen []store.LastSeen) error {
 	ids := make([]string, len(seen))
 	ats := make([]int64, len(seen))
 	for i, l := range seen {
-		ids[i], ats[i] = l.AccountID, nanos(l.At)
+		ids[i], ats[i] = l.AccountID, unixnano.From(l.At)
 	}
 	_, err := s.pool.Exec(ctx, `UPDATE accounts a SET last_seen = v.at
 		FROM unnest($1::text[], $2::bigint[]) AS v(id, at) WHERE a.id = v.id`, ids, ats)

@@ -8,22 +8,8 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/unixnano"
 )
-
-// Times are stored as Unix nanoseconds; 0 stands for the zero time.
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
 
 func (s *Store) CreateAccount(ctx context.Context, a store.Account, primary store.Device, first store.LogEntry) error {
 	return s.createAccount(ctx, a, primary, first, "", time.Time{})
@@ -48,14 +34,14 @@ func (s *Store) createAccount(ctx context.Context, a store.Account, primary stor
 			return fmt.Errorf("%s: %w", a.Handle, store.ErrHandleTaken)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO accounts (id, handle, created_at, presence, last_seen) VALUES (?, ?, ?, ?, ?)`,
-			a.ID, a.Handle, nanos(a.CreatedAt), a.Presence, nanos(a.LastSeen)); err != nil {
+			a.ID, a.Handle, unixnano.From(a.CreatedAt), a.Presence, unixnano.From(a.LastSeen)); err != nil {
 			if isUnique(err) {
 				return fmt.Errorf("account id %s: %w (%w)", a.ID, store.ErrExists, err)
 			}
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, account_id, signing_key, name, is_primary, added_at) VALUES (?, ?, ?, ?, 1, ?)`,
-			primary.ID, a.ID, primary.SigningKey, primary.Name, nanos(primary.AddedAt)); err != nil {
+			primary.ID, a.ID, primary.SigningKey, primary.Name, unixnano.From(primary.AddedAt)); err != nil {
 			if isUnique(err) {
 				return fmt.Errorf("device %s: %w (%w)", primary.ID, store.ErrExists, err)
 			}
@@ -82,7 +68,7 @@ func scanAccount(row *sql.Row) (store.Account, error) {
 		}
 		return a, err
 	}
-	a.CreatedAt, a.LastSeen = fromNanos(created), fromNanos(seen)
+	a.CreatedAt, a.LastSeen = unixnano.Time(created), unixnano.Time(seen)
 	return a, nil
 }
 
@@ -129,7 +115,7 @@ func (s *Store) AddDevice(ctx context.Context, d store.Device, entry store.LogEn
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, account_id, signing_key, name, is_primary, added_at) VALUES (?, ?, ?, ?, 0, ?)`,
-			d.ID, d.AccountID, d.SigningKey, d.Name, nanos(d.AddedAt)); err != nil {
+			d.ID, d.AccountID, d.SigningKey, d.Name, unixnano.From(d.AddedAt)); err != nil {
 			if isUnique(err) {
 				return fmt.Errorf("device %s: %w (%w)", d.ID, store.ErrExists, err)
 			}
@@ -142,7 +128,7 @@ func (s *Store) AddDevice(ctx context.Context, d store.Device, entry store.LogEn
 func (s *Store) RevokeDevice(ctx context.Context, accountID, deviceID string, entry store.LogEntry, at time.Time) error {
 	return s.write(ctx, "revoke device", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE devices SET revoked_at = ? WHERE id = ? AND account_id = ? AND revoked_at = 0`,
-			nanos(at), deviceID, accountID)
+			unixnano.From(at), deviceID, accountID)
 		if err != nil {
 			return err
 		}
@@ -178,7 +164,7 @@ func scanDevice(row scanner) (store.Device, error) {
 	if err := row.Scan(&d.ID, &d.AccountID, &d.SigningKey, &d.Name, &d.Primary, &added, &revoked); err != nil {
 		return d, err
 	}
-	d.AddedAt, d.RevokedAt = fromNanos(added), fromNanos(revoked)
+	d.AddedAt, d.RevokedAt = unixnano.Time(added), unixnano.Time(revoked)
 	return d, nil
 }
 
@@ -207,7 +193,7 @@ func (s *Store) DeviceAuth(ctx context.Context, id string, now time.Time) (store
 	if err != nil {
 		return store.DeviceAuth{}, wrap("device "+id, err)
 	}
-	d.AddedAt, d.RevokedAt = fromNanos(added), fromNanos(revoked)
+	d.AddedAt, d.RevokedAt = unixnano.Time(added), unixnano.Time(revoked)
 	return r, nil
 }
 
@@ -248,7 +234,7 @@ func (s *Store) KeyLog(ctx context.Context, accountID string, from uint64) ([]st
 
 func (s *Store) CreateInvite(ctx context.Context, code string, expiresAt time.Time) error {
 	return s.write(ctx, "create invite", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO invites (code, expires_at) VALUES (?, ?)`, code, nanos(expiresAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO invites (code, expires_at) VALUES (?, ?)`, code, unixnano.From(expiresAt))
 		return err
 	})
 }
@@ -258,7 +244,7 @@ func (s *Store) UseInvite(ctx context.Context, code string, now time.Time) error
 }
 
 func useInvite(ctx context.Context, tx *sql.Tx, code string, now time.Time) error {
-	res, err := tx.ExecContext(ctx, `UPDATE invites SET used = 1 WHERE code = ? AND used = 0 AND expires_at >= ?`, code, nanos(now))
+	res, err := tx.ExecContext(ctx, `UPDATE invites SET used = 1 WHERE code = ? AND used = 0 AND expires_at >= ?`, code, unixnano.From(now))
 	if err != nil {
 		return err
 	}
@@ -278,7 +264,7 @@ func (s *Store) PutLinkRequest(ctx context.Context, r store.LinkRequest, now tim
 			ON CONFLICT (code) DO UPDATE SET device_id = excluded.device_id, signing_key = excluded.signing_key,
 				name = excluded.name, expires_at = excluded.expires_at
 			WHERE link_requests.expires_at < ?`,
-			r.Code, r.DeviceID, r.SigningKey, r.Name, nanos(r.ExpiresAt), nanos(now))
+			r.Code, r.DeviceID, r.SigningKey, r.Name, unixnano.From(r.ExpiresAt), unixnano.From(now))
 		if err != nil {
 			return err
 		}
@@ -302,7 +288,7 @@ func (s *Store) LinkRequest(ctx context.Context, code string, now time.Time) (st
 	if err != nil {
 		return store.LinkRequest{}, wrap("link request", err)
 	}
-	r.ExpiresAt = fromNanos(exp)
+	r.ExpiresAt = unixnano.Time(exp)
 	if r.ExpiresAt.Before(now) {
 		return store.LinkRequest{}, wrap("link request", store.ErrExpired)
 	}

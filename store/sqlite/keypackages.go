@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/unixnano"
 )
 
 // Key packages: not_after is the end of a package's lifetime in Unix
@@ -38,7 +39,7 @@ func (s *Store) PutKeyPackages(ctx context.Context, deviceID string, oneTime []s
 				break // the supply is full: keep the older packages, drop the rest
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO key_packages (device_id, kp, not_after) VALUES (?, ?, ?)`,
-				deviceID, kp.Data, nanos(kp.NotAfter)); err != nil {
+				deviceID, kp.Data, unixnano.From(kp.NotAfter)); err != nil {
 				return err
 			}
 			count++
@@ -46,7 +47,7 @@ func (s *Store) PutKeyPackages(ctx context.Context, deviceID string, oneTime []s
 		if lastResort != nil {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO last_resort_packages (device_id, kp, not_after) VALUES (?, ?, ?)
 				ON CONFLICT (device_id) DO UPDATE SET kp = excluded.kp, not_after = excluded.not_after`,
-				deviceID, lastResort.Data, nanos(lastResort.NotAfter)); err != nil {
+				deviceID, lastResort.Data, unixnano.From(lastResort.NotAfter)); err != nil {
 				return err
 			}
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/parleyhq/parley/proto"
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/unixnano"
 )
 
 // writeStmts are the hot path's statements, prepared once on the writer
@@ -73,7 +74,7 @@ func (s *Store) newBatch(ctx context.Context, tx *sql.Tx) *mailBatch {
 // it has none, the time its mail was written as implied by the mail's TTL.
 func seenAt(at time.Time, mail []store.Mail) int64 {
 	if !at.IsZero() {
-		return nanos(at)
+		return unixnano.From(at)
 	}
 	var latest time.Time
 	for _, m := range mail {
@@ -84,7 +85,7 @@ func seenAt(at time.Time, mail []store.Mail) int64 {
 	if latest.IsZero() {
 		return 0
 	}
-	return nanos(latest.Add(-proto.MailboxTTL))
+	return unixnano.From(latest.Add(-proto.MailboxTTL))
 }
 
 // claimID records the sender's message id; false if it was seen before.
@@ -108,7 +109,7 @@ func (b *mailBatch) add(m store.Mail) (uint64, error) {
 		b.order = append(b.order, m.DeviceID)
 	}
 	seq := last + 1
-	if _, err := b.insertMail.ExecContext(b.ctx, m.DeviceID, seq, m.Envelope, nanos(m.Expires)); err != nil {
+	if _, err := b.insertMail.ExecContext(b.ctx, m.DeviceID, seq, m.Envelope, unixnano.From(m.Expires)); err != nil {
 		return 0, err
 	}
 	b.last[m.DeviceID] = seq
@@ -197,7 +198,7 @@ func (s *Store) Fetch(ctx context.Context, deviceID string, after uint64, limit 
 	if limit <= 0 || limit > MaxFetch {
 		limit = MaxFetch
 	}
-	rows, err := s.r.QueryContext(ctx, fetchSQL, deviceID, clamp(after), nanos(now))
+	rows, err := s.r.QueryContext(ctx, fetchSQL, deviceID, clamp(after), unixnano.From(now))
 	if err != nil {
 		return nil, wrap("fetch", err)
 	}
@@ -209,7 +210,7 @@ func (s *Store) Fetch(ctx context.Context, deviceID string, after uint64, limit 
 		if err := rows.Scan(&m.Seq, &m.Envelope, &exp); err != nil {
 			return nil, wrap("fetch", err)
 		}
-		m.Expires = fromNanos(exp)
+		m.Expires = unixnano.Time(exp)
 		ms = append(ms, m)
 	}
 	return ms, wrap("fetch", rows.Err())
@@ -267,7 +268,7 @@ func (s *Store) Expire(ctx context.Context, now, idsBefore time.Time) (int, erro
 		for {
 			var n int64
 			err := s.write(ctx, "expire", func(tx *sql.Tx) error {
-				res, err := tx.ExecContext(ctx, q.sql, nanos(q.at), expireChunk)
+				res, err := tx.ExecContext(ctx, q.sql, unixnano.From(q.at), expireChunk)
 				if err != nil {
 					return err
 				}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/unixnano"
 )
 
 // setPair adds or removes the (owner, other) row of a relation table.
@@ -65,13 +66,13 @@ func (s *Store) SetPresenceVisibility(ctx context.Context, accountID string, v i
 }
 
 func (s *Store) SetLastSeen(ctx context.Context, accountID string, at time.Time) error {
-	return s.updateAccount(ctx, "set last seen", "last_seen", accountID, nanos(at))
+	return s.updateAccount(ctx, "set last seen", "last_seen", accountID, unixnano.From(at))
 }
 
 func (s *Store) SetLastSeenAll(ctx context.Context, seen []store.LastSeen) error {
 	return s.write(ctx, "set last seen", func(tx *sql.Tx) error {
 		for _, l := range seen {
-			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET last_seen = ? WHERE id = ?`, nanos(l.At), l.AccountID); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE accounts SET last_seen = ? WHERE id = ?`, unixnano.From(l.At), l.AccountID); err != nil {
 				return err
 			}
 		}

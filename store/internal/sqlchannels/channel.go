@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/unixnano"
 )
 
 const channelCols = `id, info, info_version, name, description, category, country, icon, listed, verified, suspended,
@@ -27,7 +28,7 @@ func scanChannel(s scanner) (store.Channel, error) {
 	c.InfoVersion, c.HeadSeq, c.InfoSeq = uint64(version), uint64(head), uint64(infoSeq)
 	c.Followers, c.PostsWeek = uint64(max(followers, 0)), uint64(max(week, 0))
 	c.Listed, c.Verified, c.Suspended = listed != 0, verified != 0, suspended != 0
-	c.CreatedAt = fromNanos(created)
+	c.CreatedAt = unixnano.Time(created)
 	return c, nil
 }
 
@@ -46,17 +47,17 @@ func (c *Channels) CreateChannel(ctx context.Context, ch store.Channel, owner st
 		_, err := t.exec(`INSERT INTO channels (id, info, info_version, name, description, category, country, icon, listed,
 			owner, head_seq, info_seq, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?)`,
 			ch.ID, ch.Info, int64(ch.InfoVersion), ch.Name, ch.Description, ch.Category, ch.Country, ch.Icon,
-			boolInt(ch.Listed), owner, nanos(now))
+			boolInt(ch.Listed), owner, unixnano.From(now))
 		if err != nil {
 			if c.d.IsUnique(err) {
 				return fmt.Errorf("channel %s: %w", ch.ID, store.ErrExists)
 			}
 			return err
 		}
-		if _, err := t.exec(`INSERT INTO channel_keys (channel_id, idx, entry, added_at) VALUES (?, 0, ?, ?)`, ch.ID, first.Entry, nanos(now)); err != nil {
+		if _, err := t.exec(`INSERT INTO channel_keys (channel_id, idx, entry, added_at) VALUES (?, 0, ?, ?)`, ch.ID, first.Entry, unixnano.From(now)); err != nil {
 			return err
 		}
-		_, err = t.exec(`INSERT INTO channel_roles (channel_id, account_id, role, since) VALUES (?, ?, ?, ?)`, ch.ID, owner, store.RoleOwner, nanos(now))
+		_, err = t.exec(`INSERT INTO channel_roles (channel_id, account_id, role, since) VALUES (?, ?, ?, ?)`, ch.ID, owner, store.RoleOwner, unixnano.From(now))
 		return err
 	})
 }
@@ -135,7 +136,7 @@ func (t *tx) appendKey(id string, k store.ChannelKey, now time.Time) (uint64, er
 	if int64(k.Index) != last+1 {
 		return 0, fmt.Errorf("key %d cannot follow key %d: %w", k.Index, last, store.ErrConflict)
 	}
-	if _, err := t.exec(`INSERT INTO channel_keys (channel_id, idx, entry, added_at) VALUES (?, ?, ?, ?)`, id, int64(k.Index), k.Entry, nanos(now)); err != nil {
+	if _, err := t.exec(`INSERT INTO channel_keys (channel_id, idx, entry, added_at) VALUES (?, ?, ?, ?)`, id, int64(k.Index), k.Entry, unixnano.From(now)); err != nil {
 		return 0, err
 	}
 	seq, err := t.nextSeq(id)
@@ -265,7 +266,7 @@ func (c *Channels) Membership(ctx context.Context, channelID, accountID string) 
 		return store.Membership{}, c.wrap("membership", err)
 	}
 	m.Role = int32(role.Int64)
-	m.Since = fromNanos(since.Int64)
+	m.Since = unixnano.Time(since.Int64)
 	m.Following = muted.Valid
 	m.Muted = muted.Int64 != 0
 	return m, nil
@@ -291,7 +292,7 @@ func (c *Channels) Memberships(ctx context.Context, accountID string) ([]store.M
 		}
 		m := &out[len(out)-1]
 		if role != 0 {
-			m.Role, m.Since = int32(role), fromNanos(since)
+			m.Role, m.Since = int32(role), unixnano.Time(since)
 		}
 		if following != 0 {
 			m.Following, m.Muted = true, muted != 0
@@ -314,7 +315,7 @@ func (c *Channels) Admins(ctx context.Context, channelID string) ([]store.Member
 		if err := rows.Scan(&m.AccountID, &role, &since); err != nil {
 			return nil, c.wrap("admins", err)
 		}
-		m.Role, m.Since = int32(role), fromNanos(since)
+		m.Role, m.Since = int32(role), unixnano.Time(since)
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
@@ -363,14 +364,14 @@ func (c *Channels) InviteAdmin(ctx context.Context, inv store.AdminInvitation, m
 		}
 		_, err = t.exec(`INSERT INTO channel_invites (channel_id, account_id, expires_at) VALUES (?, ?, ?)
 			ON CONFLICT (channel_id, account_id) DO UPDATE SET expires_at = excluded.expires_at`,
-			inv.ChannelID, inv.AccountID, nanos(inv.ExpiresAt))
+			inv.ChannelID, inv.AccountID, unixnano.From(inv.ExpiresAt))
 		return err
 	})
 }
 
 func (c *Channels) invitations(ctx context.Context, op, where, key string, now time.Time) ([]store.AdminInvitation, error) {
 	rows, err := c.read(ctx).rows(`SELECT channel_id, account_id, expires_at FROM channel_invites
-		WHERE `+where+` = ? AND expires_at > ? ORDER BY expires_at, channel_id, account_id`, key, nanos(now))
+		WHERE `+where+` = ? AND expires_at > ? ORDER BY expires_at, channel_id, account_id`, key, unixnano.From(now))
 	if err != nil {
 		return nil, c.wrap(op, err)
 	}
@@ -382,7 +383,7 @@ func (c *Channels) invitations(ctx context.Context, op, where, key string, now t
 		if err := rows.Scan(&inv.ChannelID, &inv.AccountID, &exp); err != nil {
 			return nil, c.wrap(op, err)
 		}
-		inv.ExpiresAt = fromNanos(exp)
+		inv.ExpiresAt = unixnano.Time(exp)
 		out = append(out, inv)
 	}
 	return out, c.wrap(op, rows.Err())
@@ -409,7 +410,7 @@ func (c *Channels) AcceptAdmin(ctx context.Context, channelID, accountID string,
 		if err != nil {
 			return err
 		}
-		if exp <= nanos(now) {
+		if exp <= unixnano.From(now) {
 			return fmt.Errorf("invitation for %s: %w", accountID, store.ErrExpired)
 		}
 		role, err := t.roleOf(channelID, accountID)
@@ -425,7 +426,7 @@ func (c *Channels) AcceptAdmin(ctx context.Context, channelID, accountID string,
 				return fmt.Errorf("channel %s has %d admins: %w", channelID, n, store.ErrLimit)
 			}
 			if _, err := t.exec(`INSERT INTO channel_roles (channel_id, account_id, role, since) VALUES (?, ?, ?, ?)`,
-				channelID, accountID, store.RoleAdmin, nanos(now)); err != nil {
+				channelID, accountID, store.RoleAdmin, unixnano.From(now)); err != nil {
 				return err
 			}
 		}
@@ -476,11 +477,11 @@ func (c *Channels) TransferOwnership(ctx context.Context, channelID, from, to st
 			return fmt.Errorf("%s is not an admin: %w", to, store.ErrNotFound)
 		}
 		if _, err := t.exec(`UPDATE channel_roles SET role = ?, since = ? WHERE channel_id = ? AND account_id = ?`,
-			store.RoleOwner, nanos(now), channelID, to); err != nil {
+			store.RoleOwner, unixnano.From(now), channelID, to); err != nil {
 			return err
 		}
 		if _, err := t.exec(`UPDATE channel_roles SET role = ?, since = ? WHERE channel_id = ? AND account_id = ?`,
-			store.RoleAdmin, nanos(now), channelID, from); err != nil {
+			store.RoleAdmin, unixnano.From(now), channelID, from); err != nil {
 			return err
 		}
 		if _, err := t.exec(`UPDATE channels SET owner = ? WHERE id = ?`, to, channelID); err != nil {
@@ -499,7 +500,7 @@ func (t *tx) bumpDay(channelID string, now time.Time, follows, unfollows int) er
 	_, err := t.exec(`INSERT INTO channel_days (channel_id, day, follows, unfollows) VALUES (?, ?, ?, ?)
 		ON CONFLICT (channel_id, day) DO UPDATE SET follows = channel_days.follows + excluded.follows,
 		unfollows = channel_days.unfollows + excluded.unfollows`,
-		channelID, nanos(day(now)), follows, unfollows)
+		channelID, unixnano.From(day(now)), follows, unfollows)
 	return err
 }
 
@@ -511,7 +512,7 @@ func (c *Channels) Follow(ctx context.Context, channelID, accountID string, now 
 			return err
 		}
 		n, err := t.exec(`INSERT INTO channel_followers (channel_id, account_id, muted, since) VALUES (?, ?, 0, ?)
-			ON CONFLICT (channel_id, account_id) DO NOTHING`, channelID, accountID, nanos(now))
+			ON CONFLICT (channel_id, account_id) DO NOTHING`, channelID, accountID, unixnano.From(now))
 		if err != nil || n == 0 {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/unixnano"
 )
 
 // fillCounts adds reaction and poll counts, and the reader's own reaction
@@ -280,7 +281,7 @@ func (c *Channels) Stats(ctx context.Context, channelID string, since time.Time,
 	}
 	st.Followers = uint64(max(followers, 0))
 	rows, err := r.rows(`SELECT day, follows, unfollows FROM channel_days WHERE channel_id = ? AND day >= ? ORDER BY day`,
-		channelID, nanos(day(since)))
+		channelID, unixnano.From(day(since)))
 	if err != nil {
 		return st, c.wrap("stats", err)
 	}
@@ -290,7 +291,7 @@ func (c *Channels) Stats(ctx context.Context, channelID string, since time.Time,
 			rows.Close()
 			return st, c.wrap("stats", err)
 		}
-		st.Days = append(st.Days, store.DayStats{Day: fromNanos(d), Follows: uint64(f), Unfollows: uint64(u)})
+		st.Days = append(st.Days, store.DayStats{Day: unixnano.Time(d), Follows: uint64(f), Unfollows: uint64(u)})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -301,7 +302,7 @@ func (c *Channels) Stats(ctx context.Context, channelID string, since time.Time,
 		return st, err
 	}
 	st.Posts, err = scanPosts(r.rows(`SELECT `+postCols+` FROM posts WHERE channel_id = ? AND state = ? AND deleted = 0
-		AND expired = 0 AND expires_at > ? ORDER BY published_at DESC, post_id LIMIT ?`, channelID, store.PostPublished, nanos(now), latest))
+		AND expired = 0 AND expires_at > ? ORDER BY published_at DESC, post_id LIMIT ?`, channelID, store.PostPublished, unixnano.From(now), latest))
 	if err != nil {
 		return st, c.wrap("stats", err)
 	}

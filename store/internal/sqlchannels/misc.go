@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/unixnano"
 )
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
@@ -75,7 +76,7 @@ func (c *Channels) PutReport(ctx context.Context, r store.Report) error {
 	return c.tx(ctx, "put report", func(t *tx) error {
 		_, err := t.exec(`INSERT INTO channel_reports (channel_id, post_id, reporter, reason, created_at) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (reporter, channel_id, post_id) DO UPDATE SET reason = excluded.reason, created_at = excluded.created_at`,
-			r.ChannelID, postID, r.Reporter, r.Reason, nanos(r.CreatedAt))
+			r.ChannelID, postID, r.Reporter, r.Reason, unixnano.From(r.CreatedAt))
 		return err
 	})
 }
@@ -97,7 +98,7 @@ func (c *Channels) Reports(ctx context.Context, limit int) ([]store.Report, erro
 		if len(r.PostID) == 0 {
 			r.PostID = nil
 		}
-		r.CreatedAt = fromNanos(created)
+		r.CreatedAt = unixnano.Time(created)
 		out = append(out, r)
 	}
 	return out, c.wrap("reports", rows.Err())
@@ -118,7 +119,7 @@ func (c *Channels) PutMedia(ctx context.Context, m store.Media) error {
 		_, err := t.exec(`INSERT INTO channel_media (channel_id, hash, mime, size, width, height, thumbnail, uploaded_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (channel_id, hash) DO UPDATE SET uploaded_at = excluded.uploaded_at`,
-			m.ChannelID, m.Hash, m.Mime, m.Size, m.Width, m.Height, m.Thumbnail, nanos(m.UploadedAt))
+			m.ChannelID, m.Hash, m.Mime, m.Size, m.Width, m.Height, m.Thumbnail, unixnano.From(m.UploadedAt))
 		return err
 	})
 }
@@ -131,7 +132,7 @@ func (c *Channels) ChannelMedia(ctx context.Context, channelID, hash string) (st
 	if err != nil {
 		return store.Media{}, c.wrap("channel media", err)
 	}
-	m.UploadedAt = fromNanos(up)
+	m.UploadedAt = unixnano.Time(up)
 	return m, nil
 }
 
@@ -160,14 +161,14 @@ func (c *Channels) ExpireChannels(ctx context.Context, o store.ExpireChannelsOpt
 	var res store.ExpiredChannels
 	// 1. Posts published before the active window leave PostsWeek.
 	if err := c.sweep(ctx, `SELECT channel_id, post_id FROM posts WHERE in_week = 1 AND published_at < ? LIMIT ?`,
-		[]any{nanos(o.ActiveSince)}, func(t *tx, ch string, id []byte) error { return t.leaveWeek(ch, id) }); err != nil {
+		[]any{unixnano.From(o.ActiveSince)}, func(t *tx, ch string, id []byte) error { return t.leaveWeek(ch, id) }); err != nil {
 		return res, err
 	}
 	// 2. Published posts (and tombstones) past their expiry: content,
 	// interactions and media references go; a header stays until
 	// ExpiredBefore so a late edit is told EXPIRED.
 	if err := c.sweep(ctx, `SELECT channel_id, post_id FROM posts WHERE state = 1 AND expired = 0 AND expires_at <= ? LIMIT ?`,
-		[]any{nanos(o.Now)}, func(t *tx, ch string, id []byte) error {
+		[]any{unixnano.From(o.Now)}, func(t *tx, ch string, id []byte) error {
 			if err := t.leaveWeek(ch, id); err != nil {
 				return err
 			}
@@ -181,7 +182,7 @@ func (c *Channels) ExpireChannels(ctx context.Context, o store.ExpireChannelsOpt
 		return res, err
 	}
 	if err := c.sweep(ctx, `SELECT channel_id, post_id FROM posts WHERE expired = 1 AND expires_at < ? LIMIT ?`,
-		[]any{nanos(o.ExpiredBefore)}, func(t *tx, ch string, id []byte) error {
+		[]any{unixnano.From(o.ExpiredBefore)}, func(t *tx, ch string, id []byte) error {
 			_, err := t.exec(`DELETE FROM posts WHERE channel_id = ? AND post_id = ? AND expired = 1`, ch, id)
 			return err
 		}); err != nil {
@@ -190,7 +191,7 @@ func (c *Channels) ExpireChannels(ctx context.Context, o store.ExpireChannelsOpt
 	// 3. Drafts and posts waiting for review nobody touched. Scheduled
 	// posts are left alone: they publish.
 	if err := c.sweep(ctx, `SELECT channel_id, post_id FROM posts WHERE state IN (2, 4) AND updated_at < ? LIMIT ?`,
-		[]any{nanos(o.UnpublishedBefore)}, func(t *tx, ch string, id []byte) error {
+		[]any{unixnano.From(o.UnpublishedBefore)}, func(t *tx, ch string, id []byte) error {
 			if err := t.dropInteractions(ch, id); err != nil {
 				return err
 			}
@@ -201,7 +202,7 @@ func (c *Channels) ExpireChannels(ctx context.Context, o store.ExpireChannelsOpt
 	}
 	// 4. Invitations long expired (kept a while to answer EXPIRED).
 	if err := c.tx(ctx, "expire invitations", func(t *tx) error {
-		_, err := t.exec(`DELETE FROM channel_invites WHERE expires_at < ?`, nanos(o.InvitationsBefore))
+		_, err := t.exec(`DELETE FROM channel_invites WHERE expires_at < ?`, unixnano.From(o.InvitationsBefore))
 		return err
 	}); err != nil {
 		return res, err
@@ -218,7 +219,7 @@ func (c *Channels) ExpireChannels(ctx context.Context, o store.ExpireChannelsOpt
 				AND NOT EXISTS (SELECT 1 FROM channel_media t JOIN post_media p ON p.channel_id = t.channel_id AND p.hash = t.hash
 					WHERE t.channel_id = m.channel_id AND t.thumbnail = m.hash)
 				AND NOT EXISTS (SELECT 1 FROM channels c WHERE c.id = m.channel_id AND c.icon = m.hash)
-				LIMIT ?`, nanos(o.MediaBefore), sweepChunk)
+				LIMIT ?`, unixnano.From(o.MediaBefore), sweepChunk)
 			if err != nil {
 				return err
 			}

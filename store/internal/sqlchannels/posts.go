@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/unixnano"
 )
 
 const postCols = `channel_id, post_id, version, signed, state, author, seq, publish_at, published_at, expires_at,
@@ -22,7 +23,7 @@ func scanPost(s scanner) (store.Post, error) {
 		return store.Post{}, err
 	}
 	p.Version, p.State, p.Seq = uint32(version), int32(state), uint64(seq)
-	p.PublishAt, p.PublishedAt, p.ExpiresAt, p.UpdatedAt = fromNanos(publishAt), fromNanos(published), fromNanos(expires), fromNanos(updated)
+	p.PublishAt, p.PublishedAt, p.ExpiresAt, p.UpdatedAt = unixnano.Time(publishAt), unixnano.Time(published), unixnano.Time(expires), unixnano.Time(updated)
 	p.Edited, p.Deleted = edited != 0, deleted != 0
 	p.PollOptions = int(pollOptions)
 	p.Views, p.Reacted, p.Voters = uint64(max(views, 0)), uint64(max(reacted, 0)), uint64(max(voters, 0))
@@ -91,8 +92,8 @@ func (c *Channels) PutPost(ctx context.Context, p store.Post, maxUnpublished int
 		if _, err := t.exec(`INSERT INTO posts (channel_id, post_id, version, signed, state, author, seq, publish_at, published_at,
 			expires_at, updated_at, edited, deleted, expired, in_week, poll_options, views, reacted, voters)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, ?, ?, 0, 0, 0)`,
-			p.ChannelID, p.ID, int64(p.Version), p.Signed, p.State, p.Author, int64(p.Seq), nanos(p.PublishAt), nanos(p.PublishedAt),
-			nanos(p.ExpiresAt), nanos(p.UpdatedAt), inWeek, p.PollOptions); err != nil {
+			p.ChannelID, p.ID, int64(p.Version), p.Signed, p.State, p.Author, int64(p.Seq), unixnano.From(p.PublishAt), unixnano.From(p.PublishedAt),
+			unixnano.From(p.ExpiresAt), unixnano.From(p.UpdatedAt), inWeek, p.PollOptions); err != nil {
 			return err
 		}
 		return t.setPostMedia(p.ChannelID, p.ID, p.Media)
@@ -136,7 +137,7 @@ func (t *tx) lockPost(channelID string, id []byte) (store.Post, bool, error) {
 		return store.Post{}, false, err
 	}
 	p.Version, p.State, p.Seq = uint32(version), int32(state), uint64(seq)
-	p.PublishAt, p.PublishedAt, p.ExpiresAt, p.UpdatedAt = fromNanos(publishAt), fromNanos(published), fromNanos(expires), fromNanos(updated)
+	p.PublishAt, p.PublishedAt, p.ExpiresAt, p.UpdatedAt = unixnano.Time(publishAt), unixnano.Time(published), unixnano.Time(expires), unixnano.Time(updated)
 	p.Edited, p.Deleted, p.PollOptions = edited != 0, deleted != 0, int(pollOptions)
 	p.Views, p.Reacted, p.Voters = uint64(views), uint64(reacted), uint64(voters)
 	return p, expired != 0, nil
@@ -209,8 +210,8 @@ func (c *Channels) UpdatePost(ctx context.Context, u store.PostUpdate) (store.Po
 		}
 		if _, err := t.exec(`UPDATE posts SET version = ?, signed = ?, author = ?, state = ?, seq = ?, publish_at = ?,
 			published_at = ?, expires_at = ?, updated_at = ?, edited = ?`+inWeek+` WHERE channel_id = ? AND post_id = ?`,
-			int64(p.Version), p.Signed, p.Author, p.State, int64(p.Seq), nanos(p.PublishAt), nanos(p.PublishedAt),
-			nanos(p.ExpiresAt), nanos(p.UpdatedAt), boolInt(p.Edited), u.ChannelID, u.ID); err != nil {
+			int64(p.Version), p.Signed, p.Author, p.State, int64(p.Seq), unixnano.From(p.PublishAt), unixnano.From(p.PublishedAt),
+			unixnano.From(p.ExpiresAt), unixnano.From(p.UpdatedAt), boolInt(p.Edited), u.ChannelID, u.ID); err != nil {
 			return err
 		}
 		out = p
@@ -274,7 +275,7 @@ func (c *Channels) DeletePost(ctx context.Context, channelID string, id []byte, 
 		p.Deleted, p.Signed, p.UpdatedAt = true, nil, now
 		p.Views, p.Reacted, p.Voters = 0, 0, 0
 		_, err = t.exec(`UPDATE posts SET deleted = 1, signed = NULL, seq = ?, updated_at = ?, views = 0, reacted = 0, voters = 0
-			WHERE channel_id = ? AND post_id = ?`, int64(p.Seq), nanos(now), channelID, id)
+			WHERE channel_id = ? AND post_id = ?`, int64(p.Seq), unixnano.From(now), channelID, id)
 		out = p
 		return err
 	})
@@ -288,7 +289,7 @@ func (c *Channels) PublishDue(ctx context.Context, now time.Time, ttl time.Durat
 	}
 	var due []key
 	rows, err := c.read(ctx).rows(`SELECT channel_id, post_id FROM posts WHERE state = ? AND publish_at <= ?
-		ORDER BY publish_at LIMIT ?`, store.PostScheduled, nanos(now), limit)
+		ORDER BY publish_at LIMIT ?`, store.PostScheduled, unixnano.From(now), limit)
 	if err != nil {
 		return nil, c.wrap("publish due", err)
 	}
@@ -323,7 +324,7 @@ func (c *Channels) PublishDue(ctx context.Context, now time.Time, ttl time.Durat
 				return err
 			}
 			if _, err := t.exec(`UPDATE posts SET state = ?, seq = ?, published_at = ?, expires_at = ?, updated_at = ?, in_week = 1
-				WHERE channel_id = ? AND post_id = ?`, store.PostPublished, int64(seq), nanos(now), nanos(now.Add(ttl)), nanos(now), k.ch, k.id); err != nil {
+				WHERE channel_id = ? AND post_id = ?`, store.PostPublished, int64(seq), unixnano.From(now), unixnano.From(now.Add(ttl)), unixnano.From(now), k.ch, k.id); err != nil {
 				return err
 			}
 			if _, err := t.exec(`UPDATE channels SET posts_week = posts_week + 1 WHERE id = ?`, k.ch); err != nil {
@@ -350,7 +351,7 @@ var errSkip = errors.New("skip")
 func (c *Channels) SyncPosts(ctx context.Context, channelID, reader string, after uint64, limit int, now time.Time) ([]store.Post, error) {
 	r := c.read(ctx)
 	ps, err := scanPosts(r.rows(`SELECT `+postCols+` FROM posts WHERE channel_id = ? AND seq > ? AND state = ?
-		AND expired = 0 AND expires_at > ? ORDER BY seq LIMIT ?`, channelID, clamp(after), store.PostPublished, nanos(now), limit))
+		AND expired = 0 AND expires_at > ? ORDER BY seq LIMIT ?`, channelID, clamp(after), store.PostPublished, unixnano.From(now), limit))
 	if err != nil {
 		return nil, c.wrap("sync posts", err)
 	}
@@ -364,7 +365,7 @@ func (c *Channels) PostsByID(ctx context.Context, channelID, reader string, ids 
 	r := c.read(ctx)
 	ps, err := scanPosts(r.rows(`SELECT `+postCols+` FROM posts WHERE channel_id = ? AND state = ? AND deleted = 0
 		AND expired = 0 AND expires_at > ? AND post_id IN (`+placeholders(len(ids))+`)`,
-		blobArgs([]any{channelID, store.PostPublished, nanos(now)}, ids)...))
+		blobArgs([]any{channelID, store.PostPublished, unixnano.From(now)}, ids)...))
 	if err != nil {
 		return nil, c.wrap("posts by id", err)
 	}

@@ -188,21 +188,6 @@ func (t *tx) nextSeq(id string) (uint64, error) {
 	return uint64(seq), err
 }
 
-// Times are Unix nanoseconds; 0 is the zero time.
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
 func boolInt(b bool) int {
 	if b {
 		return 1
