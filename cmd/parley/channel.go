@@ -47,19 +47,6 @@ takes --json for machine-readable output. See docs/channels.md.`,
 	return cmd
 }
 
-// withChannelClient runs fn with an online client whose events are
-// drained (warnings go to stderr).
-func (a *app) withChannelClient(cmd *cobra.Command, fn func(ctx context.Context, c *client.Client) error) error {
-	ctx := cmd.Context()
-	c, err := a.online(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	defer a.drain(c)()
-	return fn(ctx, c)
-}
-
 // printJSON writes v as one line of JSON.
 func printJSON(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
@@ -250,7 +237,7 @@ channel id and its invite link (share the link; with --listed the channel
 is also in the server's directory).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				s := client.ChannelSettings{Name: args[0]}
 				f.apply(cmd, &s, true)
 				ch, err := c.CreateChannel(ctx, s)
@@ -290,7 +277,7 @@ the name, description, icon and reactions; the listing, category, country
 and review setting are the owner's.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				icon := ""
 				if f.icon != "" {
 					var err error
@@ -326,7 +313,7 @@ With --reset the link is replaced: the old one stops working (followers
 who joined with it stay).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				link, err := c.ChannelLink(ctx, args[0], reset)
 				if err != nil {
 					return err
@@ -351,7 +338,7 @@ func (a *app) channelListCmd() *cobra.Command {
 		Short: "List the channels you follow or help run",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				chs, err := c.Channels(ctx)
 				if err != nil {
 					return err
@@ -376,7 +363,7 @@ func (a *app) channelDeleteCmd() *cobra.Command {
 		Short: "Delete a channel with all its posts (owner only)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				if err := c.DeleteChannel(ctx, args[0]); err != nil {
 					return err
 				}

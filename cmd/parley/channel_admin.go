@@ -31,7 +31,7 @@ first replaces the channel key (only the new one posts from then on).
   admins leave CHANNEL             stop being an admin (the owner rotates the key)`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				if rotate {
 					if err := c.RotateChannelKey(ctx, args[0]); err != nil {
 						return fmt.Errorf("rotate the key: %w", err)
@@ -113,7 +113,7 @@ func (a *app) adminInviteCmd() *cobra.Command {
 		Short: "Invite @handle to administer the channel (owner; expires after 7 days)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				inv, err := c.InviteAdmin(ctx, args[0], args[1])
 				if err != nil {
 					return err
@@ -138,7 +138,7 @@ func (a *app) adminInvitationsCmd() *cobra.Command {
 		Short: "List your pending invitations to administer channels",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				invs, err := c.AdminInvitations(ctx)
 				if err != nil {
 					return err
@@ -175,7 +175,7 @@ func (a *app) adminAcceptCmd(decline bool) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				ch, err := c.AcceptAdmin(ctx, args[0], decline)
 				if err != nil {
 					return err
@@ -205,7 +205,7 @@ func (a *app) adminChangeCmd(what string) *cobra.Command {
 		Short: short,
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				var err error
 				msg := fmt.Sprintf("removed %s; the channel key was rotated", args[1])
 				if what == "transfer" {
@@ -244,7 +244,7 @@ unique views, reactions per emoji and votes per poll option.`,
 				}
 				ids = append(ids, id)
 			}
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				st, err := c.Stats(ctx, args[0], days, ids...)
 				if err != nil {
 					return err
@@ -316,7 +316,7 @@ func (a *app) adminLeaveCmd() *cobra.Command {
 		Short: "Stop being an admin of the channel (the owner then rotates its key)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				if err := c.LeaveChannelTeam(ctx, args[0]); err != nil {
 					return err
 				}

@@ -24,7 +24,7 @@ not other followers — can see that you follow it. Then read its posts with
 'parley channel updates'.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				ch, err := c.Follow(ctx, args[0])
 				if err != nil {
 					return fmt.Errorf("follow: %w", err)
@@ -44,7 +44,7 @@ func (a *app) channelUnfollowCmd() *cobra.Command {
 		Short: "Stop following a channel and forget its posts",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				if err := c.Unfollow(ctx, args[0]); err != nil {
 					return err
 				}
@@ -65,7 +65,7 @@ func (a *app) channelMuteCmd() *cobra.Command {
 posts; 'parley channel updates' still fetches them. --off unmutes.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				if err := c.MuteChannel(ctx, args[0], !off); err != nil {
 					return err
 				}
@@ -205,30 +205,19 @@ count as viewed (only counts reach the channel, never who).`,
 // drainChannel consumes the client's events until stopped, passing new
 // channel posts to posts (when it has room) and printing warnings.
 func (a *app) drainChannel(c *client.Client, posts chan<- client.ChannelPostEvent) (stop func()) {
-	done := make(chan struct{})
-	quit := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
+	return drainWith(c, func(ev client.Event) {
+		switch e := ev.(type) {
+		case client.ChannelPostEvent:
 			select {
-			case ev := <-c.Events():
-				switch e := ev.(type) {
-				case client.ChannelPostEvent:
-					select {
-					case posts <- e:
-					default:
-					}
-				case client.ChannelWarningEvent:
-					fmt.Fprintf(a.stderr, "WARNING: channel %s: %v\n", e.ChannelID, e.Err)
-				default:
-					a.warn(ev)
-				}
-			case <-quit:
-				return
+			case posts <- e:
+			default:
 			}
+		case client.ChannelWarningEvent:
+			fmt.Fprintf(a.stderr, "WARNING: channel %s: %v\n", e.ChannelID, e.Err)
+		default:
+			a.warn(ev)
 		}
-	}()
-	return func() { close(quit); <-done }
+	})
 }
 
 func (a *app) channelReactCmd() *cobra.Command {
@@ -252,7 +241,7 @@ reacted; the channel shows counts per emoji.`,
 			case !remove:
 				emoji = args[2]
 			}
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				p, err := c.React(ctx, args[0], postID, emoji)
 				if err != nil {
 					return err
@@ -291,7 +280,7 @@ vote. Votes are anonymous: only counts per option are shown.`,
 				}
 				options = append(options, uint32(n-1))
 			}
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				p, err := c.Vote(ctx, args[0], postID, options...)
 				if err != nil {
 					return err
@@ -322,7 +311,7 @@ marks channels the server's operator verified. Follow one with
 			if err != nil {
 				return err
 			}
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				chs, err := c.Directory(ctx, client.DirectoryQuery{Text: strings.Join(args, " "), Category: category,
 					Country: strings.ToUpper(country), Sort: s, Limit: limit, Offset: offset})
 				if err != nil {
@@ -366,7 +355,7 @@ its posts. The channel's admins never learn who reported.`,
 					return err
 				}
 			}
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				if err := c.Report(ctx, args[0], postID, reason); err != nil {
 					return err
 				}

@@ -280,7 +280,7 @@ now; TIME must be in the future (at most 30 days ahead).`
 				}
 				opts.At = t
 			}
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				pc, err := f.content(ctx, c, id, text)
 				if err != nil {
 					return err
@@ -304,7 +304,7 @@ func (a *app) channelDraftsCmd() *cobra.Command {
 		Short: "List drafts, scheduled posts and posts waiting for review (owner and admins)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				ps, err := c.Drafts(ctx, args[0])
 				if err != nil {
 					return err
@@ -333,7 +333,7 @@ func (a *app) channelApproveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				p, err := c.ApprovePost(ctx, args[0], postID)
 				if err != nil {
 					return err
@@ -357,7 +357,7 @@ func (a *app) channelDeletePostCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				if err := c.DeletePost(ctx, args[0], postID); err != nil {
 					return err
 				}
@@ -383,7 +383,7 @@ key, so it cannot be altered on the way.`,
 			if err != nil {
 				return err
 			}
-			return a.withChannelClient(cmd, func(ctx context.Context, c *client.Client) error {
+			return a.withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				m, err := c.ForwardPost(ctx, args[2], args[0], postID)
 				if err != nil {
 					return err

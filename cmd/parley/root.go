@@ -128,6 +128,13 @@ func (a *app) withClient(cmd *cobra.Command, fn func(ctx context.Context, c *cli
 // drain consumes events a command does not display, printing warnings,
 // until the client closes. The returned function stops it.
 func (a *app) drain(c *client.Client) (stop func()) {
+	return drainWith(c, a.warn)
+}
+
+// drainWith passes each of the client's events to handle until stopped:
+// a client whose events nobody reads would block once its buffer fills.
+// The returned function stops the goroutine and waits for it.
+func drainWith(c *client.Client, handle func(client.Event)) (stop func()) {
 	done := make(chan struct{})
 	quit := make(chan struct{})
 	go func() {
@@ -135,7 +142,7 @@ func (a *app) drain(c *client.Client) (stop func()) {
 		for {
 			select {
 			case ev := <-c.Events():
-				a.warn(ev)
+				handle(ev)
 			case <-quit:
 				return
 			}
