@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/submission"
 )
 
 // repeated is the answer to a commit whose message id was used: the
@@ -33,7 +34,7 @@ func repeated(ctx context.Context, tx pgx.Tx, c store.CommitRecord) error {
 // commits for one epoch, on any nodes, the second waits, then sees the
 // epoch moved and gets the first one's commit in its EpochConflict.
 func (s *Store) ApplyCommit(ctx context.Context, c store.CommitRecord) (store.Group, error) {
-	if err := checkSubmission(c.SenderDevice, c.MessageID, c.Mail); err != nil {
+	if err := submission.Check(c.SenderDevice, c.MessageID, c.Mail); err != nil {
 		return store.Group{}, wrap("apply commit", err)
 	}
 	var g store.Group

@@ -2,49 +2,15 @@ package postgres
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/parleyhq/parley/proto"
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/submission"
 	"github.com/parleyhq/parley/store/internal/unixnano"
 )
-
-// checkSubmission refuses what no caller should send; the whole batch
-// fails on it before anything is written.
-func checkSubmission(sender string, id []byte, mail []store.Mail) error {
-	if sender == "" || len(id) == 0 {
-		return errors.New("submission without sender device or message id")
-	}
-	for _, m := range mail {
-		if m.DeviceID == "" || m.Envelope == nil {
-			return fmt.Errorf("message %x: mail without device or envelope", id)
-		}
-	}
-	return nil
-}
-
-// seenAt is when a message id counts as seen: the caller's time, or when
-// it has none, the time its mail was written as implied by the mail's TTL.
-func seenAt(at time.Time, mail []store.Mail) int64 {
-	if !at.IsZero() {
-		return unixnano.From(at)
-	}
-	var latest time.Time
-	for _, m := range mail {
-		if m.Expires.After(latest) {
-			latest = m.Expires
-		}
-	}
-	if latest.IsZero() {
-		return 0
-	}
-	return unixnano.From(latest.Add(-proto.MailboxTTL))
-}
 
 type msgKey struct {
 	sender string
@@ -68,7 +34,7 @@ func claimIDs(ctx context.Context, tx pgx.Tx, subs []store.Submission) ([]bool, 
 		first[k] = i
 		senders = append(senders, sub.SenderDevice)
 		ids = append(ids, sub.MessageID)
-		seen = append(seen, seenAt(sub.At, sub.Mail))
+		seen = append(seen, submission.SeenAt(sub.At, sub.Mail))
 	}
 	rows, err := tx.Query(ctx, `INSERT INTO message_ids (sender, id, seen_at)
 		SELECT s, i, t FROM unnest($1::text[], $2::bytea[], $3::bigint[]) AS u(s, i, t) ORDER BY s, i
@@ -145,7 +111,7 @@ func (s *Store) Deliver(ctx context.Context, subs []store.Submission) ([]error, 
 
 func (s *Store) DeliverAndAck(ctx context.Context, subs []store.Submission, acks []store.AckUpTo) ([]error, error) {
 	for _, sub := range subs {
-		if err := checkSubmission(sub.SenderDevice, sub.MessageID, sub.Mail); err != nil {
+		if err := submission.Check(sub.SenderDevice, sub.MessageID, sub.Mail); err != nil {
 			return nil, wrap("deliver", err)
 		}
 	}

@@ -8,17 +8,18 @@ import (
 	"fmt"
 
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/submission"
 )
 
 func (s *Store) ApplyCommit(ctx context.Context, c store.CommitRecord) (store.Group, error) {
-	if err := checkSubmission(c.SenderDevice, c.MessageID, c.Mail); err != nil {
+	if err := submission.Check(c.SenderDevice, c.MessageID, c.Mail); err != nil {
 		return store.Group{}, wrap("apply commit", err)
 	}
 	var g store.Group
 	var seqs []uint64
 	err := s.write(ctx, "apply commit", func(tx *sql.Tx) error {
 		b := s.newBatch(ctx, tx)
-		fresh, err := b.claimID(c.SenderDevice, c.MessageID, seenAt(c.At, c.Mail))
+		fresh, err := b.claimID(c.SenderDevice, c.MessageID, submission.SeenAt(c.At, c.Mail))
 		if err != nil {
 			return err
 		}

@@ -8,8 +8,8 @@ import (
 	"math"
 	"time"
 
-	"github.com/parleyhq/parley/proto"
 	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/internal/submission"
 	"github.com/parleyhq/parley/store/internal/unixnano"
 )
 
@@ -70,24 +70,6 @@ func (s *Store) newBatch(ctx context.Context, tx *sql.Tx) *mailBatch {
 	}
 }
 
-// seenAt is when a message id counts as seen: the caller's time, or when
-// it has none, the time its mail was written as implied by the mail's TTL.
-func seenAt(at time.Time, mail []store.Mail) int64 {
-	if !at.IsZero() {
-		return unixnano.From(at)
-	}
-	var latest time.Time
-	for _, m := range mail {
-		if m.Expires.After(latest) {
-			latest = m.Expires
-		}
-	}
-	if latest.IsZero() {
-		return 0
-	}
-	return unixnano.From(latest.Add(-proto.MailboxTTL))
-}
-
 // claimID records the sender's message id; false if it was seen before.
 func (b *mailBatch) claimID(sender string, id []byte, seen int64) (bool, error) {
 	res, err := b.insertID.ExecContext(b.ctx, sender, id, seen)
@@ -125,27 +107,13 @@ func (b *mailBatch) flush() error {
 	return nil
 }
 
-// checkSubmission refuses what no caller should send; Deliver fails the
-// whole batch on it before writing anything.
-func checkSubmission(sender string, id []byte, mail []store.Mail) error {
-	if sender == "" || len(id) == 0 {
-		return errors.New("submission without sender device or message id")
-	}
-	for _, m := range mail {
-		if m.DeviceID == "" || m.Envelope == nil {
-			return fmt.Errorf("message %x: mail without device or envelope", id)
-		}
-	}
-	return nil
-}
-
 func (s *Store) Deliver(ctx context.Context, subs []store.Submission) ([]error, error) {
 	return s.DeliverAndAck(ctx, subs, nil)
 }
 
 func (s *Store) DeliverAndAck(ctx context.Context, subs []store.Submission, acks []store.AckUpTo) ([]error, error) {
 	for _, sub := range subs {
-		if err := checkSubmission(sub.SenderDevice, sub.MessageID, sub.Mail); err != nil {
+		if err := submission.Check(sub.SenderDevice, sub.MessageID, sub.Mail); err != nil {
 			return nil, wrap("deliver", err)
 		}
 	}
@@ -154,7 +122,7 @@ func (s *Store) DeliverAndAck(ctx context.Context, subs []store.Submission, acks
 	err := s.write(ctx, "deliver", func(tx *sql.Tx) error {
 		b := s.newBatch(ctx, tx)
 		for i, sub := range subs {
-			fresh, err := b.claimID(sub.SenderDevice, sub.MessageID, seenAt(sub.At, sub.Mail))
+			fresh, err := b.claimID(sub.SenderDevice, sub.MessageID, submission.SeenAt(sub.At, sub.Mail))
 			if err != nil {
 				return err
 			}
