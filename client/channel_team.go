@@ -56,37 +56,9 @@ func (c *Client) receiveTeamWelcome(ctx context.Context, env *proto.Envelope) ([
 		c.tryEmit(ChannelWarningEvent{ChannelID: env.ChannelId, Err: err})
 		return nil, c.skip(ctx, env, true, fmt.Errorf("not joining the team conversation of channel %s: %w", env.ChannelId, err))
 	}
-	state, err := g.Export()
-	if err != nil {
-		return nil, c.skip(ctx, env, true, fmt.Errorf("export joined state: %w", err))
-	}
-	conv.State, conv.Epoch = state, g.Epoch()
-	err = c.prof.Update(ctx, func(tx *profile.Tx) error {
-		if err := tx.AddConversation(conv); err != nil {
-			return err
-		}
-		if !used.LastResort {
-			if err := tx.DeleteKeyPackage(used.Ref); err != nil {
-				return err
-			}
-		}
-		return tx.MarkSeen(seenKey(env), c.clk.Now())
-	})
-	if errors.Is(err, profile.ErrExists) {
-		return nil, c.skip(ctx, env, true, errors.New("welcome for a team conversation this device already has; keeping the one it has"))
-	}
-	if err != nil {
+	if joined, err := c.keepJoined(ctx, env, conv, g, used, "a team conversation"); !joined {
 		return nil, err
 	}
-	if !used.LastResort {
-		c.mu.Lock()
-		if c.kpLeft > 0 {
-			c.kpLeft--
-		}
-		c.mu.Unlock()
-		c.kickKeyPackages()
-	}
-	c.groupAdvanced()
 	c.channelWork.add(env.ChannelId, false)
 	return []Event{ChannelTeamEvent{ChannelID: env.ChannelId}}, nil
 }

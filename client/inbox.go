@@ -146,6 +146,46 @@ func (c *Client) skip(ctx context.Context, env *proto.Envelope, stored bool, why
 	return c.prof.Update(ctx, func(tx *profile.Tx) error { return tx.MarkSeen(seenKey(env), c.clk.Now()) })
 }
 
+// keepJoined stores a conversation joined from a Welcome, uses up the key
+// package that opened it and marks the envelope seen, in one transaction.
+// A Welcome for a group this device already holds is dropped rather than
+// replacing it. joined is false when the Welcome was dropped or failed;
+// err is then what the caller returns.
+func (c *Client) keepJoined(ctx context.Context, env *proto.Envelope, conv profile.Conversation, g mlsGroup, used profile.KeyPackage, what string) (joined bool, err error) {
+	state, err := g.Export()
+	if err != nil {
+		return false, c.skip(ctx, env, true, fmt.Errorf("export joined state: %w", err))
+	}
+	conv.State, conv.Epoch = state, g.Epoch()
+	err = c.prof.Update(ctx, func(tx *profile.Tx) error {
+		if err := tx.AddConversation(conv); err != nil {
+			return err
+		}
+		if !used.LastResort {
+			if err := tx.DeleteKeyPackage(used.Ref); err != nil {
+				return err
+			}
+		}
+		return tx.MarkSeen(seenKey(env), c.clk.Now())
+	})
+	if errors.Is(err, profile.ErrExists) {
+		return false, c.skip(ctx, env, true, fmt.Errorf("welcome for %s this device already has; keeping the one it has", what))
+	}
+	if err != nil {
+		return false, err
+	}
+	if !used.LastResort {
+		c.mu.Lock()
+		if c.kpLeft > 0 {
+			c.kpLeft--
+		}
+		c.mu.Unlock()
+		c.kickKeyPackages()
+	}
+	c.groupAdvanced()
+	return true, nil
+}
+
 // receiveWelcome joins a DIRECT conversation. The Welcome is taken only
 // when every member of the group is a verified device of its two accounts
 // and at least one is a device of the peer, and never over a conversation
@@ -197,38 +237,8 @@ func (c *Client) receiveWelcome(ctx context.Context, env *proto.Envelope) ([]Eve
 	if !slices.ContainsFunc(members, peer.hasMember) {
 		return nil, c.skip(ctx, env, true, fmt.Errorf("not joining a conversation with %s that holds none of its devices", peer.Handle))
 	}
-	state, err := g.Export()
-	if err != nil {
-		return nil, c.skip(ctx, env, true, fmt.Errorf("export joined state: %w", err))
-	}
-	conv.State, conv.Epoch = state, g.Epoch()
-	err = c.prof.Update(ctx, func(tx *profile.Tx) error {
-		if err := tx.AddConversation(conv); err != nil {
-			return err
-		}
-		if !used.LastResort {
-			if err := tx.DeleteKeyPackage(used.Ref); err != nil {
-				return err
-			}
-		}
-		return tx.MarkSeen(seenKey(env), c.clk.Now())
-	})
-	if errors.Is(err, profile.ErrExists) {
-		return nil, c.skip(ctx, env, true, errors.New("welcome for a conversation this device already has; keeping the one it has"))
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !used.LastResort {
-		c.mu.Lock()
-		if c.kpLeft > 0 {
-			c.kpLeft--
-		}
-		c.mu.Unlock()
-		c.kickKeyPackages()
-	}
-	c.groupAdvanced()
-	return nil, nil
+	_, err = c.keepJoined(ctx, env, conv, g, used, "a conversation")
+	return nil, err
 }
 
 // commitError is a commit this device cannot take in. resync says whether
