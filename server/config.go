@@ -35,6 +35,16 @@ const (
 	// DefaultSendQueue leaves room, beyond a full batch of pushed mail,
 	// for responses and ephemeral events of a device that reads normally.
 	DefaultSendQueue = 512
+	// DefaultSendBuffer is the SO_SNDBUF of device sockets (the kernel
+	// doubles it, and stops autotuning it): a device that stops reading
+	// pins at most twice this much kernel memory, and its writes stall,
+	// so the write timeout cuts it, once about that much waits for it.
+	// Loopback and LAN throughput do not need more; 128 KiB in flight per
+	// 100 ms of round trip is still over 1 MB/s a device.
+	DefaultSendBuffer = 64 << 10
+	// SendBufferKernel as SendBuffer leaves the kernel's default (up to
+	// net.ipv4.tcp_wmem's maximum, 4 MiB, a socket).
+	SendBufferKernel = -1
 	// DefaultRatePerSecond and DefaultRateBurst allow far more than a
 	// person types, and bound what a runaway or hostile client costs.
 	DefaultRatePerSecond = 100
@@ -87,6 +97,7 @@ type Config struct {
 	WriteTimeout     time.Duration
 	DrainPeriod      time.Duration
 	SendQueue        int     // frames queued per connection
+	SendBuffer       int     // SO_SNDBUF bytes of device sockets; SendBufferKernel: the kernel's default
 	RatePerSecond    float64 // requests per device per second
 	RateBurst        int
 	MaxConnections   int
@@ -127,6 +138,9 @@ func (c Config) withDefaults() Config {
 	if c.SendQueue == 0 {
 		c.SendQueue = DefaultSendQueue
 	}
+	if c.SendBuffer == 0 {
+		c.SendBuffer = DefaultSendBuffer
+	}
 	if c.RatePerSecond == 0 {
 		c.RatePerSecond = DefaultRatePerSecond
 	}
@@ -159,6 +173,9 @@ func (c Config) validate() error {
 	}
 	if c.SendQueue < 1 || c.RatePerSecond < 0 || c.RateBurst < 1 || c.MaxConnections < 1 {
 		errs = append(errs, errors.New("send queue, rate, burst and max connections must be positive"))
+	}
+	if c.SendBuffer < 0 && c.SendBuffer != SendBufferKernel {
+		errs = append(errs, fmt.Errorf("send buffer %d: want a size in bytes, or %d for the kernel's default", c.SendBuffer, SendBufferKernel))
 	}
 	if c.NATSURL != "" && c.PostgresDSN == "" && c.Store == nil {
 		errs = append(errs, errors.New("nats url without a postgres dsn: the nodes of a cluster must share one PostgreSQL store (add --postgres)"))
@@ -231,6 +248,7 @@ type fileConfig struct {
 	WriteTimeout     string  `json:"write_timeout"`
 	DrainPeriod      string  `json:"drain_period"`
 	SendQueue        int     `json:"send_queue"`
+	SendBuffer       int     `json:"send_buffer"`
 	RatePerSecond    float64 `json:"rate_per_second"`
 	RateBurst        int     `json:"rate_burst"`
 	MaxConnections   int     `json:"max_connections"`
@@ -260,7 +278,7 @@ func parseConfig(b []byte, name string) (Config, error) {
 	c := Config{
 		Addr: f.Addr, AdminAddr: f.AdminAddr, DataDir: f.DataDir, PostgresDSN: f.PostgresDSN,
 		NATSURL: f.NATSURL, NATSPrefix: f.NATSPrefix, MediaDir: f.MediaDir,
-		Registration: f.Registration, SendQueue: f.SendQueue, RatePerSecond: f.RatePerSecond,
+		Registration: f.Registration, SendQueue: f.SendQueue, SendBuffer: f.SendBuffer, RatePerSecond: f.RatePerSecond,
 		RateBurst: f.RateBurst, MaxConnections: f.MaxConnections,
 	}
 	for _, d := range []struct {

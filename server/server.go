@@ -178,7 +178,7 @@ func (s *Server) wire() error {
 	s.gw, err = gateway.New(gateway.Config{
 		HandshakeTimeout: s.cfg.HandshakeTimeout, IdleTimeout: s.cfg.IdleTimeout,
 		WriteTimeout: s.cfg.WriteTimeout, DrainPeriod: s.cfg.DrainPeriod,
-		SendQueue: s.cfg.SendQueue, RatePerSecond: s.cfg.RatePerSecond, RateBurst: s.cfg.RateBurst,
+		SendQueue: s.cfg.SendQueue, SendBuffer: max(s.cfg.SendBuffer, 0), RatePerSecond: s.cfg.RatePerSecond, RateBurst: s.cfg.RateBurst,
 		MaxConnections: s.cfg.MaxConnections,
 		Auth:           s.dir, Handler: s.router,
 		Mailbox: s.del, Bus: s.fan, Metrics: s.metrics, Clock: s.clock, Logger: s.log.With("pkg", "gateway"),

@@ -67,6 +67,7 @@ type conn struct {
 	out       []outFrame // waiting for the socket; nil when all went out
 	outHead   int32      // bytes of out[0] already written
 	counted   int32      // frames in out that count against Config.SendQueue
+	countedB  int32      // their bytes, bounded by maxQueueBytes (writer.go)
 	wantWrite bool       // event loop: waiting for writability; goroutine mode: the writer runs
 
 	// under mu: input
@@ -336,8 +337,8 @@ func (c *conn) closed(code proto.Code, reason string) {
 }
 
 // closeLocked starts closing; false if the connection was already
-// closing. A slow consumer's socket is released at once: a Notice would
-// queue behind what the device is not reading.
+// closing. A slow consumer gets no Notice and loses what waits for the
+// socket, so its close frame goes out next (see dropOutputLocked).
 func (c *conn) closeLocked(code proto.Code, reason string, status int, notice bool) bool {
 	if c.closing {
 		return false
@@ -345,9 +346,12 @@ func (c *conn) closeLocked(code proto.Code, reason string, status int, notice bo
 	c.closing, c.closeCode, c.closeReason = true, code, reason
 	c.inbox, c.inboxBytes = nil, 0
 	c.broadcastLocked()
-	if code == proto.Code_SLOW_CONSUMER || c.released {
-		c.releaseLocked()
+	if c.released {
 		return true
+	}
+	if code == proto.Code_SLOW_CONSUMER {
+		c.dropOutputLocked()
+		notice, status = false, 4000+int(code)
 	}
 	if c.paused && !c.rdDead {
 		c.paused = false // read on, to see the device's close frame
@@ -390,7 +394,7 @@ func (c *conn) releaseLocked() {
 		sysClose(c.fd)
 		c.fd = -1
 	}
-	c.out, c.outHead, c.counted = nil, 0, 0
+	c.out, c.outHead, c.counted, c.countedB = nil, 0, 0, 0
 	c.inbox, c.inboxBytes = nil, 0
 	c.stallSince.Store(0)
 	c.closeBy.Store(0)
@@ -430,7 +434,7 @@ func (c *conn) enqueue(f []byte) {
 		c.mu.Unlock()
 		return
 	}
-	if int(c.counted) >= c.g.cfg.SendQueue {
+	if c.queueFullLocked(len(w)) {
 		first := c.closeLocked(proto.Code_SLOW_CONSUMER, slowConsumerReason, 0, false)
 		c.mu.Unlock()
 		if first {

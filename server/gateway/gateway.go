@@ -89,6 +89,9 @@ type Config struct {
 	// SendQueue is the per-connection queue of frames waiting for the
 	// writer (responses and events other than mailbox pushes).
 	SendQueue int
+	// SendBuffer is the SO_SNDBUF given to accepted sockets (the kernel
+	// doubles it); 0 leaves the kernel's autotuned default.
+	SendBuffer int
 	// RatePerSecond and RateBurst form each connection's token bucket.
 	RatePerSecond float64
 	RateBurst     int

@@ -91,8 +91,16 @@ func (g *Gateway) sweepWall(now int64) {
 	}
 	g.mu.Unlock()
 	for _, c := range slow {
-		c.cut(proto.Code_SLOW_CONSUMER, slowConsumerReason)
-		c.kill() // already closing for another reason: its close is stuck too
+		c.mu.Lock()
+		first := c.closeLocked(proto.Code_SLOW_CONSUMER, slowConsumerReason, 0, false)
+		c.mu.Unlock()
+		if first {
+			// Its close frame gets one more WriteTimeout to go out
+			// (dropOutputLocked).
+			c.closed(proto.Code_SLOW_CONSUMER, slowConsumerReason)
+		} else {
+			c.kill() // already closing, and its close frame is stuck too
+		}
 	}
 	for _, c := range gone {
 		c.kill()

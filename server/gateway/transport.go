@@ -61,6 +61,9 @@ func (e *engine) stop() {
 // the socket to the event loop (or, in goroutine mode, to a reader).
 // buffered is what the client sent right after its upgrade request.
 func (c *conn) start(eng *engine, nc net.Conn, buffered []byte) {
+	if err := setSendBuffer(nc, c.g.cfg.SendBuffer); err != nil {
+		c.log().Warn("could not bound the socket's send buffer", "err", err)
+	}
 	if eng.polls != nil {
 		if fd, ok := takeFD(nc); ok {
 			c.fd = int32(fd)
@@ -102,6 +105,29 @@ func (c *conn) start(eng *engine, nc net.Conn, buffered []byte) {
 		c.closeLocked(proto.Code_UNAVAILABLE, "", statusNormal, false)
 		c.releaseLocked()
 	}
+}
+
+// setSendBuffer sets SO_SNDBUF of the TCP socket under nc (a TLS
+// connection's too) to n bytes; n == 0 leaves the kernel's default. A
+// bounded send buffer is what makes a device that stops reading visible:
+// with the kernel's default, autotuned up to net.ipv4.tcp_wmem's maximum
+// (4 MiB), that much mail can wait in the kernel, outside the server's
+// accounting, before a write stalls and the write timeout cuts it.
+func setSendBuffer(nc net.Conn, n int) error {
+	if n <= 0 {
+		return nil
+	}
+	for {
+		u, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		nc = u.NetConn()
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		return tc.SetWriteBuffer(n)
+	}
+	return nil
 }
 
 // readLoop is goroutine mode's reader.

@@ -26,7 +26,46 @@ const (
 	// closeWait is how long a closing connection waits for the device's
 	// close frame once its own went out.
 	closeWait = 5 * time.Second
+	// maxQueueBytes bounds, beside Config.SendQueue's frame count, the
+	// responses and events waiting for the socket: a device that does not
+	// read while they pile up is cut as a slow consumer when the next one
+	// would pass it (one frame is always let in, whatever its size). With
+	// pushed mail (maxInFlightBytes, push.go) and the socket's send
+	// buffer (Config.SendBuffer) it bounds what a connection that stopped
+	// reading holds.
+	maxQueueBytes = 1 << 20
 )
+
+// queueFullLocked reports whether a counted frame of n bytes would pass
+// the output bounds (Config.SendQueue frames, maxQueueBytes bytes).
+func (c *conn) queueFullLocked(n int) bool {
+	return int(c.counted) >= c.g.cfg.SendQueue || c.counted > 0 && int(c.countedB)+n > maxQueueBytes
+}
+
+// dropOutputLocked empties the output of a connection cut as a slow
+// consumer, so its close frame is the next thing the socket takes: a
+// device that reads again, however slowly, learns why it was cut
+// (status 4016) after what the kernel already holds for it. A frame
+// partly written stays, or the device could not parse what follows.
+// The stall clock restarts: the close frame gets another WriteTimeout
+// to go out before the sweeper drops the socket (and the device sees
+// the stream end, EOF, instead).
+func (c *conn) dropOutputLocked() {
+	keep := 0
+	if len(c.out) > 0 && (c.outHead > 0 || c.nc != nil && c.wantWrite) {
+		keep = 1 // partly written, or in the goroutine writer's hands
+	}
+	clear(c.out[keep:])
+	c.out = c.out[:keep]
+	c.counted, c.countedB = 0, 0
+	if keep == 1 && c.out[0].counted {
+		c.counted, c.countedB = 1, int32(len(c.out[0].b))
+	}
+	if keep == 0 {
+		c.out, c.outHead = nil, 0
+	}
+	c.stallSince.Store(time.Now().UnixNano())
+}
 
 // queueLocked appends f to the output and starts writing it.
 func (c *conn) queueLocked(f outFrame) {
@@ -36,6 +75,7 @@ func (c *conn) queueLocked(f outFrame) {
 	c.out = append(c.out, f)
 	if f.counted {
 		c.counted++
+		c.countedB += int32(len(f.b))
 	}
 	switch {
 	case c.nc != nil:
@@ -96,6 +136,7 @@ func (c *conn) advanceLocked(n int) bool {
 		n -= rest
 		if c.out[0].counted {
 			c.counted--
+			c.countedB -= int32(len(c.out[0].b))
 		}
 		c.out[0] = outFrame{}
 		c.out = c.out[1:]
