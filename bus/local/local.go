@@ -12,13 +12,24 @@ import (
 
 // Bus delivers synchronously, on the publisher's goroutine, so one
 // publisher's messages keep their order without a queue.
+//
+// A subscription is one small record in a list per device (nearly always
+// of one): an idle connection costs that record and a map entry, not a
+// slice, a closure and a sync.Once of its own.
 type Bus struct {
 	mu     sync.RWMutex
-	subs   map[string][]*subscription // by device id, and channelKey(id) for channel topics
+	subs   map[string]*subscription // by device id, and channelKey(id) for channel topics: the first of a list
 	closed bool
 }
 
-type subscription struct{ fn func(bus.Message) }
+// subscription is one subscriber; next and gone are guarded by Bus.mu.
+type subscription struct {
+	b    *Bus
+	key  string
+	fn   func(bus.Message)
+	next *subscription
+	gone bool
+}
 
 var (
 	_ bus.Bus           = (*Bus)(nil)
@@ -41,40 +52,55 @@ func (b *Bus) PublishChannel(ctx context.Context, channelID string, m bus.Messag
 }
 
 // New returns an empty bus.
-func New() *Bus { return &Bus{subs: make(map[string][]*subscription)} }
+func New() *Bus { return &Bus{subs: make(map[string]*subscription)} }
 
-// Subscribe implements bus.Bus.
+// Subscribe implements bus.Bus. Subscribers of one device are called in
+// the order they subscribed.
 func (b *Bus) Subscribe(deviceID string, fn func(bus.Message)) (func(), error) {
-	s := &subscription{fn: fn}
+	s := &subscription{b: b, key: deviceID, fn: fn}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil, bus.ErrClosed
 	}
-	b.subs[deviceID] = append(b.subs[deviceID], s)
-	var once sync.Once
-	return func() { once.Do(func() { b.remove(deviceID, s) }) }, nil
+	p := b.subs[deviceID]
+	if p == nil {
+		b.subs[deviceID] = s
+	} else {
+		for p.next != nil {
+			p = p.next
+		}
+		p.next = s
+	}
+	return s.cancel, nil
 }
 
-func (b *Bus) remove(deviceID string, s *subscription) {
+// cancel removes the subscription; later calls do nothing. Publish runs
+// callbacks under the read lock, so the list never changes under it.
+func (s *subscription) cancel() {
+	b := s.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	list := b.subs[deviceID]
-	for i, x := range list {
-		if x == s {
-			// A fresh slice, not an in-place shift, so a slice handed
-			// out earlier is never mutated under anyone.
-			next := make([]*subscription, 0, len(list)-1)
-			next = append(next, list[:i]...)
-			next = append(next, list[i+1:]...)
-			list = next
-			break
+	if s.gone || b.closed {
+		return
+	}
+	s.gone = true
+	head := b.subs[s.key]
+	if head == s {
+		head = s.next
+	} else {
+		for p := head; p != nil; p = p.next {
+			if p.next == s {
+				p.next = s.next
+				break
+			}
 		}
 	}
-	if len(list) == 0 {
-		delete(b.subs, deviceID)
+	s.next = nil
+	if head == nil {
+		delete(b.subs, s.key)
 	} else {
-		b.subs[deviceID] = list
+		b.subs[s.key] = head
 	}
 }
 
@@ -89,7 +115,7 @@ func (b *Bus) Publish(ctx context.Context, deviceID string, m bus.Message) error
 	if b.closed {
 		return bus.ErrClosed
 	}
-	for _, s := range b.subs[deviceID] {
+	for s := b.subs[deviceID]; s != nil; s = s.next {
 		s.fn(m)
 	}
 	return nil
@@ -102,7 +128,7 @@ func (b *Bus) Subscribed(ctx context.Context, deviceID string) (bool, error) {
 	if b.closed {
 		return false, bus.ErrClosed
 	}
-	return len(b.subs[deviceID]) > 0, nil
+	return b.subs[deviceID] != nil, nil
 }
 
 // Close implements bus.Bus.
