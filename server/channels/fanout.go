@@ -44,24 +44,33 @@ const (
 // account follows, unfollows, mutes or changes role through this node; a change made through another node reaches this
 // node's index when the device reconnects (until then it may get an
 // event too many or too few; ChannelSync is the source of truth).
+//
+// Memory: an idle connection costs one small record (sub) and, for the
+// first connection of an account, one map entry; an account in no channel
+// keeps nothing else. Connections whose account is known when they
+// subscribe (SubscribeAccount, the gateway's authenticated connections)
+// skip the store read of the device, and a connection of an account
+// already loaded skips the resolver altogether.
 type Fanout struct {
 	bus.Bus
 	router bus.ChannelRouter // nil: only this node's followers hear of posts made here
 	st     store.Store
 	log    *slog.Logger
 
-	mu       sync.Mutex
-	subs     map[string][]*devSub       // device id → its connections' callbacks
-	account  map[string]string          // device id → account id, once resolved
-	devices  map[string]map[string]bool // account id → its resolved devices here
-	channels map[string]map[string]bool // account id → channels it is in the index of
+	mu sync.Mutex
+	// accounts lists the connections here of each account, by account
+	// id; unknown those whose account is not known yet (a plain
+	// Subscribe, or a device waiting to be linked), by device id.
+	accounts map[string]*sub
+	unknown  map[string]*sub
+	channels map[string]map[string]bool // account id → channels it is in the index of (accounts in none: no entry)
 	topics   map[string]*topic          // channel id → members here
 	// reads are the store reads of memberships in flight, by account: a
 	// change of the account's memberships meanwhile marks them stale and
 	// the reader reads again, so an older answer never overwrites what a
 	// later change put in the index.
 	reads    map[string][]*read
-	resolve  chan string
+	resolve  chan *sub
 	events   chan event
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -71,7 +80,19 @@ type Fanout struct {
 	delivered atomic.Uint64
 }
 
-type devSub struct{ fn func(bus.Message) }
+// sub is one connection's subscription, in a list of its account's (or,
+// account unknown, its device's) connections. Fields other than the
+// constant f, device and fn are guarded by Fanout.mu.
+type sub struct {
+	f       *Fanout
+	device  string
+	account string // "" while unknown
+	fn      func(bus.Message)
+	unsub   func() // the wrapped bus's
+	next    *sub
+	indexed bool // the device is in the index: its account's memberships are loaded
+	gone    bool
+}
 
 type topic struct {
 	members map[string]member // account id → how it hears
@@ -107,9 +128,9 @@ func NewFanout(b bus.Bus, st store.Store, log *slog.Logger) *Fanout {
 	r, _ := b.(bus.ChannelRouter)
 	return &Fanout{
 		Bus: b, router: r, st: st, log: log,
-		subs: map[string][]*devSub{}, account: map[string]string{}, devices: map[string]map[string]bool{},
+		accounts: map[string]*sub{}, unknown: map[string]*sub{},
 		channels: map[string]map[string]bool{}, topics: map[string]*topic{}, reads: map[string][]*read{},
-		resolve: make(chan string, resolveQueue), events: make(chan event, eventQueue), stop: make(chan struct{}),
+		resolve: make(chan *sub, resolveQueue), events: make(chan event, eventQueue), stop: make(chan struct{}),
 	}
 }
 
@@ -139,59 +160,128 @@ func (f *Fanout) Dropped() uint64   { return f.dropped.Load() }
 func (f *Fanout) Delivered() uint64 { return f.delivered.Load() }
 
 // Subscribe implements bus.Bus: the connection's subscription, plus the
-// device in the channel index.
+// device in the channel index once the resolver has read its account.
 func (f *Fanout) Subscribe(deviceID string, fn func(bus.Message)) (func(), error) {
+	return f.SubscribeAccount(deviceID, "", fn)
+}
+
+// SubscribeAccount is Subscribe for a device known to belong to accountID
+// (an authenticated connection; "" if not known): the index needs no
+// store read to find the account, and none at all when another
+// connection here already loaded the account's memberships.
+func (f *Fanout) SubscribeAccount(deviceID, accountID string, fn func(bus.Message)) (func(), error) {
 	unsub, err := f.Bus.Subscribe(deviceID, fn)
 	if err != nil {
 		return nil, err
 	}
-	s := &devSub{fn: fn}
+	s := &sub{f: f, device: deviceID, account: accountID, fn: fn, unsub: unsub}
 	f.mu.Lock()
-	f.subs[deviceID] = append(f.subs[deviceID], s)
-	f.mu.Unlock()
-	select {
-	case f.resolve <- deviceID:
-	default:
-		f.log.Warn("channel index queue full: the device gets no live channel events until its first channel request", "device", deviceID)
+	if accountID == "" {
+		s.next = f.unknown[deviceID]
+		f.unknown[deviceID] = s
+	} else {
+		s.indexed = f.loadedLocked(accountID)
+		s.next = f.accounts[accountID]
+		f.accounts[accountID] = s
 	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			unsub()
-			f.remove(deviceID, s)
-		})
-	}, nil
-}
-
-func (f *Fanout) remove(deviceID string, s *devSub) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	list := f.subs[deviceID]
-	for i, x := range list {
-		if x == s {
-			list = append(list[:i:i], list[i+1:]...)
-			break
+	queue := !s.indexed
+	f.mu.Unlock()
+	if queue {
+		select {
+		case f.resolve <- s:
+		default:
+			f.log.Warn("channel index queue full: the device gets no live channel events until its first channel request", "device", deviceID)
 		}
 	}
-	if len(list) > 0 {
-		f.subs[deviceID] = list
+	return s.cancel, nil
+}
+
+// cancel ends the subscription (the unsubscribe function handed out).
+func (s *sub) cancel() {
+	f := s.f
+	f.mu.Lock()
+	if s.gone {
+		f.mu.Unlock()
 		return
 	}
-	delete(f.subs, deviceID)
-	acc, ok := f.account[deviceID]
-	if !ok {
+	s.gone = true
+	f.unlinkLocked(s)
+	f.mu.Unlock()
+	s.unsub()
+}
+
+// unlinkLocked takes s out of its list; when the account has no indexed
+// connection left here, it leaves the index.
+func (f *Fanout) unlinkLocked(s *sub) {
+	lists, key := f.accounts, s.account
+	if key == "" {
+		lists, key = f.unknown, s.device
+	}
+	head := lists[key]
+	if head == s {
+		head = s.next
+	} else {
+		for p := head; p != nil; p = p.next {
+			if p.next == s {
+				p.next = s.next
+				break
+			}
+		}
+	}
+	s.next = nil
+	if head == nil {
+		delete(lists, key)
+	} else {
+		lists[key] = head
+	}
+	if s.account == "" || !s.indexed || f.loadedLocked(s.account) {
 		return
 	}
-	delete(f.account, deviceID)
-	delete(f.devices[acc], deviceID)
-	if len(f.devices[acc]) > 0 {
-		return
+	for ch := range f.channels[s.account] {
+		f.dropMemberLocked(ch, s.account)
 	}
-	delete(f.devices, acc)
-	for ch := range f.channels[acc] {
-		f.dropMemberLocked(ch, acc)
+	delete(f.channels, s.account)
+}
+
+// loadedLocked reports whether the account's memberships are in the
+// index: some connection of it here is indexed.
+func (f *Fanout) loadedLocked(accountID string) bool {
+	for s := f.accounts[accountID]; s != nil; s = s.next {
+		if s.indexed {
+			return true
+		}
 	}
-	delete(f.channels, acc)
+	return false
+}
+
+// connectedLocked reports whether the device has a connection here that
+// belongs to accountID, first moving connections of the device whose
+// account was not known to it.
+func (f *Fanout) connectedLocked(deviceID, accountID string) bool {
+	for s := f.unknown[deviceID]; s != nil; {
+		next := s.next
+		s.account, s.next = accountID, f.accounts[accountID]
+		f.accounts[accountID] = s
+		s = next
+	}
+	delete(f.unknown, deviceID)
+	for s := f.accounts[accountID]; s != nil; s = s.next {
+		if s.device == deviceID {
+			return true
+		}
+	}
+	return false
+}
+
+// indexedLocked reports whether the device's connections of accountID
+// are indexed.
+func (f *Fanout) indexedLocked(deviceID, accountID string) bool {
+	for s := f.accounts[accountID]; s != nil; s = s.next {
+		if s.device == deviceID && s.indexed {
+			return true
+		}
+	}
+	return false
 }
 
 // resolver loads the account and channels of newly connected devices.
@@ -200,34 +290,36 @@ func (f *Fanout) resolver() {
 		select {
 		case <-f.stop:
 			return
-		case id := <-f.resolve:
-			f.lookup(id)
+		case s := <-f.resolve:
+			f.lookup(s)
 		}
 	}
 }
 
 // lookup indexes a newly connected device, unless it left or was indexed
-// meanwhile (by Resolve).
-func (f *Fanout) lookup(deviceID string) {
+// meanwhile (by Resolve, or another connection of its account).
+func (f *Fanout) lookup(s *sub) {
 	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 	defer cancel()
 	f.mu.Lock()
-	connected := len(f.subs[deviceID]) > 0
-	_, known := f.account[deviceID]
+	skip, accountID := s.gone || s.indexed, s.account
 	f.mu.Unlock()
-	if !connected || known {
+	if skip {
 		return
 	}
-	d, err := f.st.Device(ctx, deviceID)
-	if errors.Is(err, store.ErrNotFound) {
-		return // a device waiting to be linked (the gateway subscribes it again once approved)
+	if accountID == "" {
+		d, err := f.st.Device(ctx, s.device)
+		if errors.Is(err, store.ErrNotFound) {
+			return // a device waiting to be linked (the gateway subscribes it again once approved)
+		}
+		if err != nil {
+			f.log.Warn("channel index: device not read", "device", s.device, "err", err)
+			return
+		}
+		accountID = d.AccountID
 	}
-	if err != nil {
-		f.log.Warn("channel index: device not read", "device", deviceID, "err", err)
-		return
-	}
-	if err := f.index(ctx, deviceID, d.AccountID); err != nil {
-		f.log.Warn("channel index: memberships not read", "account", d.AccountID, "err", err)
+	if err := f.index(ctx, s.device, accountID); err != nil {
+		f.log.Warn("channel index: memberships not read", "account", accountID, "err", err)
 	}
 }
 
@@ -249,11 +341,11 @@ func (f *Fanout) Resolve(ctx context.Context, deviceID, accountID string) {
 func (f *Fanout) index(ctx context.Context, deviceID, accountID string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, known := f.account[deviceID]; known || len(f.subs[deviceID]) == 0 {
+	if !f.connectedLocked(deviceID, accountID) || f.indexedLocked(deviceID, accountID) {
 		return nil
 	}
 	var ms []store.Membership
-	if len(f.devices[accountID]) == 0 {
+	if !f.loadedLocked(accountID) {
 		// A change committed before a read is in its answer; one
 		// committed after calls Refresh, which marks the read stale.
 		if err := f.readLocked(accountID, "", func() (err error) {
@@ -263,15 +355,15 @@ func (f *Fanout) index(ctx context.Context, deviceID, accountID string) error {
 			return err
 		}
 	}
-	if _, known := f.account[deviceID]; known || len(f.subs[deviceID]) == 0 {
+	if !f.connectedLocked(deviceID, accountID) || f.indexedLocked(deviceID, accountID) {
 		return nil // indexed or gone meanwhile
 	}
-	loaded := len(f.devices[accountID]) > 0 // by another device meanwhile
-	f.account[deviceID] = accountID
-	if f.devices[accountID] == nil {
-		f.devices[accountID] = map[string]bool{}
+	loaded := f.loadedLocked(accountID) // by another device meanwhile
+	for s := f.accounts[accountID]; s != nil; s = s.next {
+		if s.device == deviceID {
+			s.indexed = true
+		}
 	}
-	f.devices[accountID][deviceID] = true
 	if !loaded {
 		for _, m := range ms {
 			f.setMemberLocked(m)
@@ -392,7 +484,7 @@ func (f *Fanout) Refresh(ctx context.Context, accountID, channelID string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.staleLocked(accountID, channelID)
-	if len(f.devices[accountID]) == 0 {
+	if !f.loadedLocked(accountID) {
 		return // a load in flight (marked stale) reads it
 	}
 	var m store.Membership
@@ -404,7 +496,7 @@ func (f *Fanout) Refresh(ctx context.Context, accountID, channelID string) {
 		f.log.Warn("channel index: membership not read", "account", accountID, "err", err)
 		return
 	}
-	if len(f.devices[accountID]) == 0 {
+	if !f.loadedLocked(accountID) {
 		return // gone meanwhile
 	}
 	if errors.Is(err, store.ErrNotFound) {
@@ -499,8 +591,8 @@ func (f *Fanout) recipients(ev event, out []func(bus.Message)) []func(bus.Messag
 		if ev.admin && !m.admin || !ev.admin && m.muted {
 			continue
 		}
-		for dev := range f.devices[acc] {
-			for _, s := range f.subs[dev] {
+		for s := f.accounts[acc]; s != nil; s = s.next {
+			if s.indexed {
 				out = append(out, s.fn)
 			}
 		}
@@ -513,8 +605,14 @@ func (f *Fanout) recipients(ev event, out []func(bus.Message)) []func(bus.Messag
 func (f *Fanout) Indexed(deviceID string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	_, ok := f.account[deviceID]
-	return ok
+	for _, head := range f.accounts {
+		for s := head; s != nil; s = s.next {
+			if s.device == deviceID && s.indexed {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Members is the number of accounts the node's index holds for a channel

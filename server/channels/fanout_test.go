@@ -229,7 +229,7 @@ func TestFanoutSyncBeforeResolver(t *testing.T) {
 	f.PublishChannelEvent(context.Background(), ch, frame(&proto.ChannelUpdated{ChannelId: ch, Seq: 1}))
 	eventually(t, "the follower's event", func() bool { return rec.count() == 1 })
 	// The resolver, when it gets there, changes nothing.
-	f.lookup("dev-fan")
+	f.lookup(subOf(f, "dev-fan"))
 	if n := f.Members(ch); n != 1 || !f.Indexed("dev-fan") {
 		t.Fatalf("after the resolver: %d members, indexed %v", n, f.Indexed("dev-fan"))
 	}
@@ -339,4 +339,20 @@ func TestFanoutCrossingRefreshes(t *testing.T) {
 	if n := f.Members(ch); n != 0 {
 		t.Fatalf("the follow's stale read put the unfollowed account back: %d members", n)
 	}
+}
+
+// subOf is a connection of the device in the index's lists (nil if none).
+func subOf(f *Fanout, deviceID string) *sub {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, lists := range []map[string]*sub{f.accounts, f.unknown} {
+		for _, head := range lists {
+			for s := head; s != nil; s = s.next {
+				if s.device == deviceID {
+					return s
+				}
+			}
+		}
+	}
+	return nil
 }
