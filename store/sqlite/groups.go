@@ -17,8 +17,7 @@ func (s *Store) ApplyCommit(ctx context.Context, c store.CommitRecord) (store.Gr
 	}
 	var g store.Group
 	var seqs []uint64
-	err := s.write(ctx, "apply commit", func(tx *sql.Tx) error {
-		b := s.newBatch(ctx, tx)
+	err := s.mailWrite(ctx, "apply commit", func(tx *sql.Tx, b *mailBatch) error {
 		fresh, err := b.claimID(c.SenderDevice, c.MessageID, submission.SeenAt(c.At, c.Mail))
 		if err != nil {
 			return err

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -13,132 +12,186 @@ import (
 	"github.com/parleyhq/parley/store/internal/unixnano"
 )
 
-// writeStmts are the hot path's statements, prepared once on the writer
-// connection and bound to each transaction with Tx.StmtContext.
-type writeStmts struct {
-	insertID, getSeq, putSeq, insertMail *sql.Stmt
+type msgKey struct {
+	sender string
+	id     string
 }
 
-func (p *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
-	for _, st := range []struct {
-		dst **sql.Stmt
-		sql string
-	}{
-		{&p.insertID, `INSERT INTO message_ids (sender, id, seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`},
-		{&p.getSeq, `SELECT last_seq FROM mailbox_seq WHERE device_id = ?`},
-		{&p.putSeq, `INSERT INTO mailbox_seq (device_id, last_seq) VALUES (?, ?)
-			ON CONFLICT (device_id) DO UPDATE SET last_seq = excluded.last_seq`},
-		{&p.insertMail, `INSERT INTO mail (device_id, seq, envelope, expires) VALUES (?, ?, ?, ?)`},
-	} {
-		stmt, err := db.PrepareContext(ctx, st.sql)
-		if err != nil {
+// mailBatch claims message ids and numbers and writes mail inside one
+// transaction of mailWrite. add numbers mail from the writer's counters
+// (seqCache, falling back on mailbox_seq) and buffers it; flush writes the
+// buffered mail and each device's new counter with multi-row statements.
+type mailBatch struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	seqs  *seqCache
+	next  map[string]uint64 // each device's last sequence in this batch
+	order []string          // devices in first-use order
+	rows  []store.Mail      // numbered, not yet written
+}
+
+// mailWrite runs fn in one write transaction with a mailBatch. It holds
+// the counters' lock from before the transaction begins until they have
+// taken its numbers (committed) or been dropped (failed), so every
+// transaction that numbers mail sees the counters its predecessor left.
+func (s *Store) mailWrite(ctx context.Context, op string, fn func(*sql.Tx, *mailBatch) error) error {
+	s.seqs.mu.Lock()
+	defer s.seqs.mu.Unlock()
+	b := &mailBatch{ctx: ctx, seqs: s.seqs, next: make(map[string]uint64)}
+	committing := false
+	err := s.write(ctx, op, func(tx *sql.Tx) error {
+		if err := s.seqs.check(ctx, tx, s.gen.Load()); err != nil {
 			return err
 		}
-		*st.dst = stmt
-	}
-	return nil
-}
-
-func (p *writeStmts) close() {
-	for _, st := range []*sql.Stmt{p.insertID, p.getSeq, p.putSeq, p.insertMail} {
-		if st != nil {
-			st.Close()
+		b.tx = tx
+		if err := fn(tx, b); err != nil {
+			return err // rolled back: the counters are as they were
 		}
+		committing = true
+		return nil
+	})
+	if err != nil {
+		if committing {
+			// A failed commit may or may not have reached the file.
+			s.seqs.drop()
+		}
+		return err
 	}
-}
-
-// mailBatch writes mail inside one transaction. It reads each device's
-// counter once, numbers that device's mail in memory and writes the counter
-// back once at flush, so a batch costs one insert per mail plus two
-// statements per distinct device. The single writer connection makes the
-// read-modify-write safe.
-type mailBatch struct {
-	ctx                                  context.Context
-	insertID, getSeq, putSeq, insertMail *sql.Stmt
-	last                                 map[string]uint64
-	order                                []string // devices in first-use order, for flush
-}
-
-func (s *Store) newBatch(ctx context.Context, tx *sql.Tx) *mailBatch {
-	return &mailBatch{
-		ctx:        ctx,
-		insertID:   tx.StmtContext(ctx, s.stmts.insertID),
-		getSeq:     tx.StmtContext(ctx, s.stmts.getSeq),
-		putSeq:     tx.StmtContext(ctx, s.stmts.putSeq),
-		insertMail: tx.StmtContext(ctx, s.stmts.insertMail),
-		last:       make(map[string]uint64),
-	}
+	s.seqs.commit(b.next)
+	return nil
 }
 
 // claimID records the sender's message id; false if it was seen before.
 func (b *mailBatch) claimID(sender string, id []byte, seen int64) (bool, error) {
-	res, err := b.insertID.ExecContext(b.ctx, sender, id, seen)
+	fresh, err := b.claimIDs([]store.Submission{{SenderDevice: sender, MessageID: id}}, []int64{seen})
 	if err != nil {
 		return false, err
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	return fresh[0], nil
 }
 
-// add writes one mail entry and returns its sequence number.
+// claimIDs records the submissions' message ids, each seen at seen[i], and
+// reports which are new. Within the batch the first use of an id wins.
+func (b *mailBatch) claimIDs(subs []store.Submission, seen []int64) ([]bool, error) {
+	first := make(map[msgKey]int, len(subs))
+	todo := make([]int, 0, len(subs))
+	for i, sub := range subs {
+		k := msgKey{sub.SenderDevice, string(sub.MessageID)}
+		if _, dup := first[k]; dup {
+			continue
+		}
+		first[k] = i
+		todo = append(todo, i)
+	}
+	fresh := make([]bool, len(subs))
+	args := make([]any, 0, 3*min(len(todo), maxRowsPerStmt))
+	err := chunks(len(todo), func(off, n int) error {
+		args = args[:0]
+		for _, i := range todo[off : off+n] {
+			args = append(args, subs[i].SenderDevice, subs[i].MessageID, seen[i])
+		}
+		rows, err := b.tx.QueryContext(b.ctx, claimRows.text(n), args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var k msgKey
+		var id sql.RawBytes
+		for rows.Next() {
+			if err := rows.Scan(&k.sender, &id); err != nil {
+				return err
+			}
+			k.id = string(id)
+			fresh[first[k]] = true
+		}
+		return rows.Err()
+	})
+	return fresh, err
+}
+
+// add numbers one mail entry, to be written by flush, and returns its
+// sequence number.
 func (b *mailBatch) add(m store.Mail) (uint64, error) {
-	last, ok := b.last[m.DeviceID]
+	last, ok := b.next[m.DeviceID]
 	if !ok {
-		err := b.getSeq.QueryRowContext(b.ctx, m.DeviceID).Scan(&last)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		var err error
+		if last, err = b.seqs.lookup(b.ctx, b.tx, m.DeviceID); err != nil {
 			return 0, err
 		}
 		b.order = append(b.order, m.DeviceID)
 	}
-	seq := last + 1
-	if _, err := b.insertMail.ExecContext(b.ctx, m.DeviceID, seq, m.Envelope, unixnano.From(m.Expires)); err != nil {
-		return 0, err
-	}
-	b.last[m.DeviceID] = seq
-	return seq, nil
+	m.Seq = last + 1
+	b.next[m.DeviceID] = m.Seq
+	b.rows = append(b.rows, m)
+	return m.Seq, nil
 }
 
+// flush writes the mail added since the last flush and the devices'
+// counters.
 func (b *mailBatch) flush() error {
-	for _, dev := range b.order {
-		if _, err := b.putSeq.ExecContext(b.ctx, dev, b.last[dev]); err != nil {
-			return err
+	args := make([]any, 0, 4*min(len(b.rows), maxRowsPerStmt))
+	if err := chunks(len(b.rows), func(off, n int) error {
+		args = args[:0]
+		for _, m := range b.rows[off : off+n] {
+			args = append(args, m.DeviceID, int64(m.Seq), m.Envelope, unixnano.From(m.Expires))
 		}
+		_, err := b.tx.ExecContext(b.ctx, mailRows.text(n), args...)
+		return err
+	}); err != nil {
+		return err
 	}
-	return nil
+	b.rows = b.rows[:0]
+	err := chunks(len(b.order), func(off, n int) error {
+		args = args[:0]
+		for _, d := range b.order[off : off+n] {
+			args = append(args, d, int64(b.next[d]))
+		}
+		_, err := b.tx.ExecContext(b.ctx, seqRows.text(n), args...)
+		return err
+	})
+	b.order = b.order[:0]
+	return err
 }
 
 func (s *Store) Deliver(ctx context.Context, subs []store.Submission) ([]error, error) {
 	return s.DeliverAndAck(ctx, subs, nil)
 }
 
+// DeliverAndAck writes the batch with a few multi-row statements (message
+// ids, mail, the devices' counters, acks; each in statements of up to
+// maxRowsPerStmt rows), numbering mail from the writer's in-memory
+// counters.
 func (s *Store) DeliverAndAck(ctx context.Context, subs []store.Submission, acks []store.AckUpTo) ([]error, error) {
-	for _, sub := range subs {
+	seen := make([]int64, len(subs))
+	for i, sub := range subs {
 		if err := submission.Check(sub.SenderDevice, sub.MessageID, sub.Mail); err != nil {
 			return nil, wrap("deliver", err)
 		}
+		seen[i] = submission.SeenAt(sub.At, sub.Mail)
 	}
 	results := make([]error, len(subs))
 	seqs := make([][]uint64, len(subs))
-	err := s.write(ctx, "deliver", func(tx *sql.Tx) error {
-		b := s.newBatch(ctx, tx)
-		for i, sub := range subs {
-			fresh, err := b.claimID(sub.SenderDevice, sub.MessageID, submission.SeenAt(sub.At, sub.Mail))
+	err := s.mailWrite(ctx, "deliver", func(tx *sql.Tx, b *mailBatch) error {
+		if len(subs) > 0 {
+			fresh, err := b.claimIDs(subs, seen)
 			if err != nil {
 				return err
 			}
-			if !fresh {
-				results[i] = store.ErrDuplicate
-				continue
-			}
-			seqs[i] = make([]uint64, len(sub.Mail))
-			for j, m := range sub.Mail {
-				if seqs[i][j], err = b.add(m); err != nil {
-					return err
+			for i, sub := range subs {
+				if !fresh[i] {
+					results[i] = store.ErrDuplicate
+					continue
+				}
+				seqs[i] = make([]uint64, len(sub.Mail))
+				for j, m := range sub.Mail {
+					if seqs[i][j], err = b.add(m); err != nil {
+						return err
+					}
 				}
 			}
-		}
-		if err := b.flush(); err != nil {
-			return err
+			if err := b.flush(); err != nil {
+				return err
+			}
 		}
 		return ackTx(ctx, tx, acks)
 	})
@@ -195,13 +248,30 @@ func (s *Store) AckAll(ctx context.Context, acks []store.AckUpTo) error {
 	return s.write(ctx, "ack", func(tx *sql.Tx) error { return ackTx(ctx, tx, acks) })
 }
 
+// ackTx applies acks, merged per device (the highest wins), with
+// multi-row deletes.
 func ackTx(ctx context.Context, tx *sql.Tx, acks []store.AckUpTo) error {
-	for _, a := range acks {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM mail WHERE device_id = ? AND seq <= ?`, a.DeviceID, clamp(a.UpTo)); err != nil {
-			return err
-		}
+	if len(acks) == 0 {
+		return nil
 	}
-	return nil
+	upTo := make(map[string]int64, len(acks))
+	order := make([]string, 0, len(acks))
+	for _, a := range acks {
+		u, ok := upTo[a.DeviceID]
+		if !ok {
+			order = append(order, a.DeviceID)
+		}
+		upTo[a.DeviceID] = max(u, clamp(a.UpTo))
+	}
+	args := make([]any, 0, 2*min(len(order), maxRowsPerStmt))
+	return chunks(len(order), func(off, n int) error {
+		args = args[:0]
+		for _, d := range order[off : off+n] {
+			args = append(args, d, upTo[d])
+		}
+		_, err := tx.ExecContext(ctx, ackRows.text(n), args...)
+		return err
+	})
 }
 
 func (s *Store) MailboxDepth(ctx context.Context, deviceID string) (int, uint64, error) {

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -54,9 +55,12 @@ const (
 
 // Store is the SQLite implementation of store.Store.
 type Store struct {
-	w     *sql.DB // exactly one connection: the writer
-	r     *sql.DB // query-only readers
-	stmts writeStmts
+	w    *sql.DB // exactly one connection: the writer
+	r    *sql.DB // query-only readers
+	seqs *seqCache
+	// gen counts the writer connections opened; seqs is only valid on
+	// the one it was filled on.
+	gen atomic.Uint64
 	*sqlchannels.Channels
 }
 
@@ -75,11 +79,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	} else {
 		f.Close()
 	}
-	w := sql.OpenDB(&connector{dsn: dsn(path, false)})
+	s := &Store{seqs: newSeqCache()}
+	w := sql.OpenDB(&connector{dsn: dsn(path, false), opened: &s.gen})
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	s := &Store{w: w}
+	s.w = w
 	if err := s.init(ctx, path); err != nil {
 		s.Close()
 		return nil, err
@@ -115,9 +120,6 @@ func (s *Store) init(ctx context.Context, path string) error {
 	r.SetMaxOpenConns(maxReaders)
 	r.SetMaxIdleConns(maxReaders)
 	s.r = r
-	if err := s.stmts.prepare(ctx, s.w); err != nil {
-		return fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
 	s.Channels = s.newChannels()
 	return nil
 }
@@ -178,7 +180,6 @@ func dsn(path string, readOnly bool) string {
 
 // Close closes the store's connections.
 func (s *Store) Close() error {
-	s.stmts.close()
 	var errs []error
 	if s.r != nil {
 		errs = append(errs, s.r.Close())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"sync"
+	"sync/atomic"
 
 	"modernc.org/sqlite"
 )
@@ -20,14 +21,18 @@ const maxCachedStmts = 256
 // server's CPU; a statement prepared once per connection and reset between
 // uses costs only its binding and stepping.
 type connector struct {
-	dsn string
-	d   sqlite.Driver
+	dsn    string
+	d      sqlite.Driver
+	opened *atomic.Uint64 // if set, counts the connections opened
 }
 
 func (c *connector) Connect(context.Context) (driver.Conn, error) {
 	inner, err := c.d.Open(c.dsn)
 	if err != nil {
 		return nil, err
+	}
+	if c.opened != nil {
+		c.opened.Add(1)
 	}
 	return &cachedConn{inner: inner.(innerConn), stmts: make(map[string]*cachedStmt)}, nil
 }

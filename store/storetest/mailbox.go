@@ -207,6 +207,79 @@ func testDeliverConcurrent(t *testing.T, s store.Store) {
 	}
 }
 
+// testDeliverLargeBatch: a batch larger than any one statement of a store
+// (hundreds of submissions, thousands of entries, repeated ids among them)
+// numbers every device's mail gap-free in submission order, and acks of
+// many devices in one batch apply each device's highest.
+func testDeliverLargeBatch(t *testing.T, s store.Store) {
+	const n, devices = 777, 37
+	var subs []store.Submission
+	for i := range n {
+		id := i
+		if i%50 == 49 {
+			id = i - 1 // the previous submission again: a duplicate within the batch
+		}
+		var ms []store.Mail
+		for k := range 1 + i%3 {
+			dev := fmt.Sprintf("dev-%02d", (i+k*11)%devices)
+			ms = append(ms, mail(dev, fmt.Sprintf("%s/%d", dev, i)))
+		}
+		subs = append(subs, sub(fmt.Sprintf("dev-s%d", id%5), id, ms...))
+	}
+	errs := deliver(t, s, subs...)
+	next := map[string]uint64{}
+	want := map[string][]string{}
+	for i, sub := range subs {
+		if i%50 == 49 {
+			wantErr(t, fmt.Sprintf("repeated submission %d", i), errs[i], store.ErrDuplicate)
+			for _, m := range sub.Mail {
+				if m.Seq != 0 {
+					t.Errorf("repeated submission %d got Seq %d", i, m.Seq)
+				}
+			}
+			continue
+		}
+		if errs[i] != nil {
+			t.Fatalf("submission %d: %v", i, errs[i])
+		}
+		for _, m := range sub.Mail {
+			next[m.DeviceID]++
+			if m.Seq != next[m.DeviceID] {
+				t.Fatalf("submission %d to %s: Seq %d, want %d", i, m.DeviceID, m.Seq, next[m.DeviceID])
+			}
+			want[m.DeviceID] = append(want[m.DeviceID], string(m.Envelope))
+		}
+	}
+	// The same ids again: every one is now a duplicate.
+	again := make([]store.Submission, len(subs))
+	for i, sub := range subs {
+		again[i] = store.Submission{SenderDevice: sub.SenderDevice, MessageID: sub.MessageID, At: sub.At,
+			Mail: []store.Mail{mail("dev-00", "again")}}
+	}
+	for i, err := range deliver(t, s, again...) {
+		wantErr(t, fmt.Sprintf("resubmission %d", i), err, store.ErrDuplicate)
+	}
+	var acks []store.AckUpTo
+	for d := range devices {
+		dev := fmt.Sprintf("dev-%02d", d)
+		if got := envelopes(fetchAll(t, s, dev)); !equalStrings(got, want[dev]) {
+			t.Fatalf("%s mailbox = %q, want %q", dev, got, want[dev])
+		}
+		acks = append(acks, store.AckUpTo{DeviceID: dev, UpTo: 2}, store.AckUpTo{DeviceID: dev, UpTo: 1})
+	}
+	errs, err := s.DeliverAndAck(t.Context(), nil, acks)
+	noErr(t, "DeliverAndAck(acks)", err)
+	if len(errs) != 0 {
+		t.Errorf("results for no submissions: %v", errs)
+	}
+	for d := range devices {
+		dev := fmt.Sprintf("dev-%02d", d)
+		if n, last := depth(t, s, dev); n != len(want[dev])-2 || last != next[dev] {
+			t.Errorf("%s after acking 2: depth %d, last %d; want %d, %d", dev, n, last, len(want[dev])-2, next[dev])
+		}
+	}
+}
+
 func testFetch(t *testing.T, s store.Store) {
 	var subs []store.Submission
 	for i := range 6 {

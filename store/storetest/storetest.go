@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeliverDuplicates", testDeliverDuplicates},
 		{"DeliverBatchFailure", testDeliverBatchFailure},
 		{"DeliverConcurrent", testDeliverConcurrent},
+		{"DeliverLargeBatch", testDeliverLargeBatch},
 		{"Fetch", testFetch},
 		{"Ack", testAck},
 		{"AckAll", testAckAll},
