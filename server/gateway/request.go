@@ -97,16 +97,30 @@ func (c *conn) errorResponse(id uint64, err error) *proto.Response {
 	return ErrorResponse(id, proto.Code_INTERNAL, "internal server error; it has been logged")
 }
 
+// accountBus is a bus that can be told the account of an authenticated
+// device's subscription (the server's channel index: it then needs no
+// store read to find the account).
+type accountBus interface {
+	SubscribeAccount(deviceID, accountID string, fn func(bus.Message)) (func(), error)
+}
+
 // subscribe routes the device's bus messages to this connection. again
 // subscribes anew when the device is the same: a device whose link was
 // just approved is now an account's device, and the bus (the server's
 // channel index wraps it) learns that from a new subscription, made
 // before the old one ends so nothing published in between is lost.
-func (c *conn) subscribe(deviceID string, again bool) error {
+// accountID is the device's account, "" while it waits to be linked.
+func (c *conn) subscribe(deviceID, accountID string, again bool) error {
 	if c.subDevice == deviceID && !again {
 		return nil
 	}
-	unsub, err := c.g.cfg.Bus.Subscribe(deviceID, c.onBus)
+	var unsub func()
+	var err error
+	if ab, ok := c.g.cfg.Bus.(accountBus); ok && accountID != "" {
+		unsub, err = ab.SubscribeAccount(deviceID, accountID, c.onBus)
+	} else {
+		unsub, err = c.g.cfg.Bus.Subscribe(deviceID, c.onBus)
+	}
 	if err != nil {
 		return err
 	}
@@ -120,7 +134,7 @@ func (c *conn) subscribe(deviceID string, again bool) error {
 // authenticated moves the connection to the authenticated state and starts
 // pushing the mailbox.
 func (c *conn) authenticated(id uint64, res *proto.AuthResult) {
-	if err := c.subscribe(res.DeviceId, c.state == stateLinking); err != nil {
+	if err := c.subscribe(res.DeviceId, res.AccountId, c.state == stateLinking); err != nil {
 		c.log().Error("bus subscribe failed", "err", err)
 		c.respond(ErrorResponse(id, proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later"))
 		c.cut(proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later")
@@ -150,7 +164,7 @@ func (c *conn) authenticated(id uint64, res *proto.AuthResult) {
 
 // linking parks the connection until the primary approves the device.
 func (c *conn) linking(id uint64, deviceID string, code *proto.LinkCode) {
-	if err := c.subscribe(deviceID, false); err != nil {
+	if err := c.subscribe(deviceID, "", false); err != nil {
 		c.log().Error("bus subscribe failed", "err", err)
 		c.respond(ErrorResponse(id, proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later"))
 		return
