@@ -11,7 +11,7 @@ import (
 	"github.com/parleyhq/parley/proto"
 )
 
-type connState int
+type connState uint8
 
 const (
 	stateHandshake connState = iota // waiting for Authenticate, Register or LinkBegin
@@ -49,55 +49,54 @@ type conn struct {
 	mu    sync.Mutex
 	waitc chan struct{} // under mu: closed by broadcastLocked (see waitLocked); nil when nobody waits
 
+	// The fields are grouped by size, not by concern, so the struct stays
+	// in a small allocation size class (every idle connection keeps one);
+	// each says what guards it.
+
 	// under mu: the transport. Event-loop mode uses fd and p; goroutine
 	// mode (TLS, or no event loop on this platform) uses nc.
-	fd       int32 // -1 once released
-	p        *poller
-	nc       net.Conn
-	released bool // the socket is closed; teardown has been started
+	p  *poller
+	nc net.Conn
 
-	// under mu: closing
-	closing     bool
-	closeCode   proto.Code
-	closeReason string
-	closeSent   bool // our close frame is queued
-	peerClosed  bool // the peer sent its close frame (or the stream ended)
-
-	// under mu: output
-	out       []outFrame // waiting for the socket; nil when all went out
-	outHead   int32      // bytes of out[0] already written
-	counted   int32      // frames in out that count against Config.SendQueue
-	countedB  int32      // their bytes, bounded by maxQueueBytes (writer.go)
-	wantWrite bool       // event loop: waiting for writability; goroutine mode: the writer runs
-
-	// under mu: input
-	working    bool // the worker runs
-	paused     bool // reading stopped until the worker catches up
-	inboxBytes int32
-	inbox      []inMsg
-
-	// under mu: pusher and pipelined Sends
-	pushOK      bool // authenticated: mail may be pushed
-	pushRunning bool
-	pushAgain   bool  // new mail or an ack arrived while it ran
-	inflight    int32 // Sends waiting for the delivery batcher
+	out   []outFrame // under mu: waiting for the socket; nil when all went out
+	inbox []inMsg    // under mu: waiting for the worker
 
 	win   window
 	tasks sync.WaitGroup // worker, pusher and (goroutine mode) writer
 
-	// reader-owned
-	rd     *frameReader // a partial frame, nil between frames
-	rdDead bool         // a framing error: ignore the rest of the stream
+	rd        *frameReader          // reader-owned: a partial frame, nil between frames
+	challenge *[challengeBytes]byte // worker-owned: nil once authenticated
+	limiter   bucket                // worker-owned
+	unsub     func()                // worker-owned
+
+	fd         int32 // under mu: -1 once released
+	outHead    int32 // under mu: bytes of out[0] already written
+	counted    int32 // under mu: frames in out that count against Config.SendQueue
+	countedB   int32 // under mu: their bytes, bounded by maxQueueBytes (writer.go)
+	inboxBytes int32 // under mu
+	inflight   int32 // under mu: Sends waiting for the delivery batcher
+
+	// under mu: the transport and closing
+	released   bool // the socket is closed; teardown has been started
+	closing    bool
+	closeSent  bool // our close frame is queued
+	peerClosed bool // the peer sent its close frame (or the stream ended)
+	// under mu: output and input
+	wantWrite bool // event loop: waiting for writability; goroutine mode: the writer runs
+	working   bool // the worker runs
+	paused    bool // reading stopped until the worker catches up
+	// under mu: pusher
+	pushOK      bool // authenticated: mail may be pushed
+	pushRunning bool
+	pushAgain   bool // new mail or an ack arrived while it ran
+
+	rdDead bool // reader-owned: a framing error: ignore the rest of the stream
 
 	// worker-owned
 	state       connState
 	malformed   uint8
 	attempts    uint8
-	authedCount bool                  // joined was called
-	challenge   *[challengeBytes]byte // nil once authenticated
-	limiter     bucket
-	subDevice   string
-	unsub       func()
+	authedCount bool // joined was called
 }
 
 // outFrame is one WebSocket frame waiting for the socket.
@@ -343,7 +342,7 @@ func (c *conn) closeLocked(code proto.Code, reason string, status int, notice bo
 	if c.closing {
 		return false
 	}
-	c.closing, c.closeCode, c.closeReason = true, code, reason
+	c.closing = true
 	c.inbox, c.inboxBytes = nil, 0
 	c.broadcastLocked()
 	if c.released {

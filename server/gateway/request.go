@@ -104,16 +104,13 @@ type accountBus interface {
 	SubscribeAccount(deviceID, accountID string, fn func(bus.Message)) (func(), error)
 }
 
-// subscribe routes the device's bus messages to this connection. again
-// subscribes anew when the device is the same: a device whose link was
-// just approved is now an account's device, and the bus (the server's
-// channel index wraps it) learns that from a new subscription, made
-// before the old one ends so nothing published in between is lost.
-// accountID is the device's account, "" while it waits to be linked.
-func (c *conn) subscribe(deviceID, accountID string, again bool) error {
-	if c.subDevice == deviceID && !again {
-		return nil
-	}
+// subscribe routes the device's bus messages to this connection,
+// replacing an earlier subscription: a device whose link was just
+// approved is now an account's device, and the bus (the server's channel
+// index wraps it) learns that from a new subscription, made before the
+// old one ends so nothing published in between is lost. accountID is the
+// device's account, "" while it waits to be linked.
+func (c *conn) subscribe(deviceID, accountID string) error {
 	var unsub func()
 	var err error
 	if ab, ok := c.g.cfg.Bus.(accountBus); ok && accountID != "" {
@@ -127,14 +124,14 @@ func (c *conn) subscribe(deviceID, accountID string, again bool) error {
 	if c.unsub != nil {
 		c.unsub()
 	}
-	c.unsub, c.subDevice = unsub, deviceID
+	c.unsub = unsub
 	return nil
 }
 
 // authenticated moves the connection to the authenticated state and starts
 // pushing the mailbox.
 func (c *conn) authenticated(id uint64, res *proto.AuthResult) {
-	if err := c.subscribe(res.DeviceId, res.AccountId, c.state == stateLinking); err != nil {
+	if err := c.subscribe(res.DeviceId, res.AccountId); err != nil {
 		c.log().Error("bus subscribe failed", "err", err)
 		c.respond(ErrorResponse(id, proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later"))
 		c.cut(proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later")
@@ -164,7 +161,7 @@ func (c *conn) authenticated(id uint64, res *proto.AuthResult) {
 
 // linking parks the connection until the primary approves the device.
 func (c *conn) linking(id uint64, deviceID string, code *proto.LinkCode) {
-	if err := c.subscribe(deviceID, "", false); err != nil {
+	if err := c.subscribe(deviceID, ""); err != nil {
 		c.log().Error("bus subscribe failed", "err", err)
 		c.respond(ErrorResponse(id, proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later"))
 		return
