@@ -132,3 +132,20 @@ func TestSeqCacheBound(t *testing.T) {
 		}
 	}
 }
+
+// TestWriterPragmas: the writer keeps statement journals in memory and a
+// page cache of writerCacheKiB.
+func TestWriterPragmas(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	var tempStore, cache int
+	if err := s.w.QueryRowContext(t.Context(), `PRAGMA temp_store`).Scan(&tempStore); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.w.QueryRowContext(t.Context(), `PRAGMA cache_size`).Scan(&cache); err != nil {
+		t.Fatal(err)
+	}
+	if tempStore != 2 || cache != -writerCacheKiB {
+		t.Errorf("writer temp_store %d, cache_size %d; want 2 (memory), %d", tempStore, cache, -writerCacheKiB)
+	}
+}
