@@ -39,6 +39,7 @@ type device struct {
 	account string
 	handle  string
 	conn    *rpc.Conn
+	ws      *wsConn // the idle scenario's connection, instead of conn
 }
 
 // deviceKey derives device idx's key from the run: any worker can
@@ -90,6 +91,30 @@ func (d *device) authenticate(ctx context.Context, server string, hc *http.Clien
 	})
 }
 
+// authenticateWS is authenticate on the bench's own WebSocket client
+// (see wsConn), from source address src (nil: any).
+func (d *device) authenticateWS(ctx context.Context, t wsTarget, src net.IP) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	ws, hello, err := dialWS(ctx, t, src)
+	if err != nil {
+		return err
+	}
+	sig := ed25519.Sign(d.key, identity.AuthMessage(hello.Challenge, d.id))
+	resp, err := ws.call(&proto.Request{Body: &proto.Request_Authenticate{Authenticate: &proto.Authenticate{
+		DeviceId: d.id, Signature: sig, ProtocolVersion: proto.ProtocolVersion,
+	}}})
+	if err == nil && resp.GetAuth() == nil {
+		err = errors.New("the server answered the handshake without an AuthResult")
+	}
+	if err != nil {
+		ws.nc.Close()
+		return err
+	}
+	d.ws = ws
+	return nil
+}
+
 func (d *device) handshake(ctx context.Context, server string, hc *http.Client, req func(*rpc.Conn) *proto.Request) error {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
@@ -120,6 +145,9 @@ func (d *device) call(ctx context.Context, req *proto.Request) (*proto.Response,
 func (d *device) close() {
 	if d.conn != nil {
 		d.conn.Close()
+	}
+	if d.ws != nil {
+		d.ws.close()
 	}
 }
 

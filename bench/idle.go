@@ -21,6 +21,11 @@ type idle struct {
 	st      *stats
 	dialers *dialers
 	devs    []*device
+	// ws is where the connect phase dials with the bench's own client;
+	// useWS is false for servers it does not speak to (https), which get
+	// client/rpc.
+	ws    wsTarget
+	useWS bool
 
 	closing atomic.Bool
 	loops   sync.WaitGroup // event loops and the pinger
@@ -29,6 +34,7 @@ type idle struct {
 
 func newIdle(job *Job, st *stats) *idle {
 	s := &idle{job: job, st: st, dialers: newDialers(job.Server), stop: make(chan struct{})}
+	s.ws, s.useWS = newWSTarget(job.Server)
 	for i := range job.Count {
 		s.devs = append(s.devs, newDevice(job.Run, job.First+i))
 	}
@@ -49,12 +55,22 @@ func (s *idle) phase(ctx context.Context, name string) error {
 		})
 	case phaseConnect:
 		forEach(ctx, s.devs, s.job.DialConcurrency, func(d *device) {
-			if err := d.authenticate(ctx, s.job.Server, s.dialers.pick(d.idx)); err != nil {
+			var err error
+			if s.useWS {
+				err = d.authenticateWS(ctx, s.ws, s.dialers.source(d.idx))
+			} else {
+				err = d.authenticate(ctx, s.job.Server, s.dialers.pick(d.idx))
+			}
+			if err != nil {
 				s.st.fail(err)
 				return
 			}
 			s.st.connected.Add(1)
-			s.loops.Go(func() { s.events(d) })
+			if d.ws != nil {
+				s.loops.Go(func() { s.serveWS(d) })
+			} else {
+				s.loops.Go(func() { s.events(d) })
+			}
 		})
 		s.loops.Go(func() { s.ping(ctx) })
 	case phaseClose:
@@ -81,6 +97,14 @@ func (s *idle) events(d *device) {
 	}
 }
 
+// serveWS is events for a connection of the bench's own client.
+func (s *idle) serveWS(d *device) {
+	err := d.ws.serve()
+	if !s.closing.Load() {
+		s.st.fail(err)
+	}
+}
+
 // ping keeps every connection alive during a long hold.
 func (s *idle) ping(ctx context.Context) {
 	t := time.NewTicker(pingInterval)
@@ -94,7 +118,10 @@ func (s *idle) ping(ctx context.Context) {
 			return
 		}
 		forEach(ctx, s.devs, s.job.DialConcurrency, func(d *device) {
-			if d.conn != nil {
+			switch {
+			case d.ws != nil:
+				d.ws.send(&proto.Request{Body: &proto.Request_Ping{Ping: &proto.Ping{}}}) // the answer is read by serveWS
+			case d.conn != nil:
 				d.call(ctx, &proto.Request{Body: &proto.Request_Ping{Ping: &proto.Ping{}}})
 			}
 		})
