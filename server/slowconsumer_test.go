@@ -3,6 +3,9 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"net"
+	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -11,18 +14,28 @@ import (
 
 	"github.com/parleyhq/parley/proto"
 	"github.com/parleyhq/parley/server"
+	"github.com/parleyhq/parley/server/gateway"
 )
 
+// stalledReceiveBuffer is a stalled device's SO_RCVBUF: small, so that
+// what it does not read stays in the server's socket (bounded by
+// Config.SendBuffer) and output, rather than in its own kernel, which on
+// loopback would take megabytes.
+const stalledReceiveBuffer = 4 << 10
+
 // stalled authenticates as c's device on a connection that then never
-// reads again, like a device whose app froze.
+// reads again (until the test reads it), like a device whose app froze.
 func stalled(t *testing.T, ts *testServer, c *client) *websocket.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, ts.url, nil)
+	nd := net.Dialer{Control: receiveBuffer(stalledReceiveBuffer)}
+	hc := &http.Client{Transport: &http.Transport{DialContext: nd.DialContext}}
+	ws, _, err := websocket.Dial(ctx, ts.url, &websocket.DialOptions{HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ws.SetReadLimit(2 * proto.MaxFrameBytes)
 	t.Cleanup(func() { ws.CloseNow() })
 	_, b, err := ws.Read(ctx)
 	if err != nil {
@@ -122,8 +135,102 @@ func TestSlowConsumerWriteTimeout(t *testing.T) {
 		if len(env.Payload) != len(big) {
 			t.Fatalf("message %d (seq %d) has %d bytes", i, seq, len(env.Payload))
 		}
-		if i%100 == 99 {
-			ack(back, seq)
+		if i%8 == 7 {
+			ack(back, seq) // the byte budget holds back the rest until then
 		}
+	}
+}
+
+// A device cut as a slow consumer that reads again, within the write
+// timeout, gets close status 4016 after what its socket already held:
+// the cut drops the output that waited and queues the close frame.
+func TestSlowConsumerCloseCode(t *testing.T) {
+	if os.Getenv(gateway.TransportEnv) == gateway.TransportGoroutines {
+		t.Skip("goroutine mode releases a timed-out socket at once (its writer cannot be resumed)")
+	}
+	ts := startServer(t, func(c *server.Config) { c.WriteTimeout, c.RateBurst = time.Second, 100000 })
+	alice := register(t, ts, "@alice")
+	bob := register(t, ts, "@bob")
+	gid := directGroup(t, alice, bob, bob)
+	bob.ws.CloseNow()
+	ws := stalled(t, ts, bob)
+
+	big := make([]byte, 60<<10)
+	for range 40 {
+		alice.mustCall(sendReq(gid, randomID(t), string(big)))
+	}
+	waitFor(t, "the stalled device to be cut", func() bool {
+		return counterValue(t, ts, "parley_slow_consumer_cuts_total", "") == 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	events := 0
+	for {
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			if st := websocket.CloseStatus(err); st != 4000+websocket.StatusCode(proto.Code_SLOW_CONSUMER) {
+				t.Fatalf("after %d events the connection ended with %v (status %d), want status 4016", events, err, st)
+			}
+			break
+		}
+		var f proto.Frame
+		if err := gproto.Unmarshal(b, &f); err != nil {
+			t.Fatalf("frame %d: %v", events, err)
+		}
+		events++
+	}
+	if events == 0 || events >= 40 {
+		t.Fatalf("%d events before the close, want some of the 40 (the rest dropped at the cut)", events)
+	}
+}
+
+// A device with a megabyte of pushed, unacknowledged mail gets no more
+// pushes until it acknowledges, then gets the rest, in order and once.
+func TestSlowConsumerByteBudget(t *testing.T) {
+	ts := startServer(t, func(c *server.Config) { c.RateBurst = 100000 })
+	alice := register(t, ts, "@alice")
+	bob := register(t, ts, "@bob")
+	gid := directGroup(t, alice, bob, bob)
+	seq, _ := bob.envelope() // the welcome
+	ack(bob, seq)
+	bob.ws.CloseNow()
+
+	const n = 40
+	var ids [][]byte
+	big := make([]byte, 60<<10)
+	for range n {
+		id := randomID(t)
+		ids = append(ids, id)
+		alice.mustCall(sendReq(gid, id, string(big)))
+	}
+
+	back := bob.reconnect(ts)
+	const budget = 1 << 20 // the gateway's maxInFlightBytes
+	got := 0
+	for got < n {
+		// The window: as many envelopes as fit in the budget.
+		var size, last uint64
+		window := 0
+		for got+window < n {
+			seq, env := back.envelope()
+			if !bytes.Equal(env.MessageId, ids[got+window]) {
+				t.Fatalf("envelope %d is %x, want %x", got+window, env.MessageId, ids[got+window])
+			}
+			size, last = uint64(gproto.Size(env)), seq
+			window++
+			if (uint64(window)+1)*size > budget {
+				break // the next would not fit
+			}
+		}
+		// No more comes before the ack: a Ping's answer comes first, and
+		// the server counts exactly the window in flight.
+		if r := back.call(&proto.Request{Body: &proto.Request_Ping{Ping: &proto.Ping{}}}); r.Code != proto.Code_OK || len(back.events) != 0 {
+			t.Fatalf("ping: %v, %d events pushed past a window of %d × %d bytes", r.Code, len(back.events), window, size)
+		}
+		if v := counterValue(t, ts, "parley_mailbox_in_flight", ""); v != float64(window) {
+			t.Fatalf("%v entries in flight, want the %d pushed", v, window)
+		}
+		got += window
+		ack(back, last)
 	}
 }

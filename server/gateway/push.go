@@ -4,6 +4,24 @@ import (
 	"sync"
 
 	"github.com/parleyhq/parley/proto"
+	"github.com/parleyhq/parley/store"
+)
+
+// The push window: at most proto.MaxEventBatch entries and, beside that
+// count, about maxInFlightBytes of envelopes may be pushed and not yet
+// acknowledged. The count alone let a device that stopped reading pin
+// 256 entries of up to 64 KiB (16 MiB) each; the bytes bound it to about
+// 1 MiB, in the pusher's hands, the output queue and the kernel.
+const (
+	// maxInFlightBytes bounds the envelopes pushed and not acknowledged:
+	// the pusher fetches and pushes no entry that would pass it, but
+	// always one when nothing is in flight, so an entry bigger than the
+	// budget (a welcome, up to proto.MaxHandshakeBytes) still goes out.
+	maxInFlightBytes = 1 << 20
+	// unknownEntryBytes sizes the first fetch of a connection, before it
+	// has seen its mailbox: as if every entry were the largest
+	// application message, so that fetch holds about maxInFlightBytes.
+	unknownEntryBytes = proto.MaxCiphertextBytes + 1<<10
 )
 
 // window tracks what the pusher has sent and the device has acknowledged.
@@ -12,8 +30,13 @@ import (
 // fetching "after the last pushed seq" never skips an entry.
 type window struct {
 	mu     sync.Mutex
-	cursor uint64   // highest seq pushed or acknowledged
-	pushed []uint64 // pushed and not yet acknowledged, ascending
+	cursor uint64     // highest seq pushed or acknowledged
+	pushed []inFlight // pushed and not yet acknowledged, ascending
+	bytes  int32      // the envelope bytes of pushed
+	// largest is the largest envelope of the last fetch (0: none yet),
+	// which sizes the next fetch to the byte budget. (int32s: conn's
+	// size class, see maxConnBytes.)
+	largest int32
 	// known is the highest seq the bus signalled. hints counts the bus's
 	// "there may be mail" signals (seq 0); settled is hints+1 as of the
 	// start of the last fetch that read the mailbox to its end (0: none
@@ -53,11 +76,71 @@ func (w *window) readAll(mark uint32) {
 	w.settled = mark
 }
 
-// inFlight is how many pushed entries wait for an ack.
-func (w *window) inFlight() int {
+// inFlight is one pushed entry waiting for an ack.
+type inFlight struct {
+	seq  uint64
+	size int32 // envelope bytes
+}
+
+// fetchLimit is how many entries the pusher may fetch now: what the
+// window's count leaves, sized to what its byte budget leaves at the
+// largest envelope of the last fetch; 0 when either is spent, but 1
+// when nothing is in flight.
+func (w *window) fetchLimit() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return len(w.pushed)
+	if len(w.pushed) == 0 {
+		return min(proto.MaxEventBatch, max(1, maxInFlightBytes/w.entryEstimate()))
+	}
+	free := maxInFlightBytes - int(w.bytes)
+	if free <= 0 {
+		return 0
+	}
+	return min(proto.MaxEventBatch-len(w.pushed), free/w.entryEstimate())
+}
+
+func (w *window) entryEstimate() int {
+	if w.largest == 0 {
+		return unknownEntryBytes
+	}
+	return int(w.largest)
+}
+
+// fits trims a fetched batch to what the byte budget takes now (at least
+// one entry when nothing is in flight) and records its largest envelope;
+// it reports whether the whole batch fit.
+func (w *window) fits(mails []store.Mail) ([]store.Mail, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	largest, total, keep := 0, int(w.bytes), len(mails)
+	for i, m := range mails {
+		n := len(m.Envelope)
+		largest = max(largest, n)
+		if keep == len(mails) && total+n > maxInFlightBytes && (i > 0 || len(w.pushed) > 0) {
+			keep = i
+		}
+		total += n
+	}
+	if largest > 0 {
+		w.largest = int32(largest)
+	}
+	if keep == len(mails) {
+		return mails, true
+	}
+	clear(mails[keep:]) // the rest is fetched again after an ack
+	return mails[:keep], false
+}
+
+// room reports whether an envelope of n bytes may be pushed now.
+func (w *window) roomLocked(n int) bool {
+	return len(w.pushed) == 0 || len(w.pushed) < proto.MaxEventBatch && int(w.bytes)+n <= maxInFlightBytes
+}
+
+// inFlightBytes is the envelope bytes pushed and not acknowledged.
+func (w *window) inFlightBytes() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return int(w.bytes)
 }
 
 func (w *window) after() uint64 {
@@ -66,17 +149,22 @@ func (w *window) after() uint64 {
 	return w.cursor
 }
 
-// push records seq as pushed; false if it is at or below the cursor
-// (acknowledged meanwhile, so already deleted).
-func (w *window) push(seq uint64) bool {
+// push records seq, of size envelope bytes, as pushed; false if it is
+// at or below the cursor (acknowledged meanwhile, so already deleted).
+func (w *window) push(seq uint64, size int) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if seq <= w.cursor {
 		return false
 	}
-	w.cursor = seq
-	w.pushed = append(w.pushed, seq)
+	w.pushLocked(seq, size)
 	return true
+}
+
+func (w *window) pushLocked(seq uint64, size int) {
+	w.cursor = seq
+	w.pushed = append(w.pushed, inFlight{seq: seq, size: int32(size)})
+	w.bytes += int32(size)
 }
 
 // ack drops pushed entries up to upTo and returns how many. Acking beyond
@@ -85,7 +173,8 @@ func (w *window) ack(upTo uint64) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	n := 0
-	for n < len(w.pushed) && w.pushed[n] <= upTo {
+	for n < len(w.pushed) && w.pushed[n].seq <= upTo {
+		w.bytes -= w.pushed[n].size
 		n++
 	}
 	w.pushed = append(w.pushed[:0], w.pushed[n:]...)
@@ -101,13 +190,14 @@ func (w *window) clear() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	n := len(w.pushed)
-	w.pushed = nil
+	w.pushed, w.bytes = nil, 0
 	return n
 }
 
-// pushLoop feeds the device's mailbox to the socket in seq order, at most
-// proto.MaxEventBatch unacknowledged, until it has caught up and nothing
-// new arrived meanwhile (wakePusher starts it again).
+// pushLoop feeds the device's mailbox to the socket in seq order, within
+// the window (proto.MaxEventBatch entries, maxInFlightBytes), until it has
+// caught up and nothing new arrived meanwhile, or the window is full
+// (wakePusher starts it again, on new mail or an ack).
 func (c *conn) pushLoop() {
 	who := c.ident.Load()
 	if who == nil {
@@ -117,7 +207,7 @@ func (c *conn) pushLoop() {
 	m := c.g.cfg.Metrics
 	for {
 		upToDate, mark := c.win.upToDate()
-		if limit := proto.MaxEventBatch - c.win.inFlight(); limit > 0 && !upToDate {
+		if limit := c.win.fetchLimit(); limit > 0 && !upToDate {
 			mails, err := c.g.cfg.Mailbox.Fetch(c.g.ctx, who.DeviceID, c.win.after(), limit)
 			if err != nil {
 				if !c.isClosing() {
@@ -127,8 +217,11 @@ func (c *conn) pushLoop() {
 				c.pushDone()
 				return
 			}
-			for _, mail := range mails {
-				if !c.win.push(mail.Seq) {
+			more := len(mails) == limit // there may be more
+			mails, all := c.win.fits(mails)
+			for i, mail := range mails {
+				mails[i] = store.Mail{} // pushed or skipped: not kept while the next waits
+				if !c.win.push(mail.Seq, len(mail.Envelope)) {
 					continue
 				}
 				m.MailboxInFlight.Inc()
@@ -138,8 +231,8 @@ func (c *conn) pushLoop() {
 				}
 				m.MessagesOut.WithLabelValues("mailbox").Inc()
 			}
-			if len(mails) == limit {
-				continue // there may be more
+			if more || !all {
+				continue // the window decides whether to fetch again
 			}
 			c.win.readAll(mark)
 		}
@@ -161,10 +254,9 @@ func (c *conn) pushDirect(seq uint64, envelope []byte) bool {
 		return false
 	}
 	c.win.mu.Lock()
-	ok := c.win.cursor == seq-1 && len(c.win.pushed) < proto.MaxEventBatch
+	ok := c.win.cursor == seq-1 && c.win.roomLocked(len(envelope))
 	if ok {
-		c.win.cursor = seq
-		c.win.pushed = append(c.win.pushed, seq)
+		c.win.pushLocked(seq, len(envelope))
 	}
 	c.win.mu.Unlock()
 	if !ok {
