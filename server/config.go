@@ -49,9 +49,11 @@ const (
 	// person types, and bound what a runaway or hostile client costs.
 	DefaultRatePerSecond = 100
 	DefaultRateBurst     = 200
-	// DefaultMaxConnections stays under the 20,000 open files one process
-	// may hold on the reference machine, leaving room for the store,
-	// listeners and logs.
+	// DefaultMaxConnections is the connection limit where the process's
+	// open-file limit cannot be read; elsewhere the default is that limit
+	// (raised to the hard limit) less a reserve of 1,000 files for the
+	// store, listeners and logs, at most 100,000 (see filelimit.go):
+	// 19,000 on the reference machine's 20,000 files.
 	DefaultMaxConnections = 15000
 	// DatabaseFile is the embedded store's file inside DataDir.
 	DatabaseFile = "parley.db"
@@ -100,7 +102,7 @@ type Config struct {
 	SendBuffer       int     // SO_SNDBUF bytes of device sockets; SendBufferKernel: the kernel's default
 	RatePerSecond    float64 // requests per device per second
 	RateBurst        int
-	MaxConnections   int
+	MaxConnections   int // zero: the open-file limit less a reserve (see DefaultMaxConnections)
 
 	// Logger receives the server's logs. Zero: discard.
 	Logger *slog.Logger
@@ -148,7 +150,7 @@ func (c Config) withDefaults() Config {
 		c.RateBurst = DefaultRateBurst
 	}
 	if c.MaxConnections == 0 {
-		c.MaxConnections = DefaultMaxConnections
+		c.MaxConnections = defaultMaxConnections()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
