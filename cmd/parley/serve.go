@@ -29,7 +29,7 @@ metrics, invite codes), and keeps its data in an embedded SQLite store in
 
 --config FILE reads a JSON file with the same settings (addr, admin_addr,
 data_dir, postgres_dsn, nats_url, nats_prefix, registration, handshake_timeout, idle_timeout,
-write_timeout, drain_period, send_queue, rate_per_second, rate_burst,
+write_timeout, drain_period, send_queue, send_buffer (bytes; -1: the kernel's), rate_per_second, rate_burst,
 max_connections); unknown keys are errors. Flags given on the command line
 override the file.
 
