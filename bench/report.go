@@ -170,15 +170,21 @@ func newReport(o Options) *Report {
 // ids, sequence, timestamps, protobuf and WebSocket framing.
 const envelopeOverhead = 1 << 10
 
+// serverWindowBytes is the server's push window in bytes (the gateway's
+// maxInFlightBytes, with one entry's slack: an entry is pushed whole).
+const serverWindowBytes = 1<<20 + proto.MaxCiphertextBytes + envelopeOverhead
+
 // stalledBound is the most memory the server's send queues may hold for
 // n stalled devices sent m messages of size bytes each: the server
-// pushes at most proto.MaxEventBatch unacknowledged mailbox entries per
-// connection (the rest waits in the mailbox), and a device that sends
-// nothing gets no responses, so its bounded queue of other frames
-// (server.DefaultSendQueue) stays empty. Kernel socket buffers come on
-// top of it.
+// pushes at most proto.MaxEventBatch unacknowledged mailbox entries, and
+// about 1 MiB of them, per connection (the rest waits in the mailbox),
+// and a device that sends nothing gets no responses, so its bounded
+// queue of other frames (server.DefaultSendQueue) stays empty. Kernel
+// socket buffers (twice the server's send_buffer each) come on top of
+// it; what they hold is part of the window, not of the server's heap.
 func stalledBound(n, m, size int) float64 {
-	return float64(n) * float64(min(m, proto.MaxEventBatch)) * float64(size+envelopeOverhead)
+	perDevice := min(min(m, proto.MaxEventBatch)*(size+envelopeOverhead), serverWindowBytes)
+	return float64(n) * float64(perDevice)
 }
 
 func latencyOf(h *Histogram) LatencyReport {
@@ -430,8 +436,8 @@ func (r *Report) writeStalled(row func(k, format string, args ...any)) {
 		row("server Go heap in use", "%s before, %s peak, %s end of sends, %s after the drain",
 			mib(r.ServerHeapBefore), mib(r.ServerHeapPeak), mib(r.ServerHeapAfter), mib(r.ServerHeapFinal))
 	}
-	row("stalled: bound of queued mail", "%s (%d × min(%d, %d) × (%d + %d) bytes) over the baseline",
-		mib(r.StalledBoundBytes), r.Stalled, r.StalledMessages, proto.MaxEventBatch, r.StalledSize, envelopeOverhead)
+	row("stalled: bound of queued mail", "%s (%d × min(min(%d, %d) × (%d + %d), %d) bytes) over the baseline",
+		mib(r.StalledBoundBytes), r.Stalled, r.StalledMessages, proto.MaxEventBatch, r.StalledSize, envelopeOverhead, serverWindowBytes)
 }
 
 func (r *Report) writeOtherCPU(row func(k, format string, args ...any)) {

@@ -38,23 +38,29 @@ const (
 	// setSmallSegments.
 	stalledSegment = 536
 	// DefaultStalledMessages is the mail each stalled device is sent.
-	DefaultStalledMessages = 6
-	// DefaultStalledSize is the ciphertext size of that mail (the
-	// largest allowed). 6 × 64 KiB is more than the socket buffers
-	// between the server and a stalled device hold even with its small
-	// receive buffer and segments (measured on loopback: the server's
-	// kernel buffered about 170 KiB per such socket), so the server's
-	// writer stalls for good and the write timeout cuts the device.
-	DefaultStalledSize = proto.MaxCiphertextBytes
+	DefaultStalledMessages = 24
+	// DefaultStalledSize is the ciphertext size of that mail. 24 × 8 KiB
+	// (192 KiB) is more than the socket buffers between the server and a
+	// stalled device hold with the server's default send buffer
+	// (server.DefaultSendBuffer, 64 KiB, which the kernel doubles) and
+	// the device's small receive buffer, and less than the server's push
+	// window (256 entries, 1 MiB), so the server's writer stalls for good
+	// and the write timeout cuts the device, while the store takes a
+	// sixth of the 6 × 64 KiB this used to need (when the server's
+	// kernel buffered up to megabytes a socket): the run measures the
+	// stall, not bulk writes. A server run with send_buffer -1 (the
+	// kernel's default) needs --stalled-size 65536 --stalled-messages 6
+	// or more.
+	DefaultStalledSize = 8 << 10
 	// lateShare is the last part of a ring's send phase whose latency is
 	// also reported on its own: the stalled devices' mail is sent in the
 	// first half, so from then on the ring shares the server only with
 	// the stall itself (devices holding mail, then cut).
 	lateShare = 0.4
 	// stalledEndWait bounds how long resumed devices wait to see how the
-	// server ended their connections: a cut socket's FIN reaches them only
-	// after what the server's kernel still buffered for them (~170 KiB
-	// each, read through a small window).
+	// server ended their connections: a cut socket's close frame or FIN
+	// reaches them only after what the server's kernel still buffered for
+	// them (up to twice its send buffer, read through a small window).
 	stalledEndWait = 15 * time.Second
 	// stalledDrainTimeout bounds the wait for the stalled devices'
 	// mailboxes to drain after they reconnect.
