@@ -261,7 +261,9 @@ func (s *Server) listen() error {
 			s.log.Error("listener failed", "addr", l.Addr().String(), "err", err)
 		}
 	}
-	s.serving.Go(func() { serve(httpSrv, ln) })
+	// Device connections are upgraded off the socket; the rest (and
+	// what the gateway leaves to net/http) is served by httpSrv.
+	s.serving.Go(func() { serve(httpSrv, s.gw.Listen(ln, readHeaderTimeout)) })
 	if adminSrv != nil {
 		s.serving.Go(func() { serve(adminSrv, adln) })
 	}

@@ -180,7 +180,8 @@ func ConnContext(ctx context.Context, _ net.Conn) context.Context { return ctx }
 
 // ServeHTTP upgrades the request to a WebSocket and hands the connection
 // to the event loop; the handler returns right away (in goroutine mode it
-// serves the connection until it closes).
+// serves the connection until it closes). Connections that come through
+// Listen are mostly upgraded there, without net/http.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	if g.draining {
@@ -196,23 +197,63 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "server is at its connection limit; retry later or connect to another node", http.StatusServiceUnavailable)
 		return
 	}
-	if g.engine == nil {
-		g.engine = g.startEngine()
-	}
-	eng := g.engine
-	g.open++
-	g.wg.Add(1)
+	eng := g.admitLocked()
 	g.mu.Unlock()
 
 	nc, buffered, err := upgrade(w, r)
 	if err != nil {
 		g.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
-		g.mu.Lock()
-		g.open--
-		g.mu.Unlock()
-		g.wg.Done()
+		g.unadmit()
 		return
 	}
+	g.opened(eng, nc, buffered)
+}
+
+// serveFast is ServeHTTP for a request Listen has checked: it answers 101
+// on nc and starts the connection. False, with nothing written, when the
+// gateway is draining or full: net/http then answers as ServeHTTP does.
+func (g *Gateway) serveFast(nc net.Conn, key string, buffered []byte) bool {
+	g.mu.Lock()
+	if g.draining || g.open >= g.cfg.MaxConnections {
+		g.mu.Unlock()
+		return false
+	}
+	eng := g.admitLocked()
+	g.mu.Unlock()
+	if err := writeSwitching(nc, key); err != nil {
+		g.log.Debug("websocket upgrade failed", "remote", nc.RemoteAddr().String(), "err", err)
+		nc.Close()
+		g.unadmit()
+		return true
+	}
+	if len(buffered) > 0 {
+		buffered = append([]byte(nil), buffered...) // the caller's buffer is reused
+	}
+	g.opened(eng, nc, buffered)
+	return true
+}
+
+// admitLocked counts a connection about to be upgraded and returns the
+// event loop, started by the first connection.
+func (g *Gateway) admitLocked() *engine {
+	if g.engine == nil {
+		g.engine = g.startEngine()
+	}
+	g.open++
+	g.wg.Add(1)
+	return g.engine
+}
+
+// unadmit undoes admitLocked after a failed upgrade.
+func (g *Gateway) unadmit() {
+	g.mu.Lock()
+	g.open--
+	g.mu.Unlock()
+	g.wg.Done()
+}
+
+// opened starts an upgraded connection.
+func (g *Gateway) opened(eng *engine, nc net.Conn, buffered []byte) {
 	c := g.newConn()
 	g.mu.Lock()
 	draining := g.draining

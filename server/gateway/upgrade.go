@@ -65,15 +65,25 @@ func upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, []byte, error) {
 		buffered, _ = brw.Reader.Peek(n)
 		buffered = append([]byte(nil), buffered...)
 	}
+	if err := writeSwitching(nc, key); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, buffered, nil
+}
+
+// writeSwitching answers 101 to a valid upgrade with Sec-WebSocket-Key
+// key, and clears the socket's deadlines (net/http's, the header read's)
+// for the WebSocket.
+func writeSwitching(nc net.Conn, key string) error {
 	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
 		acceptKey(key) + "\r\n\r\n"
 	nc.SetDeadline(time.Now().Add(upgradeWriteTimeout))
 	if _, err := nc.Write([]byte(resp)); err != nil {
-		nc.Close()
-		return nil, nil, fmt.Errorf("write 101: %w", err)
+		return fmt.Errorf("write 101: %w", err)
 	}
-	nc.SetDeadline(time.Time{}) // net/http's deadlines do not apply to the WebSocket
-	return nc, buffered, nil
+	nc.SetDeadline(time.Time{})
+	return nil
 }
 
 // acceptKey is Sec-WebSocket-Accept for a Sec-WebSocket-Key.

@@ -1,0 +1,282 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"net"
+	"sync"
+	"time"
+)
+
+// Listen serves device connections straight off the sockets of ln and
+// returns a listener of everything else, for an http.Server. A valid
+// WebSocket upgrade to Path is answered here, from one small read of its
+// header, without net/http: net/http would read it into a 4 KiB reader
+// and answer through a 4 KiB writer that a hijacked connection never
+// gives back, plus a goroutine, a header map and a context, all garbage
+// a moment later — about half of what a connect allocated. Any other
+// request, an upgrade that is not plainly valid (a browser's Origin, a
+// header past smallHeader, HTTP/1.0…) and a connection refused because
+// the gateway is draining or full go to the returned listener with the
+// bytes read so far, and net/http answers them as ServeHTTP would.
+//
+// Closing the returned listener closes ln and the sockets still being
+// read, and waits for their goroutines.
+func (g *Gateway) Listen(ln net.Listener, headerTimeout time.Duration) net.Listener {
+	d := &demux{g: g, ln: ln, timeout: headerTimeout, other: make(chan net.Conn), done: make(chan struct{}),
+		reading: make(map[net.Conn]struct{})}
+	d.wg.Go(d.acceptLoop)
+	return d
+}
+
+// smallHeader bounds the upgrade request the fast path reads; a longer
+// one goes to net/http.
+const smallHeader = 1024
+
+var headerBufs = sync.Pool{New: func() any { return new([smallHeader]byte) }}
+
+type demux struct {
+	g       *Gateway
+	ln      net.Listener
+	timeout time.Duration
+	other   chan net.Conn // for Accept
+	done    chan struct{} // closed by Close
+
+	mu      sync.Mutex
+	reading map[net.Conn]struct{} // sockets whose request is being read
+	closed  bool
+	err     error // why the accept loop ended
+	wg      sync.WaitGroup
+}
+
+func (d *demux) acceptLoop() {
+	for {
+		nc, err := d.ln.Accept()
+		if err != nil {
+			if te, ok := err.(interface{ Temporary() bool }); ok && te.Temporary() {
+				time.Sleep(5 * time.Millisecond) // EMFILE and the like: let it ease, as net/http does
+				continue
+			}
+			d.mu.Lock()
+			d.err = err
+			d.closeLocked()
+			d.mu.Unlock()
+			return
+		}
+		d.mu.Lock()
+		if d.closed {
+			d.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		d.reading[nc] = struct{}{}
+		d.wg.Go(func() { d.sniff(nc) })
+		d.mu.Unlock()
+	}
+}
+
+// Accept implements net.Listener: the connections net/http serves.
+func (d *demux) Accept() (net.Conn, error) {
+	select {
+	case nc := <-d.other:
+		return nc, nil
+	case <-d.done:
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if d.err != nil {
+			return nil, d.err
+		}
+		return nil, net.ErrClosed
+	}
+}
+
+// Close implements net.Listener.
+func (d *demux) Close() error {
+	d.mu.Lock()
+	d.closeLocked()
+	d.mu.Unlock()
+	err := d.ln.Close()
+	d.wg.Wait()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil // closed already (the accept loop ended)
+	}
+	return err
+}
+
+// closeLocked stops handing out connections and closes the sockets still
+// being read.
+func (d *demux) closeLocked() {
+	if d.closed {
+		return
+	}
+	d.closed = true
+	close(d.done)
+	for nc := range d.reading {
+		nc.Close()
+	}
+}
+
+func (d *demux) Addr() net.Addr { return d.ln.Addr() }
+
+// sniff reads the request's header and serves it here or hands it on.
+func (d *demux) sniff(nc net.Conn) {
+	buf := headerBufs.Get().(*[smallHeader]byte)
+	defer headerBufs.Put(buf)
+	nc.SetReadDeadline(time.Now().Add(d.timeout))
+	n, end := 0, -1
+	for n < len(buf) {
+		m, err := nc.Read(buf[n:])
+		n += m
+		if end = bytes.Index(buf[:n], []byte("\r\n\r\n")); end >= 0 || !couldUpgrade(buf[:n]) {
+			break
+		}
+		if err != nil {
+			d.done1(nc)
+			nc.Close()
+			return
+		}
+	}
+	d.done1(nc) // from here the gateway or net/http closes it
+	nc.SetReadDeadline(time.Time{})
+	if end >= 0 {
+		if key, ok := parseUpgrade(buf[:end+2]); ok && d.g.serveFast(nc, key, buf[end+4:n]) {
+			return
+		}
+	}
+	d.handOn(nc, append([]byte(nil), buf[:n]...))
+}
+
+// done1 drops nc from the sockets being read.
+func (d *demux) done1(nc net.Conn) {
+	d.mu.Lock()
+	delete(d.reading, nc)
+	d.mu.Unlock()
+}
+
+// handOn gives the connection to net/http, which reads pre first.
+func (d *demux) handOn(nc net.Conn, pre []byte) {
+	rc := &replayConn{Conn: nc, pre: pre}
+	select {
+	case d.other <- rc:
+	case <-d.done:
+		nc.Close()
+	}
+}
+
+// replayConn is a connection whose first bytes were already read.
+type replayConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// fastPrefix starts every request line the fast path serves.
+var fastPrefix = []byte("GET " + Path + " HTTP/1.1\r\n")
+
+// couldUpgrade reports whether the bytes read so far may still be a
+// request the fast path serves.
+func couldUpgrade(b []byte) bool {
+	if len(b) < len(fastPrefix) {
+		return bytes.HasPrefix(fastPrefix, b)
+	}
+	return bytes.HasPrefix(b, fastPrefix)
+}
+
+// parseUpgrade checks a request header (request line and header lines,
+// each ending in CRLF) the way upgrade does and returns its
+// Sec-WebSocket-Key; false for anything the fast path leaves to net/http.
+func parseUpgrade(h []byte) (key string, ok bool) {
+	if !bytes.HasPrefix(h, fastPrefix) {
+		return "", false
+	}
+	h = h[len(fastPrefix):]
+	var conn, upg, version, host bool
+	for len(h) > 0 {
+		i := bytes.Index(h, []byte("\r\n"))
+		if i < 0 {
+			return "", false
+		}
+		line := h[:i]
+		h = h[i+2:]
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			return "", false
+		}
+		name, value := line[:colon], bytes.TrimSpace(line[colon+1:])
+		switch {
+		case asciiEqualFold(name, "connection"):
+			conn = conn || hasToken(value, "upgrade")
+		case asciiEqualFold(name, "upgrade"):
+			upg = upg || hasToken(value, "websocket")
+		case asciiEqualFold(name, "sec-websocket-version"):
+			if version || string(value) != "13" {
+				return "", false
+			}
+			version = true
+		case asciiEqualFold(name, "sec-websocket-key"):
+			if key != "" {
+				return "", false
+			}
+			key = string(value)
+		case asciiEqualFold(name, "host"):
+			if host {
+				return "", false
+			}
+			host = true
+		case asciiEqualFold(name, "origin"), asciiEqualFold(name, "content-length"), asciiEqualFold(name, "transfer-encoding"):
+			return "", false // a browser (sameOrigin), or a body: net/http
+		}
+		if name[0] == ' ' || name[0] == '\t' || name[len(name)-1] == ' ' {
+			return "", false // folding or a malformed name: net/http decides
+		}
+	}
+	if k, err := base64.StdEncoding.DecodeString(key); err != nil || len(k) != 16 {
+		return "", false
+	}
+	return key, conn && upg && version && host
+}
+
+// hasToken reports whether a comma-separated header value holds token
+// (case-insensitively).
+func hasToken(v []byte, token string) bool {
+	for len(v) > 0 {
+		t := v
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			t, v = v[:i], v[i+1:]
+		} else {
+			v = nil
+		}
+		if asciiEqualFold(bytes.TrimSpace(t), token) {
+			return true
+		}
+	}
+	return false
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c, d := b[i], s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,48 @@
+package gateway
+
+import "testing"
+
+func TestParseUpgrade(t *testing.T) {
+	const key = "dGhlIHNhbXBsZSBub25jZQ=="
+	ok := "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n"
+	for _, c := range []struct {
+		name, h string
+		fast    bool
+	}{
+		{"valid", ok, true},
+		{"header names in any case", "GET /v1/ws HTTP/1.1\r\nhost: x\r\nUPGRADE: WebSocket\r\nconnection: upgrade\r\nsec-websocket-key: " + key + "\r\nsec-websocket-version: 13\r\n", true},
+		{"extra headers", ok + "User-Agent: bench\r\nSec-WebSocket-Extensions: permessage-deflate\r\n", true},
+		{"other path", "GET /v1/wsx HTTP/1.1\r\nHost: x\r\n", false},
+		{"query", "GET /v1/ws?x=1 HTTP/1.1\r\nHost: x\r\n", false},
+		{"HTTP/1.0", "GET /v1/ws HTTP/1.0\r\nHost: x\r\n", false},
+		{"POST", "POST /v1/ws HTTP/1.1\r\nHost: x\r\n", false},
+		{"no upgrade", "GET /v1/ws HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n", false},
+		{"version 8", "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 8\r\n", false},
+		{"short key", "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: AAAA\r\nSec-WebSocket-Version: 13\r\n", false},
+		{"two keys", ok + "Sec-WebSocket-Key: " + key + "\r\n", false},
+		{"no host", "GET /v1/ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n", false},
+		{"origin (net/http checks it)", ok + "Origin: http://x\r\n", false},
+		{"a body", ok + "Content-Length: 3\r\n", false},
+		{"folded line", ok + " folded\r\n", false},
+		{"no colon", ok + "junk\r\n", false},
+	} {
+		k, fast := parseUpgrade([]byte(c.h))
+		if fast != c.fast || fast && k != key {
+			t.Errorf("%s: fast %v key %q, want fast %v", c.name, fast, k, c.fast)
+		}
+	}
+}
+
+func TestCouldUpgrade(t *testing.T) {
+	for _, c := range []struct {
+		b    string
+		want bool
+	}{
+		{"", true}, {"GE", true}, {"GET /v1/ws HTTP/1.1\r\nHost", true},
+		{"GET /healthz", false}, {"POST", false}, {"GET /v1/ws?", false},
+	} {
+		if got := couldUpgrade([]byte(c.b)); got != c.want {
+			t.Errorf("couldUpgrade(%q) = %v", c.b, got)
+		}
+	}
+}
