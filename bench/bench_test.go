@@ -191,7 +191,7 @@ func TestRingRefusedRegistration(t *testing.T) {
 func TestRingStalled(t *testing.T) {
 	// A short write timeout, so stalled devices are cut within the run.
 	srv := parleytest.NewServer(t, parleytest.WithConfig(func(c *server.Config) { c.WriteTimeout = time.Second }))
-	// The default mail (24 × 8 KiB) is what stalls a device behind the
+	// The default mail (6 × 32 KiB) is what stalls a device behind the
 	// server's default send buffer.
 	const n, stalled, msgs = 10, 20, bench.DefaultStalledMessages
 	rep := runBench(t, srv, bench.Options{Scenario: bench.ScenarioRing, Devices: n, Procs: 2,

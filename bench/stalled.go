@@ -38,20 +38,22 @@ const (
 	// setSmallSegments.
 	stalledSegment = 536
 	// DefaultStalledMessages is the mail each stalled device is sent.
-	DefaultStalledMessages = 24
-	// DefaultStalledSize is the ciphertext size of that mail. 24 × 8 KiB
+	DefaultStalledMessages = 6
+	// DefaultStalledSize is the ciphertext size of that mail. 6 × 32 KiB
 	// (192 KiB) is more than the socket buffers between the server and a
 	// stalled device hold with the server's default send buffer
 	// (server.DefaultSendBuffer, 64 KiB, which the kernel doubles) and
 	// the device's small receive buffer, and less than the server's push
 	// window (256 entries, 1 MiB), so the server's writer stalls for good
-	// and the write timeout cuts the device, while the store takes a
-	// sixth of the 6 × 64 KiB this used to need (when the server's
-	// kernel buffered up to megabytes a socket): the run measures the
-	// stall, not bulk writes. A server run with send_buffer -1 (the
-	// kernel's default) needs --stalled-size 65536 --stalled-messages 6
-	// or more.
-	DefaultStalledSize = 8 << 10
+	// and the write timeout cuts the device. It is half the bytes of the
+	// 6 × 64 KiB this needed when the server's kernel buffered up to
+	// megabytes a socket, and as few messages: what the extra mail costs
+	// the ring is mostly per message (24 × 8 KiB, the same bytes, cost
+	// its p99 6× where this costs 1.2×), so the run measures the stall
+	// rather than the store taking the mail. A server run with
+	// send_buffer -1 (the kernel's default) needs --stalled-size 65536
+	// or more, and still may not stall.
+	DefaultStalledSize = 32 << 10
 	// lateShare is the last part of a ring's send phase whose latency is
 	// also reported on its own: the stalled devices' mail is sent in the
 	// first half, so from then on the ring shares the server only with
