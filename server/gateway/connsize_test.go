@@ -3,6 +3,8 @@ package gateway
 import (
 	"testing"
 	"unsafe"
+
+	"github.com/parleyhq/parley/proto"
 )
 
 // maxConnBytes is what every idle connection keeps of the gateway's own
@@ -14,5 +16,13 @@ const maxConnBytes = 320
 func TestConnSize(t *testing.T) {
 	if n := unsafe.Sizeof(conn{}); n > maxConnBytes {
 		t.Fatalf("conn is %d bytes, over %d: see maxConnBytes", n, maxConnBytes)
+	}
+}
+
+func TestNewIdentity(t *testing.T) {
+	res := &proto.AuthResult{AccountId: "aXYZ", DeviceId: "dXYZ0", Handle: "@alice", Primary: true}
+	want := Identity{AccountID: "aXYZ", DeviceID: "dXYZ0", Handle: "@alice", Primary: true}
+	if got := *newIdentity(res); got != want {
+		t.Fatalf("newIdentity = %+v, want %+v", got, want)
 	}
 }

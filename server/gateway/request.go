@@ -131,7 +131,8 @@ func (c *conn) subscribe(deviceID, accountID string) error {
 // authenticated moves the connection to the authenticated state and starts
 // pushing the mailbox.
 func (c *conn) authenticated(id uint64, res *proto.AuthResult) {
-	if err := c.subscribe(res.DeviceId, res.AccountId); err != nil {
+	who := newIdentity(res)
+	if err := c.subscribe(who.DeviceID, who.AccountID); err != nil {
 		c.log().Error("bus subscribe failed", "err", err)
 		c.respond(ErrorResponse(id, proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later"))
 		c.cut(proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later")
@@ -139,10 +140,10 @@ func (c *conn) authenticated(id uint64, res *proto.AuthResult) {
 	}
 	c.handshakeBy.Store(0)
 	c.linkBy.Store(0)
-	c.ident.Store(&Identity{AccountID: res.AccountId, Handle: res.Handle, DeviceID: res.DeviceId, Primary: res.Primary})
+	c.ident.Store(who)
 	c.challenge = nil // signed once; an idle connection does not keep it
 	c.state = stateAuthed
-	c.g.joined(res.AccountId)
+	c.g.joined(who.AccountID)
 	c.authedCount = true
 	// One device, one connection: close an older connection of this
 	// device wherever it is. Failure only leaves the old one to time out.
@@ -157,6 +158,15 @@ func (c *conn) authenticated(id uint64, res *proto.AuthResult) {
 	c.pushOK = true
 	c.mu.Unlock()
 	c.wakePusher() // redeliver what is waiting
+}
+
+// newIdentity is who an AuthResult names, its three ids in one
+// allocation: the connection keeps them (and the bus, the channel index
+// and the online map share them) for as long as it is open.
+func newIdentity(res *proto.AuthResult) *Identity {
+	ids := res.AccountId + res.DeviceId + res.Handle
+	a, d := len(res.AccountId), len(res.AccountId)+len(res.DeviceId)
+	return &Identity{AccountID: ids[:a], DeviceID: ids[a:d], Handle: ids[d:], Primary: res.Primary}
 }
 
 // linking parks the connection until the primary approves the device.
