@@ -133,8 +133,8 @@ func TestSeqCacheBound(t *testing.T) {
 	}
 }
 
-// TestWriterPragmas: the writer keeps statement journals in memory and a
-// page cache of writerCacheKiB.
+// TestWriterPragmas: the writer keeps statement journals in memory, a
+// page cache of writerCacheKiB and checkpoints at walCheckpointPages.
 func TestWriterPragmas(t *testing.T) {
 	s := openTemp(t)
 	defer s.Close()
@@ -147,5 +147,12 @@ func TestWriterPragmas(t *testing.T) {
 	}
 	if tempStore != 2 || cache != -writerCacheKiB {
 		t.Errorf("writer temp_store %d, cache_size %d; want 2 (memory), %d", tempStore, cache, -writerCacheKiB)
+	}
+	var pages int
+	if err := s.w.QueryRowContext(t.Context(), `PRAGMA wal_autocheckpoint`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if pages != walCheckpointPages {
+		t.Errorf("writer wal_autocheckpoint %d, want %d", pages, walCheckpointPages)
 	}
 }

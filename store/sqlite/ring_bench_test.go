@@ -1,0 +1,48 @@
+package sqlite
+
+import (
+	"crypto/rand"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/parleyhq/parley/store"
+	"github.com/parleyhq/parley/store/storetest"
+)
+
+// BenchmarkDeliverRing writes batches shaped like `parley bench ring
+// --max` at 1,000 devices: 256 Sends per transaction, each from a device to
+// the next one with a random message id and a 450-byte envelope, and an
+// ack from each recipient of the previous batch. It reports the store's
+// cost per message.
+func BenchmarkDeliverRing(b *testing.B) {
+	s, err := Open(b.Context(), filepath.Join(b.TempDir(), "ring.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const devices, batch = 1000, 256
+	envelope := make([]byte, 450)
+	dev := func(i int) string { return fmt.Sprintf("dev-%04d", i%devices) }
+	var acks []store.AckUpTo
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		subs := make([]store.Submission, batch)
+		for i := range subs {
+			id := make([]byte, 16)
+			rand.Read(id)
+			subs[i] = store.Submission{SenderDevice: dev(n), MessageID: id, At: storetest.T0,
+				Mail: []store.Mail{{DeviceID: dev(n + 1), Envelope: envelope, Expires: storetest.T0.Add(1e12)}}}
+			n++
+		}
+		if _, err := s.DeliverAndAck(b.Context(), subs, acks); err != nil {
+			b.Fatal(err)
+		}
+		acks = acks[:0]
+		for _, sub := range subs {
+			acks = append(acks, store.AckUpTo{DeviceID: sub.Mail[0].DeviceID, UpTo: sub.Mail[0].Seq})
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/msg")
+}
