@@ -116,11 +116,28 @@ func (s *Service) prepare(ctx context.Context, who gateway.Identity, m *proto.Se
 // them in one store call, one transaction. While a write runs, the next
 // batch queues up, so batches grow with load and a lone Send or ack waits
 // for no timer.
+//
+// Answering a written batch's senders and waking its recipients (socket
+// writes, bus publishes) is left to the answerer goroutine, so the next
+// transaction starts at once; batches are answered in the order they
+// were written. At most answerQueue written batches wait for it.
 func (s *Service) batcher() {
-	batch := make([]*submission, 0, s.maxBatch)
-	acks := make([]*ackReq, 0, s.maxBatch)
+	answers := make(chan *written, answerQueue)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for w := range answers {
+			s.answer(w)
+		}
+	}()
+	defer func() {
+		close(answers)
+		<-done
+	}()
 	in, ackIn := s.in, s.acks
 	for in != nil || ackIn != nil {
+		var batch []*submission
+		var acks []*ackReq
 		// Wait for the first item; a closed channel is done with.
 		select {
 		case sub, ok := <-in:
@@ -128,22 +145,25 @@ func (s *Service) batcher() {
 				in = nil
 				continue
 			}
-			batch = append(batch, sub)
+			batch = append(make([]*submission, 0, min(len(in)+1, s.maxBatch)), sub)
 		case a, ok := <-ackIn:
 			if !ok {
 				ackIn = nil
 				continue
 			}
-			acks = append(acks, a)
+			acks = append(make([]*ackReq, 0, min(len(ackIn)+1, s.maxBatch)), a)
 		}
 		batch = fill(batch, in, s.maxBatch)
 		acks = fill(acks, ackIn, s.maxBatch)
-		s.write(batch, acks)
-		clear(batch)
-		clear(acks)
-		batch, acks = batch[:0], acks[:0]
+		if w := s.write(batch, acks); w != nil {
+			answers <- w
+		}
 	}
 }
+
+// answerQueue bounds the written batches waiting to be answered; past it
+// the batcher waits before its next write.
+const answerQueue = 4
 
 // fill adds what ch holds now, up to limit items in all, without waiting.
 func fill[T any](dst []T, ch chan T, limit int) []T {
@@ -161,8 +181,16 @@ func fill[T any](dst []T, ch chan T, limit int) []T {
 	return dst
 }
 
-// write stores one batch, answers its senders in order and its ackers.
-func (s *Service) write(batch []*submission, acks []*ackReq) {
+// written is a committed batch whose senders are still to be answered.
+type written struct {
+	batch []*submission
+	subs  []store.Submission
+	errs  []error
+}
+
+// write stores one batch and answers its ackers; it answers the senders
+// itself if the batch failed, else returns the batch for answer.
+func (s *Service) write(batch []*submission, acks []*ackReq) *written {
 	subs := make([]store.Submission, len(batch))
 	for i, b := range batch {
 		subs[i] = b.sub
@@ -188,25 +216,36 @@ func (s *Service) write(batch []*submission, acks []*ackReq) {
 		for _, b := range batch {
 			b.done(s.errorResponse(&proto.Error{Code: code, Message: "the message was not stored; send it again with the same message_id"}))
 		}
-		return
+		return nil
 	}
+	if len(batch) == 0 {
+		return nil
+	}
+	return &written{batch: batch, subs: subs, errs: errs}
+}
+
+// answer answers a written batch's senders in order and wakes its
+// recipients.
+func (s *Service) answer(w *written) {
 	now := s.clock.Now()
-	var written []store.Mail
-	for i, b := range batch {
-		switch {
-		case errs[i] == nil:
-			written = append(written, subs[i].Mail...)
-			s.m.MessagesIn.WithLabelValues("application").Inc()
+	var mail []store.Mail
+	accepted := 0
+	for i, b := range w.batch {
+		switch err := w.errs[i]; {
+		case err == nil:
+			mail = append(mail, w.subs[i].Mail...)
+			accepted++
 			b.done(okSend(now))
-		case errors.Is(errs[i], store.ErrDuplicate):
+		case errors.Is(err, store.ErrDuplicate):
 			b.done(s.errorResponse(proto.Errorf(proto.Code_DUPLICATE, "this message id was already accepted; nothing to do")))
 		default:
-			s.log.Error("delivery submission failed", "err", errs[i])
+			s.log.Error("delivery submission failed", "err", err)
 			b.done(s.errorResponse(proto.Errorf(proto.Code_INTERNAL, "the message was not stored; send it again with the same message_id")))
 		}
 	}
-	s.m.MailboxWritten.Add(float64(len(written)))
-	s.notify(written)
+	s.m.MessagesIn.WithLabelValues("application").Add(float64(accepted))
+	s.m.MailboxWritten.Add(float64(len(mail)))
+	s.notify(mail)
 }
 
 func okSend(now time.Time) *proto.Response {
