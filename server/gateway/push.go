@@ -225,7 +225,7 @@ func (c *conn) pushLoop() {
 					continue
 				}
 				m.MailboxInFlight.Inc()
-				if !c.pushFrame(EnvelopeFrame(mail.Seq, mail.Envelope)) {
+				if !c.pushFrame(mail.Seq, mail.Envelope) {
 					c.pushDone()
 					return
 				}

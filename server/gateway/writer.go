@@ -260,11 +260,12 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// pushFrame queues a mailbox push once the output is empty, so pushes
-// follow the device's reading pace instead of piling up; false when the
-// connection is closing.
-func (c *conn) pushFrame(f []byte) bool {
-	w := encodeFrame(opBinary, f)
+// pushFrame queues entry seq for the device once the output is empty, so
+// pushes follow the device's reading pace instead of piling up; false
+// when the connection is closing. The frame is built after the wait: a
+// pusher waiting on a device that stopped reading holds the envelope
+// only, not a framed copy too.
+func (c *conn) pushFrame(seq uint64, envelope []byte) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for len(c.out) > 0 && !c.closing {
@@ -273,6 +274,6 @@ func (c *conn) pushFrame(f []byte) bool {
 	if c.closing {
 		return false
 	}
-	c.queueLocked(outFrame{b: w})
+	c.queueLocked(outFrame{b: encodeFrame(opBinary, EnvelopeFrame(seq, envelope))})
 	return true
 }
