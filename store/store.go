@@ -77,6 +77,10 @@ type DeviceAuth struct {
 	KeyPackagesLeft int
 	MailboxDepth    int
 	LastSeq         uint64
+	// InChannels: the account owns, administers or follows a channel (a
+	// row in channel_roles or channel_followers). False lets a node's
+	// channel index skip reading the account's memberships.
+	InChannels bool
 }
 
 // Revoked reports whether the device was removed from its account.

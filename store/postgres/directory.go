@@ -178,9 +178,11 @@ func (s *Store) DeviceAuth(ctx context.Context, id string, now time.Time) (store
 	err := s.pool.QueryRow(ctx, `SELECT d.id, d.account_id, d.signing_key, d.name, d.is_primary, d.added_at, d.revoked_at, a.handle,
 		(SELECT COUNT(*) FROM key_packages WHERE device_id = d.id AND (not_after = 0 OR not_after > $2)),
 		(SELECT COUNT(*) FROM mail WHERE device_id = d.id),
-		COALESCE((SELECT last_seq FROM mailbox_seq WHERE device_id = d.id), 0)
+		COALESCE((SELECT last_seq FROM mailbox_seq WHERE device_id = d.id), 0),
+		EXISTS (SELECT 1 FROM channel_roles WHERE account_id = d.account_id) OR
+			EXISTS (SELECT 1 FROM channel_followers WHERE account_id = d.account_id)
 		FROM devices d JOIN accounts a ON a.id = d.account_id WHERE d.id = $1`, id, now.UnixNano()).
-		Scan(&d.ID, &d.AccountID, &d.SigningKey, &d.Name, &d.Primary, &added, &revoked, &r.Handle, &left, &depth, &last)
+		Scan(&d.ID, &d.AccountID, &d.SigningKey, &d.Name, &d.Primary, &added, &revoked, &r.Handle, &left, &depth, &last, &r.InChannels)
 	if err != nil {
 		return store.DeviceAuth{}, wrap("device "+id, err)
 	}

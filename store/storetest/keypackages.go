@@ -285,9 +285,18 @@ func testDeviceAuth(t *testing.T, s store.Store) {
 		t.Errorf("KeyPackagesLeft after expiry = %d", info.KeyPackagesLeft)
 	}
 	// A device with nothing.
-	_, bd := account(t, s, "bob")
-	if info, err := s.DeviceAuth(ctx, bd.ID, T0); err != nil || info.KeyPackagesLeft != 0 || info.MailboxDepth != 0 || info.LastSeq != 0 {
+	b, bd := account(t, s, "bob")
+	if info, err := s.DeviceAuth(ctx, bd.ID, T0); err != nil || info.KeyPackagesLeft != 0 || info.MailboxDepth != 0 || info.LastSeq != 0 || info.InChannels {
 		t.Errorf("DeviceAuth(empty) = %+v, %v", info, err)
+	}
+	// In a channel: as its owner, and as a follower.
+	newChannel(t, s, "cauth", a.ID)
+	_, err = s.Follow(ctx, "cauth", b.ID, T0)
+	noErr(t, "Follow", err)
+	for _, dev := range []string{d.ID, bd.ID} {
+		if info, err := s.DeviceAuth(ctx, dev, T0); err != nil || !info.InChannels {
+			t.Errorf("DeviceAuth(%s in a channel).InChannels = false, %v", dev, err)
+		}
 	}
 	_, err = s.DeviceAuth(ctx, "dev-ghost", T0)
 	wantErr(t, "DeviceAuth(unknown)", err, store.ErrNotFound)
