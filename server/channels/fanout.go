@@ -12,6 +12,7 @@ import (
 
 	"github.com/parleyhq/parley/bus"
 	"github.com/parleyhq/parley/proto"
+	"github.com/parleyhq/parley/server/gateway"
 	"github.com/parleyhq/parley/store"
 )
 
@@ -63,6 +64,10 @@ type Fanout struct {
 	// Subscribe, or a device waiting to be linked), by device id.
 	accounts map[string]*sub
 	unknown  map[string]*sub
+	// epoch counts membership changes through this node (Refresh,
+	// Forget): a handshake's "in no channel" read (gateway.ChannelHint)
+	// is trusted only if none came between it and the subscription.
+	epoch    uint64
 	channels map[string]map[string]bool // account id → channels it is in the index of (accounts in none: no entry)
 	topics   map[string]*topic          // channel id → members here
 	// reads are the store reads of memberships in flight, by account: a
@@ -162,14 +167,24 @@ func (f *Fanout) Delivered() uint64 { return f.delivered.Load() }
 // Subscribe implements bus.Bus: the connection's subscription, plus the
 // device in the channel index once the resolver has read its account.
 func (f *Fanout) Subscribe(deviceID string, fn func(bus.Message)) (func(), error) {
-	return f.SubscribeAccount(deviceID, "", fn)
+	return f.SubscribeAccount(deviceID, "", gateway.ChannelHint{}, fn)
+}
+
+// ChannelEpoch counts the membership changes made through this node (for
+// gateway.ChannelHint).
+func (f *Fanout) ChannelEpoch() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.epoch
 }
 
 // SubscribeAccount is Subscribe for a device known to belong to accountID
 // (an authenticated connection; "" if not known): the index needs no
 // store read to find the account, and none at all when another
-// connection here already loaded the account's memberships.
-func (f *Fanout) SubscribeAccount(deviceID, accountID string, fn func(bus.Message)) (func(), error) {
+// connection here already loaded the account's memberships, or when the
+// handshake read the account to be in no channel (hint.None) and no
+// membership changed through this node since (hint.Epoch).
+func (f *Fanout) SubscribeAccount(deviceID, accountID string, hint gateway.ChannelHint, fn func(bus.Message)) (func(), error) {
 	unsub, err := f.Bus.Subscribe(deviceID, fn)
 	if err != nil {
 		return nil, err
@@ -180,7 +195,7 @@ func (f *Fanout) SubscribeAccount(deviceID, accountID string, fn func(bus.Messag
 		s.next = f.unknown[deviceID]
 		f.unknown[deviceID] = s
 	} else {
-		s.indexed = f.loadedLocked(accountID)
+		s.indexed = f.loadedLocked(accountID) || hint.None && hint.Epoch == f.epoch
 		s.next = f.accounts[accountID]
 		f.accounts[accountID] = s
 	}
@@ -483,6 +498,7 @@ func (f *Fanout) Joined(ctx context.Context, accountID, channelID string) {
 func (f *Fanout) Refresh(ctx context.Context, accountID, channelID string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.epoch++
 	f.staleLocked(accountID, channelID)
 	if !f.loadedLocked(accountID) {
 		return // a load in flight (marked stale) reads it
@@ -511,6 +527,7 @@ func (f *Fanout) Refresh(ctx context.Context, accountID, channelID string) {
 func (f *Fanout) Forget(channelID string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.epoch++
 	for acc := range f.reads {
 		f.staleLocked(acc, channelID)
 	}

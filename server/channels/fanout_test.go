@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -355,4 +356,57 @@ func subOf(f *Fanout, deviceID string) *sub {
 		}
 	}
 	return nil
+}
+
+// countingStore counts the Fanout's reads of an account's memberships.
+type countingStore struct {
+	store.Store
+	memberships atomic.Int32
+}
+
+func (c *countingStore) Memberships(ctx context.Context, accountID string) ([]store.Membership, error) {
+	c.memberships.Add(1)
+	return c.Store.Memberships(ctx, accountID)
+}
+
+// A connection whose handshake read its account to be in no channel is
+// in the index at once, with no read of memberships, and still hears of
+// a channel the account follows afterwards.
+func TestFanoutHintNoChannels(t *testing.T) {
+	var cs *countingStore
+	_, f, svc, ch := newIndexFixture(t, func(st store.Store) store.Store { cs = &countingStore{Store: st}; return cs })
+	f.wg.Go(f.resolver)
+	rec := &recorder{}
+	hint := gateway.ChannelHint{Epoch: f.ChannelEpoch(), None: true}
+	if _, err := f.SubscribeAccount("dev-fan", "acct-fan", hint, rec.fn); err != nil {
+		t.Fatal(err)
+	}
+	if !f.Indexed("dev-fan") {
+		t.Fatal("a device of an account in no channel is not indexed at once")
+	}
+	serve(t, svc, "fan", &proto.Request{Body: &proto.Request_ChannelFollow{ChannelFollow: &proto.ChannelFollow{ChannelId: ch}}})
+	f.PublishChannelEvent(context.Background(), ch, frame(&proto.ChannelUpdated{ChannelId: ch, Seq: 1}))
+	eventually(t, "the follower's event", func() bool { return rec.count() == 1 })
+	if n := cs.memberships.Load(); n != 0 {
+		t.Fatalf("%d reads of memberships, want none", n)
+	}
+}
+
+// A hint older than a membership change through this node is not
+// trusted: the account's memberships are read.
+func TestFanoutStaleHint(t *testing.T) {
+	var cs *countingStore
+	_, f, _, ch := newIndexFixture(t, func(st store.Store) store.Store { cs = &countingStore{Store: st}; return cs })
+	hint := gateway.ChannelHint{Epoch: f.ChannelEpoch(), None: true}
+	f.Refresh(context.Background(), "acct-fan", ch) // a change between the handshake's read and the subscription
+	if _, err := f.SubscribeAccount("dev-fan", "acct-fan", hint, (&recorder{}).fn); err != nil {
+		t.Fatal(err)
+	}
+	if f.Indexed("dev-fan") {
+		t.Fatal("indexed on a stale hint")
+	}
+	f.Resolve(context.Background(), "dev-fan", "acct-fan")
+	if !f.Indexed("dev-fan") || cs.memberships.Load() != 1 {
+		t.Fatalf("after Resolve: indexed %v, %d reads of memberships", f.Indexed("dev-fan"), cs.memberships.Load())
+	}
 }

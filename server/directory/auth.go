@@ -17,31 +17,46 @@ import (
 // (docs/protocol.md §2.3). The order of checks matters: revocation is
 // revealed only to the holder of the key.
 func (s *Service) Authenticate(ctx context.Context, challenge []byte, a *proto.Authenticate) (*proto.AuthResult, error) {
+	res, _, err := s.AuthenticateChannels(ctx, challenge, a)
+	return res, err
+}
+
+// AuthenticateChannels is Authenticate that also says whether the
+// account owns, administers or follows a channel, from the same read
+// (gateway.ChannelAuthenticator).
+func (s *Service) AuthenticateChannels(ctx context.Context, challenge []byte, a *proto.Authenticate) (*proto.AuthResult, bool, error) {
+	res, info, err := s.checkAuth(ctx, challenge, a)
+	return res, info.InChannels, err
+}
+
+// checkAuth is Authenticate's work; it also returns the store's answer.
+func (s *Service) checkAuth(ctx context.Context, challenge []byte, a *proto.Authenticate) (*proto.AuthResult, store.DeviceAuth, error) {
+	none := store.DeviceAuth{}
 	if err := checkVersion(a.ProtocolVersion); err != nil {
-		return nil, err
+		return nil, none, err
 	}
 	// One read answers everything below: a connect is the hot path of a
 	// reconnect storm.
 	info, err := s.st.DeviceAuth(ctx, a.DeviceId, s.clock.Now())
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, proto.Errorf(proto.Code_NOT_FOUND, "no device %q on this server; register or link it first", a.DeviceId)
+		return nil, none, proto.Errorf(proto.Code_NOT_FOUND, "no device %q on this server; register or link it first", a.DeviceId)
 	}
 	if err != nil {
-		return nil, storeErr("authenticate", err)
+		return nil, none, storeErr("authenticate", err)
 	}
 	dev := info.Device
 	if !identity.VerifyAuth(dev.SigningKey, challenge, dev.ID, a.Signature) {
-		return nil, proto.Errorf(proto.Code_BAD_SIGNATURE, "the signature does not verify; sign identity.AuthMessage(challenge of this connection's Hello, device id) with the device key")
+		return nil, none, proto.Errorf(proto.Code_BAD_SIGNATURE, "the signature does not verify; sign identity.AuthMessage(challenge of this connection's Hello, device id) with the device key")
 	}
 	if dev.Revoked() {
-		return nil, proto.Errorf(proto.Code_DEVICE_REVOKED, "this device was removed from its account; link it again to use it")
+		return nil, none, proto.Errorf(proto.Code_DEVICE_REVOKED, "this device was removed from its account; link it again to use it")
 	}
 	depth, lastSeq := info.MailboxDepth, info.LastSeq
 	s.m.MailboxDepthAtAuth.Observe(float64(depth))
 	return &proto.AuthResult{
 		AccountId: dev.AccountID, Handle: info.Handle, DeviceId: dev.ID, Primary: dev.Primary,
 		KeyPackagesLeft: uint32(info.KeyPackagesLeft), MailboxSeq: lastSeq,
-	}, nil
+	}, info, nil
 }
 
 // Register creates an account with the connection's device as its primary

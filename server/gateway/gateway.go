@@ -65,6 +65,24 @@ type Authenticator interface {
 	LinkBegin(ctx context.Context, challenge []byte, l *proto.LinkBegin) (deviceID string, code *proto.LinkCode, err error)
 }
 
+// ChannelAuthenticator is an Authenticator that also tells, from the same
+// read, whether the device's account owns, administers or follows a
+// channel (the server's directory). With a bus that keeps a channel
+// index (the server's), a connection of an account in none then costs
+// the index no store read.
+type ChannelAuthenticator interface {
+	AuthenticateChannels(ctx context.Context, challenge []byte, a *proto.Authenticate) (res *proto.AuthResult, inChannels bool, err error)
+}
+
+// ChannelHint is what a handshake's read found of the account's
+// channels, for a bus that keeps a channel index.
+type ChannelHint struct {
+	// Epoch is the index's ChannelEpoch before the read: the index
+	// trusts None only if no membership changed through it since.
+	Epoch uint64
+	None  bool // the account was in no channel
+}
+
 // Handler serves the requests of authenticated devices.
 type Handler interface {
 	// Serve handles req and calls done exactly once with the response,

@@ -41,19 +41,34 @@ func (c *conn) handshake(req *proto.Request) {
 	auth := c.g.cfg.Auth
 	switch b := req.Body.(type) {
 	case *proto.Request_Authenticate:
-		res, err := auth.Authenticate(c.g.ctx, c.challenge[:], b.Authenticate)
+		var res *proto.AuthResult
+		var hint ChannelHint
+		var err error
+		ab, indexed := c.g.cfg.Bus.(accountBus)
+		if ca, ok := auth.(ChannelAuthenticator); ok && indexed {
+			hint.Epoch = ab.ChannelEpoch() // before the read
+			var in bool
+			res, in, err = ca.AuthenticateChannels(c.g.ctx, c.challenge[:], b.Authenticate)
+			hint.None = !in
+		} else {
+			res, err = auth.Authenticate(c.g.ctx, c.challenge[:], b.Authenticate)
+		}
 		if err != nil {
 			c.handshakeFailed(req.Id, err)
 			return
 		}
-		c.authenticated(req.Id, res)
+		c.authenticated(req.Id, res, hint)
 	case *proto.Request_Register:
+		var hint ChannelHint
+		if ab, ok := c.g.cfg.Bus.(accountBus); ok {
+			hint = ChannelHint{Epoch: ab.ChannelEpoch(), None: true} // a new account is in no channel
+		}
 		res, err := auth.Register(c.g.ctx, c.challenge[:], b.Register)
 		if err != nil {
 			c.handshakeFailed(req.Id, err)
 			return
 		}
-		c.authenticated(req.Id, res)
+		c.authenticated(req.Id, res, hint)
 	case *proto.Request_LinkBegin:
 		dev, code, err := auth.LinkBegin(c.g.ctx, c.challenge[:], b.LinkBegin)
 		if err != nil {
@@ -97,11 +112,14 @@ func (c *conn) errorResponse(id uint64, err error) *proto.Response {
 	return ErrorResponse(id, proto.Code_INTERNAL, "internal server error; it has been logged")
 }
 
-// accountBus is a bus that can be told the account of an authenticated
-// device's subscription (the server's channel index: it then needs no
-// store read to find the account).
+// accountBus is a bus that keeps a channel index (the server's) and can
+// be told the account of an authenticated device's subscription (the
+// index then needs no store read to find it) and what the handshake read
+// of the account's channels (none: no read at all).
 type accountBus interface {
-	SubscribeAccount(deviceID, accountID string, fn func(bus.Message)) (func(), error)
+	// ChannelEpoch counts the membership changes the index has seen.
+	ChannelEpoch() uint64
+	SubscribeAccount(deviceID, accountID string, hint ChannelHint, fn func(bus.Message)) (func(), error)
 }
 
 // subscribe routes the device's bus messages to this connection,
@@ -110,11 +128,11 @@ type accountBus interface {
 // index wraps it) learns that from a new subscription, made before the
 // old one ends so nothing published in between is lost. accountID is the
 // device's account, "" while it waits to be linked.
-func (c *conn) subscribe(deviceID, accountID string) error {
+func (c *conn) subscribe(deviceID, accountID string, hint ChannelHint) error {
 	var unsub func()
 	var err error
 	if ab, ok := c.g.cfg.Bus.(accountBus); ok && accountID != "" {
-		unsub, err = ab.SubscribeAccount(deviceID, accountID, c.onBus)
+		unsub, err = ab.SubscribeAccount(deviceID, accountID, hint, c.onBus)
 	} else {
 		unsub, err = c.g.cfg.Bus.Subscribe(deviceID, c.onBus)
 	}
@@ -130,9 +148,9 @@ func (c *conn) subscribe(deviceID, accountID string) error {
 
 // authenticated moves the connection to the authenticated state and starts
 // pushing the mailbox.
-func (c *conn) authenticated(id uint64, res *proto.AuthResult) {
+func (c *conn) authenticated(id uint64, res *proto.AuthResult, hint ChannelHint) {
 	who := newIdentity(res)
-	if err := c.subscribe(who.DeviceID, who.AccountID); err != nil {
+	if err := c.subscribe(who.DeviceID, who.AccountID, hint); err != nil {
 		c.log().Error("bus subscribe failed", "err", err)
 		c.respond(ErrorResponse(id, proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later"))
 		c.cut(proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later")
@@ -171,7 +189,7 @@ func newIdentity(res *proto.AuthResult) *Identity {
 
 // linking parks the connection until the primary approves the device.
 func (c *conn) linking(id uint64, deviceID string, code *proto.LinkCode) {
-	if err := c.subscribe(deviceID, ""); err != nil {
+	if err := c.subscribe(deviceID, "", ChannelHint{}); err != nil {
 		c.log().Error("bus subscribe failed", "err", err)
 		c.respond(ErrorResponse(id, proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later"))
 		return
