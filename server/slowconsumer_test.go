@@ -103,6 +103,27 @@ func TestSlowConsumerQueueFull(t *testing.T) {
 	}
 }
 
+// The send queue is bounded by bytes too: ephemeral events of 60 KiB to
+// a device that does not read cut it after about a megabyte waits, long
+// before the default SendQueue of 512 frames fills.
+func TestSlowConsumerQueueBytes(t *testing.T) {
+	ts := startServer(t, func(c *server.Config) { c.RateBurst = 100000 })
+	alice := register(t, ts, "@alice")
+	bob := register(t, ts, "@bob")
+	gid := directGroup(t, alice, bob, bob)
+	bob.ws.CloseNow()
+	stalled(t, ts, bob)
+
+	typing := make([]byte, 60<<10)
+	const most = 100 // 6 MiB: the byte bound, the socket's buffers and slack
+	for i := 0; counterValue(t, ts, "parley_slow_consumer_cuts_total", "") == 0; i++ {
+		if i == most {
+			t.Fatalf("the stalled device was not cut after %d events of %d bytes", most, len(typing))
+		}
+		alice.mustCall(&proto.Request{Body: &proto.Request_Send{Send: &proto.Send{GroupId: gid, MessageId: randomID(t), Epoch: 1, Ciphertext: typing, Ephemeral: true}}})
+	}
+}
+
 // A device that stops reading while its mailbox is pushed blocks the
 // writer; the write deadline cuts it and nothing is lost.
 func TestSlowConsumerWriteTimeout(t *testing.T) {
