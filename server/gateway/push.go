@@ -131,7 +131,8 @@ func (w *window) fits(mails []store.Mail) ([]store.Mail, bool) {
 	return mails[:keep], false
 }
 
-// room reports whether an envelope of n bytes may be pushed now.
+// roomLocked reports whether an envelope of n bytes may be pushed now
+// (pushDirect); the caller holds w.mu.
 func (w *window) roomLocked(n int) bool {
 	return len(w.pushed) == 0 || len(w.pushed) < proto.MaxEventBatch && int(w.bytes)+n <= maxInFlightBytes
 }
