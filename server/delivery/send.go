@@ -135,6 +135,8 @@ func (s *Service) batcher() {
 		<-done
 	}()
 	in, ackIn := s.in, s.acks
+	idle := time.Now() // when the batcher last started waiting
+	var linger *time.Timer
 	for in != nil || ackIn != nil {
 		var batch []*submission
 		var acks []*ackReq
@@ -155,10 +157,70 @@ func (s *Service) batcher() {
 		}
 		batch = fill(batch, in, s.maxBatch)
 		acks = fill(acks, ackIn, s.maxBatch)
+		if d := lingerFor(time.Since(idle), len(batch)+len(acks)); d > 0 {
+			// Real time, not s.clock: the linger only shapes batches.
+			if linger == nil {
+				linger = time.NewTimer(d)
+			} else {
+				linger.Reset(d)
+			}
+			batch, acks = s.linger(batch, acks, &in, &ackIn, linger.C)
+			linger.Stop()
+		}
 		if w := s.write(batch, acks); w != nil {
 			answers <- w
 		}
+		idle = time.Now()
 	}
+}
+
+// Batch linger: a batch found small right after a write waits a moment
+// for more Sends and acks, so at rates where the writer is idle between
+// them a transaction (and its fsync) still carries several; when they
+// come further apart than lingerBusy, nothing waits.
+const (
+	// lingerMax is the longest a batch waits: it adds at most this to a
+	// message's latency.
+	lingerMax = time.Millisecond
+	// lingerBusy: a first item that came sooner than this after the
+	// previous write means items are arriving faster than writes.
+	lingerBusy = 2 * time.Millisecond
+	// lingerFill is the batch size past which the batcher writes at once.
+	lingerFill = 32
+)
+
+// lingerFor is how long a batch of n items, whose first item came waited
+// after the previous write, waits for more: lingerMax if items arrive
+// fast and the batch is still small, else nothing.
+func lingerFor(waited time.Duration, n int) time.Duration {
+	if waited >= lingerBusy || n >= lingerFill {
+		return 0
+	}
+	return lingerMax
+}
+
+// linger adds Sends and acks to the batch until it holds lingerFill items
+// or timeout fires.
+func (s *Service) linger(batch []*submission, acks []*ackReq, in *chan *submission, ackIn *chan *ackReq, timeout <-chan time.Time) ([]*submission, []*ackReq) {
+	for len(batch)+len(acks) < lingerFill && len(batch) < s.maxBatch && len(acks) < s.maxBatch {
+		select {
+		case sub, ok := <-*in:
+			if !ok {
+				*in = nil
+				continue
+			}
+			batch = append(batch, sub)
+		case a, ok := <-*ackIn:
+			if !ok {
+				*ackIn = nil
+				continue
+			}
+			acks = append(acks, a)
+		case <-timeout:
+			return batch, acks
+		}
+	}
+	return batch, acks
 }
 
 // answerQueue bounds the written batches waiting to be answered; past it
