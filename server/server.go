@@ -262,8 +262,11 @@ func (s *Server) listen() error {
 		}
 	}
 	// Device connections are upgraded off the socket; the rest (and
-	// what the gateway leaves to net/http) is served by httpSrv.
-	s.serving.Go(func() { serve(httpSrv, s.gw.Listen(ln, readHeaderTimeout)) })
+	// what the gateway leaves to net/http) is served by httpSrv, which
+	// closes dl (and with it ln) when it shuts down. Listen starts its
+	// accept loop now, before Ready.
+	dl := s.gw.Listen(ln, readHeaderTimeout)
+	s.serving.Go(func() { serve(httpSrv, dl) })
 	if adminSrv != nil {
 		s.serving.Go(func() { serve(adminSrv, adln) })
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/parleyhq/parley/identity"
 	"github.com/parleyhq/parley/proto"
+	"github.com/parleyhq/parley/server/gateway"
 	"github.com/parleyhq/parley/store"
 )
 
@@ -17,16 +18,16 @@ import (
 // (docs/protocol.md §2.3). The order of checks matters: revocation is
 // revealed only to the holder of the key.
 func (s *Service) Authenticate(ctx context.Context, challenge []byte, a *proto.Authenticate) (*proto.AuthResult, error) {
-	res, _, err := s.AuthenticateChannels(ctx, challenge, a)
+	res, _, err := s.checkAuth(ctx, challenge, a)
 	return res, err
 }
 
-// AuthenticateChannels is Authenticate that also says whether the
-// account owns, administers or follows a channel, from the same read
-// (gateway.ChannelAuthenticator).
-func (s *Service) AuthenticateChannels(ctx context.Context, challenge []byte, a *proto.Authenticate) (*proto.AuthResult, bool, error) {
+// AuthenticateInfo is Authenticate that also says, from the same read,
+// whether the account owns, administers or follows a channel and whether
+// the device's mailbox is empty (gateway.InfoAuthenticator).
+func (s *Service) AuthenticateInfo(ctx context.Context, challenge []byte, a *proto.Authenticate) (*proto.AuthResult, gateway.AuthInfo, error) {
 	res, info, err := s.checkAuth(ctx, challenge, a)
-	return res, info.InChannels, err
+	return res, gateway.AuthInfo{InChannels: info.InChannels, MailboxEmpty: info.MailboxDepth == 0}, err
 }
 
 // checkAuth is Authenticate's work; it also returns the store's answer.

@@ -65,13 +65,20 @@ type Authenticator interface {
 	LinkBegin(ctx context.Context, challenge []byte, l *proto.LinkBegin) (deviceID string, code *proto.LinkCode, err error)
 }
 
-// ChannelAuthenticator is an Authenticator that also tells, from the same
-// read, whether the device's account owns, administers or follows a
-// channel (the server's directory). With a bus that keeps a channel
-// index (the server's), a connection of an account in none then costs
-// the index no store read.
-type ChannelAuthenticator interface {
-	AuthenticateChannels(ctx context.Context, challenge []byte, a *proto.Authenticate) (res *proto.AuthResult, inChannels bool, err error)
+// InfoAuthenticator is an Authenticator that also tells what the
+// authenticate read found beyond the AuthResult (the server's directory):
+// with a bus that keeps a channel index (the server's), a connection of
+// an account in no channel costs the index no store read, and with a bus
+// that counts what it could not deliver (bus/local), a connection whose
+// mailbox was empty needs no first mailbox read.
+type InfoAuthenticator interface {
+	AuthenticateInfo(ctx context.Context, challenge []byte, a *proto.Authenticate) (*proto.AuthResult, AuthInfo, error)
+}
+
+// AuthInfo is what InfoAuthenticator adds to an AuthResult.
+type AuthInfo struct {
+	InChannels   bool // the account owns, administers or follows a channel
+	MailboxEmpty bool // the device's mailbox held nothing
 }
 
 // ChannelHint is what a handshake's read found of the account's

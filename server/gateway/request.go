@@ -42,14 +42,14 @@ func (c *conn) handshake(req *proto.Request) {
 	switch b := req.Body.(type) {
 	case *proto.Request_Authenticate:
 		var res *proto.AuthResult
-		var hint ChannelHint
+		var pre preRead
 		var err error
-		ab, indexed := c.g.cfg.Bus.(accountBus)
-		if ca, ok := auth.(ChannelAuthenticator); ok && indexed {
-			hint.Epoch = ab.ChannelEpoch() // before the read
-			var in bool
-			res, in, err = ca.AuthenticateChannels(c.g.ctx, c.challenge[:], b.Authenticate)
-			hint.None = !in
+		if ia, ok := auth.(InfoAuthenticator); ok {
+			pre = c.beforeRead() // before the read
+			var info AuthInfo
+			res, info, err = ia.AuthenticateInfo(c.g.ctx, c.challenge[:], b.Authenticate)
+			pre.hint.None = pre.hinted && !info.InChannels
+			pre.empty = pre.counted && info.MailboxEmpty
 		} else {
 			res, err = auth.Authenticate(c.g.ctx, c.challenge[:], b.Authenticate)
 		}
@@ -57,18 +57,17 @@ func (c *conn) handshake(req *proto.Request) {
 			c.handshakeFailed(req.Id, err)
 			return
 		}
-		c.authenticated(req.Id, res, hint)
+		c.authenticated(req.Id, res, pre)
 	case *proto.Request_Register:
-		var hint ChannelHint
-		if ab, ok := c.g.cfg.Bus.(accountBus); ok {
-			hint = ChannelHint{Epoch: ab.ChannelEpoch(), None: true} // a new account is in no channel
-		}
+		pre := c.beforeRead()
+		pre.hint.None = pre.hinted // a new account is in no channel
+		pre.empty = pre.counted    // and its device has no mail
 		res, err := auth.Register(c.g.ctx, c.challenge[:], b.Register)
 		if err != nil {
 			c.handshakeFailed(req.Id, err)
 			return
 		}
-		c.authenticated(req.Id, res, hint)
+		c.authenticated(req.Id, res, pre)
 	case *proto.Request_LinkBegin:
 		dev, code, err := auth.LinkBegin(c.g.ctx, c.challenge[:], b.LinkBegin)
 		if err != nil {
@@ -112,6 +111,33 @@ func (c *conn) errorResponse(id uint64, err error) *proto.Response {
 	return ErrorResponse(id, proto.Code_INTERNAL, "internal server error; it has been logged")
 }
 
+// missCounter is a bus that counts the messages it published to devices
+// with no subscriber (bus/local's Missed; ok false: it cannot).
+type missCounter interface {
+	Missed() (n uint64, ok bool)
+}
+
+// preRead is what a handshake notes of the bus before the store read
+// that authenticates the device, and what that read found.
+type preRead struct {
+	hint    ChannelHint // for the channel index
+	hinted  bool        // the bus keeps a channel index
+	missed  uint64      // the bus's Missed count
+	counted bool        // the bus counts Missed
+	empty   bool        // counted, and the read found the mailbox empty
+}
+
+func (c *conn) beforeRead() preRead {
+	var p preRead
+	if ab, ok := c.g.cfg.Bus.(accountBus); ok {
+		p.hint.Epoch, p.hinted = ab.ChannelEpoch(), true
+	}
+	if mc, ok := c.g.cfg.Bus.(missCounter); ok {
+		p.missed, p.counted = mc.Missed()
+	}
+	return p
+}
+
 // accountBus is a bus that keeps a channel index (the server's) and can
 // be told the account of an authenticated device's subscription (the
 // index then needs no store read to find it) and what the handshake read
@@ -148,9 +174,9 @@ func (c *conn) subscribe(deviceID, accountID string, hint ChannelHint) error {
 
 // authenticated moves the connection to the authenticated state and starts
 // pushing the mailbox.
-func (c *conn) authenticated(id uint64, res *proto.AuthResult, hint ChannelHint) {
+func (c *conn) authenticated(id uint64, res *proto.AuthResult, pre preRead) {
 	who := newIdentity(res)
-	if err := c.subscribe(who.DeviceID, who.AccountID, hint); err != nil {
+	if err := c.subscribe(who.DeviceID, who.AccountID, pre.hint); err != nil {
 		c.log().Error("bus subscribe failed", "err", err)
 		c.respond(ErrorResponse(id, proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later"))
 		c.cut(proto.Code_UNAVAILABLE, "the server cannot route messages right now; retry later")
@@ -171,11 +197,22 @@ func (c *conn) authenticated(id uint64, res *proto.AuthResult, hint ChannelHint)
 	}); err != nil {
 		c.log().Warn("could not close older connections of the device", "err", err)
 	}
+	// The mailbox needs a first read unless the authenticate read found
+	// it empty and the bus published nothing to nobody since (then any
+	// mail after that read was signalled to this subscription).
+	fetch := true
+	if pre.empty {
+		n, _ := c.g.cfg.Bus.(missCounter).Missed()
+		fetch = n != pre.missed
+	}
 	c.respond(&proto.Response{Id: id, Body: &proto.Response_Auth{Auth: res}})
 	c.mu.Lock()
 	c.pushOK = true
+	fetch = fetch || c.mailSignalled // signalled before pushOK: wakePusher did not start
 	c.mu.Unlock()
-	c.wakePusher() // redeliver what is waiting
+	if fetch {
+		c.wakePusher() // redeliver what is waiting
+	}
 }
 
 // newIdentity is who an AuthResult names, its three ids in one
