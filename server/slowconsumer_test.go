@@ -162,14 +162,15 @@ func TestSlowConsumerWriteTimeout(t *testing.T) {
 	}
 }
 
-// A device cut as a slow consumer that reads again, within the write
-// timeout, gets close status 4016 after what its socket already held:
-// the cut drops the output that waited and queues the close frame.
+// A device cut as a slow consumer that reads again, even after the
+// server let go of its socket, gets close status 4016 after what the
+// socket already held: the cut drops the output that waited and puts
+// the close frame into the kernel in its place.
 func TestSlowConsumerCloseCode(t *testing.T) {
 	if os.Getenv(gateway.TransportEnv) == gateway.TransportGoroutines {
 		t.Skip("goroutine mode releases a timed-out socket at once (its writer cannot be resumed)")
 	}
-	ts := startServer(t, func(c *server.Config) { c.WriteTimeout, c.RateBurst = time.Second, 100000 })
+	ts := startServer(t, func(c *server.Config) { c.WriteTimeout, c.RateBurst = 300*time.Millisecond, 100000 })
 	alice := register(t, ts, "@alice")
 	bob := register(t, ts, "@bob")
 	gid := directGroup(t, alice, bob, bob)
@@ -182,6 +183,9 @@ func TestSlowConsumerCloseCode(t *testing.T) {
 	}
 	waitFor(t, "the stalled device to be cut", func() bool {
 		return counterValue(t, ts, "parley_slow_consumer_cuts_total", "") == 1
+	})
+	waitFor(t, "the server to let go of the stalled socket", func() bool {
+		return counterValue(t, ts, "parley_connections", "") == 1 // alice's
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()

@@ -260,6 +260,17 @@ func sysWrite(fd int32, bufs [][]byte) (int, bool, error) {
 
 func sysClose(fd int32) { unix.Close(int(fd)) }
 
+// sysGrowSendBuffer raises fd's SO_SNDBUF so that about n more bytes fit
+// in the kernel (which doubles what is set and counts per-segment
+// overhead, so this asks for twice n), capped by net.core.wmem_max.
+func sysGrowSendBuffer(fd int32, n int) {
+	cur, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+	if err != nil {
+		return
+	}
+	unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, cur/2+2*n)
+}
+
 // errWouldBlock is the "nothing to read now" answer of a socket.
 func wouldBlock(err error) bool { return errors.Is(err, unix.EAGAIN) }
 

@@ -36,5 +36,7 @@ func sysWrite(int32, [][]byte) (int, bool, error) { return 0, false, errors.New(
 
 func sysClose(int32) {}
 
+func sysGrowSendBuffer(int32, int) {}
+
 func wouldBlock(error) bool { return false }
 func peerName(int32) string { return "?" }

@@ -34,6 +34,9 @@ const (
 	// buffer (Config.SendBuffer) it bounds what a connection that stopped
 	// reading holds.
 	maxQueueBytes = 1 << 20
+	// closeRoom is the largest close frame: a 2-byte header and a
+	// control frame's 125 bytes of payload.
+	closeRoom = 2 + 125
 )
 
 // queueFullLocked reports whether a counted frame of n bytes would pass
@@ -44,16 +47,26 @@ func (c *conn) queueFullLocked(n int) bool {
 
 // dropOutputLocked empties the output of a connection cut as a slow
 // consumer, so its close frame is the next thing the socket takes: a
-// device that reads again, however slowly, learns why it was cut
-// (status 4016) after what the kernel already holds for it. A frame
-// partly written stays, or the device could not parse what follows.
-// The stall clock restarts: the close frame gets another WriteTimeout
-// to go out before the sweeper drops the socket (and the device sees
-// the stream end, EOF, instead).
+// device that reads again, however late, learns why it was cut (status
+// 4016) after what the kernel already holds for it. A frame partly
+// written stays, or the device could not parse what follows. The
+// socket's send buffer, full by then, grows by what is left to write
+// (closeRoom and the rest of that frame), so the close frame goes into
+// the kernel at once and is delivered, after the rest, even once the
+// socket is closed; should the kernel refuse, the stall clock restarts
+// and the close frame gets another WriteTimeout before the sweeper drops
+// the socket (the device then sees the stream end, EOF, instead).
 func (c *conn) dropOutputLocked() {
 	keep := 0
 	if len(c.out) > 0 && (c.outHead > 0 || c.nc != nil && c.wantWrite) {
 		keep = 1 // partly written, or in the goroutine writer's hands
+	}
+	if c.fd >= 0 {
+		room := closeRoom
+		if keep == 1 {
+			room += len(c.out[0].b) - int(c.outHead)
+		}
+		sysGrowSendBuffer(c.fd, room)
 	}
 	clear(c.out[keep:])
 	c.out = c.out[:keep]
