@@ -42,7 +42,7 @@ const (
 	// DefaultStalledSize is the ciphertext size of that mail. 6 × 32 KiB
 	// (192 KiB) is more than the socket buffers between the server and a
 	// stalled device hold with the server's default send buffer
-	// (server.DefaultSendBuffer, 64 KiB, which the kernel doubles) and
+	// (server.DefaultSendBuffer, 128 KiB, which the kernel doubles) and
 	// the device's small receive buffer, and less than the server's push
 	// window (256 entries, 1 MiB), so the server's writer stalls for good
 	// and the write timeout cuts the device. It is half the bytes of the

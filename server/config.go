@@ -39,9 +39,11 @@ const (
 	// doubles it, and stops autotuning it): a device that stops reading
 	// pins at most twice this much kernel memory, and its writes stall,
 	// so the write timeout cuts it, once about that much waits for it.
-	// Loopback and LAN throughput do not need more; 128 KiB in flight per
-	// 100 ms of round trip is still over 1 MB/s a device.
-	DefaultSendBuffer = 64 << 10
+	// 256 KiB in flight is 2.5 MB/s a device at 100 ms of round trip;
+	// it is about what the kernel's autotuning reached for the bench's
+	// stalled devices (docs/BENCHMARKS.md, Slow consumers), where 64 KiB
+	// moved the mail they did not read from the kernel into the heap.
+	DefaultSendBuffer = 128 << 10
 	// SendBufferKernel as SendBuffer leaves the kernel's default (up to
 	// net.ipv4.tcp_wmem's maximum, 4 MiB, a socket).
 	SendBufferKernel = -1
