@@ -21,7 +21,7 @@ type Bus struct {
 	mu     sync.RWMutex
 	subs   map[string]*subscription // by device id, and channelKey(id) for channel topics: the first of a list
 	closed bool
-	missed atomic.Uint64 // see Missed
+	mails  atomic.Uint64 // see MailSignals
 }
 
 // subscription is one subscriber; next and gone are guarded by Bus.mu.
@@ -117,24 +117,25 @@ func (b *Bus) Publish(ctx context.Context, deviceID string, m bus.Message) error
 	if b.closed {
 		return bus.ErrClosed
 	}
-	s := b.subs[deviceID]
-	if s == nil {
-		b.missed.Add(1)
+	if m.Kind == bus.KindMail {
+		b.mails.Add(1)
 	}
-	for ; s != nil; s = s.next {
+	for s := b.subs[deviceID]; s != nil; s = s.next {
 		s.fn(m)
 	}
 	return nil
 }
 
-// Missed counts the messages published to a device (or channel) with no
-// subscriber, ever; ok is always true. The bus is a single node's only
-// one, so a device that reads Missed, reads its mailbox, subscribes and
-// reads Missed again, and sees the same count, knows that nothing was
-// published for it between its read and its subscription: a mailbox it
-// found empty is still empty but for what its subscription hears of
-// (the gateway skips the first mailbox read on that ground).
-func (b *Bus) Missed() (n uint64, ok bool) { return b.missed.Load(), true }
+// MailSignals counts the mail signals (KindMail) published, to any
+// device, ever; ok is always true. The bus is a single node's only one,
+// so a connection that reads MailSignals, reads its device's mailbox,
+// subscribes and reads MailSignals again, and sees the same count, knows
+// that no mail was signalled between its read and its subscription (to
+// nobody, or to an older connection of the device about to be replaced):
+// a mailbox it found empty is still empty but for what its subscription
+// hears of. The gateway skips the first mailbox read on that ground; a
+// busy node, whose count moves all the time, simply reads.
+func (b *Bus) MailSignals() (n uint64, ok bool) { return b.mails.Load(), true }
 
 // Subscribed implements bus.Prober.
 func (b *Bus) Subscribed(ctx context.Context, deviceID string) (bool, error) {

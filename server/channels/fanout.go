@@ -170,12 +170,12 @@ func (f *Fanout) Subscribe(deviceID string, fn func(bus.Message)) (func(), error
 	return f.SubscribeAccount(deviceID, "", gateway.ChannelHint{}, fn)
 }
 
-// Missed forwards the wrapped bus's count of messages published to nobody
-// (bus/local's Missed); ok is false for a bus that does not count them (a
-// network bus, whose publishers are on other nodes too).
-func (f *Fanout) Missed() (n uint64, ok bool) {
-	if m, is := f.Bus.(interface{ Missed() (uint64, bool) }); is {
-		return m.Missed()
+// MailSignals forwards the wrapped bus's count of mail signals
+// (bus/local's MailSignals); ok is false for a bus that does not count
+// them (a network bus, whose publishers are on other nodes too).
+func (f *Fanout) MailSignals() (n uint64, ok bool) {
+	if m, is := f.Bus.(interface{ MailSignals() (uint64, bool) }); is {
+		return m.MailSignals()
 	}
 	return 0, false
 }

@@ -66,21 +66,30 @@ func (m *countingMailbox) Fetch(_ context.Context, _ string, after uint64, _ int
 }
 
 // The first mailbox read is skipped only when the authenticate read found
-// the mailbox empty and nothing was published to nobody until the
-// subscription: mail committed and signalled in between (the signal
-// lost, nobody subscribed yet) is still read and pushed.
+// the mailbox empty and no mail was signalled until the subscription:
+// mail committed and signalled in between (the signal lost, nobody
+// subscribed yet) is still read and pushed.
 func TestFirstFetch(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		lateMail  bool
+		older     bool // an older connection of the device is subscribed and gets the signal
 		wantReads int32
 	}{
-		{"empty, nothing in between", false, 0},
-		{"mail signalled between the read and the subscription", true, 1},
+		{"empty, nothing in between", false, false, 0},
+		{"mail signalled between the read and the subscription", true, false, 1},
+		{"mail signalled to an older connection of the device", true, true, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b := local.New()
 			defer b.Close()
+			if c.older {
+				unsub, err := b.Subscribe("dA", func(bus.Message) {})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer unsub()
+			}
 			mb := &countingMailbox{}
 			auth := fakeAuth{}
 			if c.lateMail {

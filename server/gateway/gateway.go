@@ -69,8 +69,8 @@ type Authenticator interface {
 // authenticate read found beyond the AuthResult (the server's directory):
 // with a bus that keeps a channel index (the server's), a connection of
 // an account in no channel costs the index no store read, and with a bus
-// that counts what it could not deliver (bus/local), a connection whose
-// mailbox was empty needs no first mailbox read.
+// that counts its mail signals (bus/local), a connection whose mailbox
+// was empty needs no first mailbox read.
 type InfoAuthenticator interface {
 	AuthenticateInfo(ctx context.Context, challenge []byte, a *proto.Authenticate) (*proto.AuthResult, AuthInfo, error)
 }

@@ -111,10 +111,11 @@ func (c *conn) errorResponse(id uint64, err error) *proto.Response {
 	return ErrorResponse(id, proto.Code_INTERNAL, "internal server error; it has been logged")
 }
 
-// missCounter is a bus that counts the messages it published to devices
-// with no subscriber (bus/local's Missed; ok false: it cannot).
-type missCounter interface {
-	Missed() (n uint64, ok bool)
+// mailCounter is a bus that counts the mail signals published through it
+// (bus/local's MailSignals; ok false: it cannot, its publishers being on
+// other nodes too).
+type mailCounter interface {
+	MailSignals() (n uint64, ok bool)
 }
 
 // preRead is what a handshake notes of the bus before the store read
@@ -122,8 +123,8 @@ type missCounter interface {
 type preRead struct {
 	hint    ChannelHint // for the channel index
 	hinted  bool        // the bus keeps a channel index
-	missed  uint64      // the bus's Missed count
-	counted bool        // the bus counts Missed
+	mails   uint64      // the bus's MailSignals count
+	counted bool        // the bus counts them
 	empty   bool        // counted, and the read found the mailbox empty
 }
 
@@ -132,8 +133,8 @@ func (c *conn) beforeRead() preRead {
 	if ab, ok := c.g.cfg.Bus.(accountBus); ok {
 		p.hint.Epoch, p.hinted = ab.ChannelEpoch(), true
 	}
-	if mc, ok := c.g.cfg.Bus.(missCounter); ok {
-		p.missed, p.counted = mc.Missed()
+	if mc, ok := c.g.cfg.Bus.(mailCounter); ok {
+		p.mails, p.counted = mc.MailSignals()
 	}
 	return p
 }
@@ -198,12 +199,14 @@ func (c *conn) authenticated(id uint64, res *proto.AuthResult, pre preRead) {
 		c.log().Warn("could not close older connections of the device", "err", err)
 	}
 	// The mailbox needs a first read unless the authenticate read found
-	// it empty and the bus published nothing to nobody since (then any
-	// mail after that read was signalled to this subscription).
+	// it empty and the bus signalled no mail at all since (then any mail
+	// after that read is signalled to this subscription). Mail signalled
+	// in between may have gone to nobody or to an older connection of the
+	// device that is being replaced.
 	fetch := true
 	if pre.empty {
-		n, _ := c.g.cfg.Bus.(missCounter).Missed()
-		fetch = n != pre.missed
+		n, _ := c.g.cfg.Bus.(mailCounter).MailSignals()
+		fetch = n != pre.mails
 	}
 	c.respond(&proto.Response{Id: id, Body: &proto.Response_Auth{Auth: res}})
 	c.mu.Lock()
