@@ -50,9 +50,9 @@ const (
 	// megabytes a socket, and as few messages: what the extra mail costs
 	// the ring is mostly per message (24 × 8 KiB, the same bytes, cost
 	// its p99 6× where this costs 1.2×), so the run measures the stall
-	// rather than the store taking the mail. A server run with
-	// send_buffer -1 (the kernel's default) needs --stalled-size 65536
-	// or more, and still may not stall.
+	// rather than the store taking the mail. (With send_buffer -1, the
+	// kernel's autotuning, these small-segment devices stall with it
+	// too; devices with loopback's 64 KiB segments would need megabytes.)
 	DefaultStalledSize = 32 << 10
 	// lateShare is the last part of a ring's send phase whose latency is
 	// also reported on its own: the stalled devices' mail is sent in the
