@@ -84,6 +84,20 @@ func (b *mailBatch) claimIDs(subs []store.Submission, seen []int64) ([]bool, err
 		todo = append(todo, i)
 	}
 	fresh := make([]bool, len(subs))
+	if len(todo) <= fewRows {
+		for _, i := range todo {
+			res, err := b.tx.ExecContext(b.ctx, claimOne, subs[i].SenderDevice, subs[i].MessageID, seen[i])
+			if err != nil {
+				return nil, err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return nil, err
+			}
+			fresh[i] = n == 1
+		}
+		return fresh, nil
+	}
 	args := make([]any, 0, 3*min(len(todo), maxRowsPerStmt))
 	err := chunks(len(todo), func(off, n int) error {
 		args = args[:0]
@@ -239,7 +253,7 @@ func (s *Store) Fetch(ctx context.Context, deviceID string, after uint64, limit 
 
 func (s *Store) Ack(ctx context.Context, deviceID string, upTo uint64) error {
 	return s.write(ctx, "ack", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM mail WHERE device_id = ? AND seq <= ?`, deviceID, clamp(upTo))
+		_, err := tx.ExecContext(ctx, ackOne, deviceID, clamp(upTo))
 		return err
 	})
 }
@@ -262,6 +276,14 @@ func ackTx(ctx context.Context, tx *sql.Tx, acks []store.AckUpTo) error {
 			order = append(order, a.DeviceID)
 		}
 		upTo[a.DeviceID] = max(u, clamp(a.UpTo))
+	}
+	if len(order) <= fewRows {
+		for _, d := range order {
+			if _, err := tx.ExecContext(ctx, ackOne, d, upTo[d]); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	args := make([]any, 0, 2*min(len(order), maxRowsPerStmt))
 	return chunks(len(order), func(off, n int) error {
