@@ -16,6 +16,13 @@ import (
 // and returns the HTTP status of the answer; the connection stays open
 // until the test ends.
 func upgradeStatus(t *testing.T, addr, extra string) int {
+	status, _ := upgradeWith(t, addr, extra)
+	return status
+}
+
+// upgradeWith is upgradeStatus that also returns the reader of what
+// follows the answer.
+func upgradeWith(t *testing.T, addr, extra string) (int, *bufio.Reader) {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, wait)
 	if err != nil {
@@ -25,11 +32,12 @@ func upgradeStatus(t *testing.T, addr, extra string) int {
 	conn.SetDeadline(time.Now().Add(wait))
 	fmt.Fprintf(conn, "GET /v1/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
 		addr, base64.StdEncoding.EncodeToString(make([]byte, 16)), extra)
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode
+	return resp.StatusCode, br
 }
 
 // The gateway answers plain upgrades itself and leaves the rest to
@@ -41,8 +49,12 @@ func TestUpgradePaths(t *testing.T) {
 	if got := upgradeStatus(t, addr, "Origin: http://evil.example\r\n"); got != http.StatusForbidden {
 		t.Errorf("foreign origin: %d, want 403", got)
 	}
-	if got := upgradeStatus(t, addr, "Origin: http://"+addr+"\r\n"); got != http.StatusSwitchingProtocols {
-		t.Errorf("same origin (through net/http): %d, want 101", got)
+	got, br := upgradeWith(t, addr, "Origin: http://"+addr+"\r\n")
+	if got != http.StatusSwitchingProtocols {
+		t.Fatalf("same origin (through net/http): %d, want 101", got)
+	}
+	if op, _ := rawFrame(t, br); op != 2 {
+		t.Fatalf("same origin: first frame opcode %d, want a binary Hello", op)
 	}
 	resp, err := http.Get("http://" + addr + "/v1/ws")
 	if err != nil {

@@ -170,6 +170,17 @@ type replayConn struct {
 	pre []byte
 }
 
+// unwrapReplay returns the socket under a replayConn whose replayed bytes
+// were all read (net/http reads them into its own buffer, which the
+// upgrade hands on), so a device whose upgrade went through net/http (a
+// browser's) still gets the event loop, which needs the *net.TCPConn.
+func unwrapReplay(nc net.Conn) net.Conn {
+	if rc, ok := nc.(*replayConn); ok && len(rc.pre) == 0 {
+		return rc.Conn
+	}
+	return nc
+}
+
 func (c *replayConn) Read(p []byte) (int, error) {
 	if len(c.pre) > 0 {
 		n := copy(p, c.pre)

@@ -1,6 +1,10 @@
 package gateway
 
-import "testing"
+import (
+	"io"
+	"net"
+	"testing"
+)
 
 func TestParseUpgrade(t *testing.T) {
 	const key = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -44,5 +48,25 @@ func TestCouldUpgrade(t *testing.T) {
 		if got := couldUpgrade([]byte(c.b)); got != c.want {
 			t.Errorf("couldUpgrade(%q) = %v", c.b, got)
 		}
+	}
+}
+
+// A connection handed to net/http replays what the fast path read, then
+// reads the socket; once replayed, the upgrade gets the socket itself.
+func TestReplayConn(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	rc := &replayConn{Conn: a, pre: []byte("GET /")}
+	if unwrapReplay(rc) != rc {
+		t.Fatal("unwrapped before its bytes were read")
+	}
+	go b.Write([]byte("x HTTP/1.1"))
+	buf := make([]byte, 15)
+	if _, err := io.ReadFull(rc, buf); err != nil || string(buf) != "GET /x HTTP/1.1" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+	if unwrapReplay(rc) != a {
+		t.Fatal("not unwrapped once replayed")
 	}
 }

@@ -60,6 +60,7 @@ func upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("hijack: %w", err)
 	}
+	nc = unwrapReplay(nc)
 	var buffered []byte
 	if n := brw.Reader.Buffered(); n > 0 {
 		buffered, _ = brw.Reader.Peek(n)
