@@ -1,8 +1,15 @@
 package delivery
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/bus/local"
+	"github.com/parleyhq/parley/proto"
+	"github.com/parleyhq/parley/server/metrics"
+	"github.com/parleyhq/parley/store"
 )
 
 func TestLingerFor(t *testing.T) {
@@ -59,5 +66,75 @@ func TestLingerTimeout(t *testing.T) {
 	}
 	if in == nil {
 		t.Error("open Send queue marked done")
+	}
+}
+
+// orderStore numbers each device's mail like a store would and records
+// the batch sizes it was given.
+type orderStore struct {
+	store.Store
+	mu      sync.Mutex
+	seq     map[string]uint64
+	batches []int
+}
+
+func (o *orderStore) DeliverAndAck(_ context.Context, subs []store.Submission, _ []store.AckUpTo) ([]error, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.batches = append(o.batches, len(subs))
+	for i := range subs {
+		for j := range subs[i].Mail {
+			o.seq[subs[i].Mail[j].DeviceID]++
+			subs[i].Mail[j].Seq = o.seq[subs[i].Mail[j].DeviceID]
+		}
+	}
+	return make([]error, len(subs)), nil
+}
+
+func (o *orderStore) Expire(context.Context, time.Time, time.Time) (int, error) { return 0, nil }
+
+// TestAnswersInOrder: every Send is answered once, in the order the
+// batches were written, and Stop returns only after the answers.
+func TestAnswersInOrder(t *testing.T) {
+	st := &orderStore{seq: map[string]uint64{}}
+	s, err := New(Config{Store: st, Bus: local.New(), Metrics: metrics.New(), MaxBatch: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 500
+	var mu sync.Mutex
+	var answered []int
+	for i := range n {
+		s.in <- &submission{
+			sub: store.Submission{SenderDevice: "a", MessageID: []byte{byte(i), byte(i >> 8)},
+				Mail: []store.Mail{{DeviceID: "b", Envelope: []byte{1}}}},
+			done: func(r *proto.Response) {
+				if r.Code != proto.Code_OK {
+					t.Errorf("send %d answered %v", i, r.Code)
+				}
+				mu.Lock()
+				answered = append(answered, i)
+				mu.Unlock()
+			},
+		}
+		if i == 300 {
+			s.Start() // the rest arrive while batches are being written
+		}
+	}
+	if err := s.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(answered) != n {
+		t.Fatalf("%d sends answered, want %d", len(answered), n)
+	}
+	for i, got := range answered {
+		if got != i {
+			t.Fatalf("answer %d is send %d: answers out of order", i, got)
+		}
+	}
+	for _, b := range st.batches {
+		if b > 8 {
+			t.Errorf("a batch of %d, MaxBatch 8", b)
+		}
 	}
 }
