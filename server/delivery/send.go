@@ -114,8 +114,9 @@ func (s *Service) prepare(ctx context.Context, who gateway.Identity, m *proto.Se
 // batcher is the group commit: it takes whatever Sends and acks are
 // queued (at least one of either, at most maxBatch of each) and writes
 // them in one store call, one transaction. While a write runs, the next
-// batch queues up, so batches grow with load and a lone Send or ack waits
-// for no timer.
+// batch queues up, so batches grow with load; a batch found small right
+// after a write lingers up to lingerMax for more (see lingerFor), and a
+// lone Send after an idle spell waits for no timer.
 //
 // Answering a written batch's senders and waking its recipients (socket
 // writes, bus publishes) is left to the answerer goroutine, so the next
