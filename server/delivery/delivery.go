@@ -126,16 +126,20 @@ func cmpOr[T comparable](v, def T) T {
 	return v
 }
 
-// Start runs the batcher and the expiry sweeper until Stop.
+// Start runs the batcher, its answerer and the expiry sweeper until Stop.
+// All three start here, so a caller that counts goroutines after Start
+// sees every one of them.
 func (s *Service) Start() {
-	s.wg.Go(s.batcher)
+	answers := make(chan *written, answerQueue)
+	s.wg.Go(func() { s.batcher(answers) })
+	s.wg.Go(func() { s.answerer(answers) })
 	s.wg.Go(s.sweeper)
 }
 
 // Stop refuses new Sends and acks, writes the ones already queued
 // (answering their senders) and stops the sweeper. If ctx ends first, the writes in
 // progress are canceled (their senders get UNAVAILABLE and resend after
-// reconnecting), and Stop returns ctx's error once both goroutines have
+// reconnecting), and Stop returns ctx's error once its goroutines have
 // stopped.
 func (s *Service) Stop(ctx context.Context) error {
 	s.mu.Lock()

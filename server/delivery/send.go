@@ -122,19 +122,8 @@ func (s *Service) prepare(ctx context.Context, who gateway.Identity, m *proto.Se
 // writes, bus publishes) is left to the answerer goroutine, so the next
 // transaction starts at once; batches are answered in the order they
 // were written. At most answerQueue written batches wait for it.
-func (s *Service) batcher() {
-	answers := make(chan *written, answerQueue)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for w := range answers {
-			s.answer(w)
-		}
-	}()
-	defer func() {
-		close(answers)
-		<-done
-	}()
+func (s *Service) batcher(answers chan<- *written) {
+	defer close(answers)
 	in, ackIn := s.in, s.acks
 	idle := time.Now() // when the batcher last started waiting
 	var linger *time.Timer
@@ -222,6 +211,14 @@ func (s *Service) linger(batch []*submission, acks []*ackReq, in *chan *submissi
 		}
 	}
 	return batch, acks
+}
+
+// answerer answers the batches the batcher wrote, in order, until the
+// batcher closes answers.
+func (s *Service) answerer(answers <-chan *written) {
+	for w := range answers {
+		s.answer(w)
+	}
 }
 
 // answerQueue bounds the written batches waiting to be answered; past it
