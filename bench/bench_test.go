@@ -61,6 +61,10 @@ func TestIdle(t *testing.T) {
 		t.Errorf("missing figures: connect %v/s, register %v/s, rss %v → %v",
 			rep.ConnectPerSecond, rep.RegisterPerSecond, rep.ServerRSSBefore, rep.ServerRSSAfter)
 	}
+	// The server was read at the half mark: 12 of each worker's 25.
+	if rep.ConnectedHalf != 24 || rep.ServerRSSHalf <= 0 || rep.ServerHeapHalf <= 0 {
+		t.Errorf("half mark: %d connected, RSS %v, heap %v; want 24 and figures", rep.ConnectedHalf, rep.ServerRSSHalf, rep.ServerHeapHalf)
+	}
 }
 
 // checkRing checks a ring report's counts against each other.

@@ -45,14 +45,15 @@ type Job struct {
 // on every worker at once ("go") and waits for all of them ("done"), so
 // figures of one phase are never mixed with another's.
 var phases = map[string][]string{
-	ScenarioIdle:  {phaseRegister, phaseConnect, phaseClose},
+	ScenarioIdle:  {phaseRegister, phaseConnect, phaseConnect2, phaseClose},
 	ScenarioRing:  {phaseRegister, phaseCreate, phaseSend, phaseResume, phaseClose},
 	ScenarioBurst: {phaseRegister, phaseCreate, phaseFill, phaseBurst, phaseClose},
 }
 
 const (
 	phaseRegister = "register" // create the accounts (ring: and stay connected)
-	phaseConnect  = "connect"  // idle: connect and authenticate every device
+	phaseConnect  = "connect"  // idle: connect and authenticate the first half of the devices
+	phaseConnect2 = "connect2" // idle: the second half (the server's memory is read between the two)
 	phaseCreate   = "create"   // ring: create each device's conversation with the next
 	phaseSend     = "send"     // ring: send for the duration
 	phaseResume   = "resume"   // ring: stalled devices read again, reconnect and drain (a no-op without them)

@@ -51,6 +51,16 @@ type Report struct {
 	ServerRSSAfter      float64 `json:"server_rss_after,omitempty"`
 	RSSPerConnection    float64 `json:"rss_per_connection_bytes,omitempty"`
 	HeapPerConnection   float64 `json:"heap_per_connection_bytes,omitempty"`
+	// The marginal figures: growth from the half mark (ConnectedHalf
+	// devices authenticated, the server read after a pause) to the end,
+	// over the connections of the second half. Unlike the figures above
+	// they leave out what fills once during the first connects and then
+	// stays (the embedded store's page caches, the runtime's arenas).
+	ConnectedHalf             int64   `json:"connected_half,omitempty"`
+	ServerRSSHalf             float64 `json:"server_rss_half,omitempty"`
+	ServerHeapHalf            float64 `json:"server_heap_half,omitempty"`
+	MarginalRSSPerConnection  float64 `json:"marginal_rss_per_connection_bytes,omitempty"`
+	MarginalHeapPerConnection float64 `json:"marginal_heap_per_connection_bytes,omitempty"`
 
 	// Burst: Messages waited in each mailbox; Connected and the connect
 	// figures are the reconnections, Sent the mail filled in, Delivered
@@ -120,6 +130,7 @@ type Report struct {
 	Notes        []string         `json:"notes,omitempty"`
 
 	before, after, final    Sample // final: after the stalled devices drained
+	half                    Sample // idle: at the half mark of the connect phase
 	otherBefore, otherAfter map[string]float64
 	inProcess               bool // workers share this process: their CPU is not theirs alone
 }
@@ -251,12 +262,16 @@ func (r *Report) finish(results []*WorkerStats) {
 	for _, w := range results {
 		if !r.inProcess {
 			r.ClientCPUSeconds += w.Phases[measured].CPU
+			if r.Scenario == ScenarioIdle {
+				r.ClientCPUSeconds += w.Phases[phaseConnect2].CPU
+			}
 		}
 	}
 	r.RegisterSeconds = span(results, phaseRegister)
 	r.RegisterPerSecond = rate(r.Registered, r.RegisterSeconds)
 	if r.Scenario == ScenarioIdle {
-		r.ConnectSeconds = span(results, phaseConnect)
+		// The two halves' time, without the pause between them.
+		r.ConnectSeconds = span(results, phaseConnect) + span(results, phaseConnect2)
 		r.ConnectPerSecond = rate(r.Connected, r.ConnectSeconds)
 	}
 	if r.Scenario == ScenarioBurst {
@@ -307,6 +322,15 @@ func (r *Report) serverFigures() {
 		if r.Connected > 0 {
 			r.RSSPerConnection = (r.ServerRSSAfter - r.ServerRSSBefore) / float64(r.Connected)
 			r.HeapPerConnection = (a.Sum(metricHeapInuse) - b.Sum(metricHeapInuse)) / float64(r.Connected)
+		}
+		if h := r.half; h != nil && h.Has(metricRSS) {
+			r.ServerRSSHalf, r.ServerHeapHalf = h.Sum(metricRSS), h.Sum(metricHeapInuse)
+			if n := r.Connected - r.ConnectedHalf; n > 0 {
+				r.MarginalRSSPerConnection = (r.ServerRSSAfter - r.ServerRSSHalf) / float64(n)
+				if h.Has(metricHeapInuse) && a.Has(metricHeapInuse) {
+					r.MarginalHeapPerConnection = (a.Sum(metricHeapInuse) - r.ServerHeapHalf) / float64(n)
+				}
+			}
 		}
 	case ScenarioRing, ScenarioBurst:
 		if !a.Has(metricCPU) {
@@ -375,8 +399,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 		row("connected + authenticated", "%d in %.2fs (%.0f/s)", r.Connected, r.ConnectSeconds, r.ConnectPerSecond)
 		if r.ServerRSSAfter > 0 {
 			row("server authenticated conns", "%.0f", r.ServerAuthenticated)
-			row("server RSS", "%s before, %s with connections", mib(r.ServerRSSBefore), mib(r.ServerRSSAfter))
-			row("server memory per idle conn", "%.1f KiB RSS, %.1f KiB Go heap in use", r.RSSPerConnection/1024, r.HeapPerConnection/1024)
+			if r.ServerRSSHalf > 0 {
+				row("server RSS", "%s before, %s at %d connections, %s with connections", mib(r.ServerRSSBefore), mib(r.ServerRSSHalf), r.ConnectedHalf, mib(r.ServerRSSAfter))
+			} else {
+				row("server RSS", "%s before, %s with connections", mib(r.ServerRSSBefore), mib(r.ServerRSSAfter))
+			}
+			row("server memory per idle conn", "%.1f KiB RSS, %.1f KiB Go heap in use (whole connect phase, fixed costs included)", r.RSSPerConnection/1024, r.HeapPerConnection/1024)
+			if r.ServerRSSHalf > 0 && r.Connected > r.ConnectedHalf {
+				row("  marginal, second half", "%.1f KiB RSS, %.1f KiB Go heap in use (from %d to %d connections)",
+					r.MarginalRSSPerConnection/1024, r.MarginalHeapPerConnection/1024, r.ConnectedHalf, r.Connected)
+			}
 		}
 	case ScenarioRing:
 		if r.Max {

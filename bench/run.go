@@ -297,6 +297,8 @@ func (c *coordinator) after(ctx context.Context, p string) error {
 	}
 	switch {
 	case c.o.Scenario == ScenarioIdle && p == phaseConnect:
+		return c.halfway(ctx)
+	case c.o.Scenario == ScenarioIdle && p == phaseConnect2:
 		// Hold the connections, then read the server's memory.
 		if _, err := c.await(ctx, time.Now().Add(c.o.Hold), func() bool { return false }); err != nil {
 			return err
@@ -333,6 +335,25 @@ func (c *coordinator) after(ctx context.Context, p string) error {
 		return err
 	}
 	c.rep.after = s
+	return nil
+}
+
+// halfway reads the server's memory when half of the idle devices are
+// connected, after halfSettle (or the hold, if shorter) for a collection
+// to run; the workers wait for the next phase meanwhile.
+func (c *coordinator) halfway(ctx context.Context) error {
+	c.rep.ConnectedHalf = c.total().Connected
+	if c.o.MetricsURL == "" {
+		return nil
+	}
+	if _, err := c.await(ctx, time.Now().Add(min(halfSettle, c.o.Hold)), func() bool { return false }); err != nil {
+		return err
+	}
+	s, err := scrape(ctx, c.hc, c.o.MetricsURL)
+	if err != nil {
+		return err
+	}
+	c.rep.half = s
 	return nil
 }
 
