@@ -364,6 +364,13 @@ func (c *conn) closeLocked(code proto.Code, reason string, status int, notice bo
 	}
 	c.closeSent = true
 	c.queueLocked(outFrame{b: encodeFrame(opClose, closePayload(status, reason))})
+	if code == proto.Code_SLOW_CONSUMER && c.nc == nil && c.wantWrite {
+		// The socket was full, so queueLocked left the close frame to
+		// the event loop; but the kernel reports a socket writable only
+		// once half of what it holds is free, which a device that does
+		// not read never frees. The grown buffer takes the frame now.
+		c.flushLocked()
+	}
 	return true
 }
 

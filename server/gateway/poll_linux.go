@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -261,15 +264,42 @@ func sysWrite(fd int32, bufs [][]byte) (int, bool, error) {
 func sysClose(fd int32) { unix.Close(int(fd)) }
 
 // sysGrowSendBuffer raises fd's SO_SNDBUF so that about n more bytes fit
-// in the kernel (which doubles what is set and counts per-segment
-// overhead, so this asks for twice n), capped by net.core.wmem_max.
+// in the kernel. The kernel doubles what is set and counts each
+// segment's overhead, hence twice n; and a socket reported full may
+// already hold up to one segment (64 KiB) past its buffer, since the
+// kernel fills the last segment before it looks at the buffer, hence
+// growSlack. Linux caps what is set at net.core.wmem_max: the buffer
+// then grows less (and, were it autotuned past twice that, it is left
+// alone rather than shrunk).
 func sysGrowSendBuffer(fd int32, n int) {
 	cur, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
 	if err != nil {
 		return
 	}
-	unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, cur/2+2*n)
+	want := cur/2 + 2*n + growSlack
+	if m := wmemMax(); m > 0 && 2*min(want, m) <= cur {
+		return
+	}
+	unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, want)
 }
+
+// growSlack is what sysGrowSendBuffer adds for a segment's worth of
+// overshoot (set; the kernel doubles it).
+const growSlack = 33 << 10
+
+// wmemMax is net.core.wmem_max, the largest SO_SNDBUF a process may set;
+// 0 if it cannot be read.
+var wmemMax = sync.OnceValue(func() int {
+	b, err := os.ReadFile("/proc/sys/net/core/wmem_max")
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+})
 
 // errWouldBlock is the "nothing to read now" answer of a socket.
 func wouldBlock(err error) bool { return errors.Is(err, unix.EAGAIN) }

@@ -51,11 +51,14 @@ func (c *conn) queueFullLocked(n int) bool {
 // 4016) after what the kernel already holds for it. A frame partly
 // written stays, or the device could not parse what follows. The
 // socket's send buffer, full by then, grows by what is left to write
-// (closeRoom and the rest of that frame), so the close frame goes into
-// the kernel at once and is delivered, after the rest, even once the
-// socket is closed; should the kernel refuse, the stall clock restarts
-// and the close frame gets another WriteTimeout before the sweeper drops
-// the socket (the device then sees the stream end, EOF, instead).
+// (closeRoom and the rest of that frame, see sysGrowSendBuffer), and
+// closeLocked writes the close frame at once, without waiting for the
+// event loop, so it goes into the kernel and is delivered, after the
+// rest, even once the socket is closed; should the kernel refuse (the
+// buffer could not grow enough: net.core.wmem_max), the stall clock
+// restarts and the close frame gets another WriteTimeout before the
+// sweeper drops the socket (the device then sees the stream end, EOF,
+// instead).
 func (c *conn) dropOutputLocked() {
 	keep := 0
 	if len(c.out) > 0 && (c.outHead > 0 || c.nc != nil && c.wantWrite) {
