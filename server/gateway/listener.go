@@ -205,12 +205,19 @@ func couldUpgrade(b []byte) bool {
 // parseUpgrade checks a request header (request line and header lines,
 // each ending in CRLF) the way upgrade does and returns its
 // Sec-WebSocket-Key; false for anything the fast path leaves to net/http.
+// It takes a strict subset of what net/http serves as ServeHTTP would:
+// header lines of printable ASCII and tabs only (a bare LF or CR would end
+// a line for net/http and could hide an Origin from the check; other
+// control bytes make it answer 400), names of RFC 9110 token characters,
+// values trimmed of spaces and tabs only, as net/http does, a Host of
+// plain host characters, each of Host, Sec-WebSocket-Key and
+// Sec-WebSocket-Version at most once, and no Origin, body or Expect.
 func parseUpgrade(h []byte) (key string, ok bool) {
 	if !bytes.HasPrefix(h, fastPrefix) {
 		return "", false
 	}
 	h = h[len(fastPrefix):]
-	var conn, upg, version, host bool
+	var conn, upg, version, host, keySeen bool
 	for len(h) > 0 {
 		i := bytes.Index(h, []byte("\r\n"))
 		if i < 0 {
@@ -218,11 +225,16 @@ func parseUpgrade(h []byte) (key string, ok bool) {
 		}
 		line := h[:i]
 		h = h[i+2:]
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
-			return "", false
+		for _, c := range line {
+			if c != '\t' && (c < ' ' || c > '~') {
+				return "", false
+			}
 		}
-		name, value := line[:colon], bytes.TrimSpace(line[colon+1:])
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || !isToken(line[:colon]) {
+			return "", false // no name, folding or a malformed name: net/http decides
+		}
+		name, value := line[:colon], trimSpaceTab(line[colon+1:])
 		switch {
 		case asciiEqualFold(name, "connection"):
 			conn = conn || hasToken(value, "upgrade")
@@ -234,26 +246,68 @@ func parseUpgrade(h []byte) (key string, ok bool) {
 			}
 			version = true
 		case asciiEqualFold(name, "sec-websocket-key"):
-			if key != "" {
+			if keySeen {
 				return "", false
 			}
-			key = string(value)
+			key, keySeen = string(value), true
 		case asciiEqualFold(name, "host"):
-			if host {
+			if host || !isHost(value) {
 				return "", false
 			}
 			host = true
-		case asciiEqualFold(name, "origin"), asciiEqualFold(name, "content-length"), asciiEqualFold(name, "transfer-encoding"):
-			return "", false // a browser (sameOrigin), or a body: net/http
-		}
-		if name[0] == ' ' || name[0] == '\t' || name[len(name)-1] == ' ' {
-			return "", false // folding or a malformed name: net/http decides
+		case asciiEqualFold(name, "origin"), asciiEqualFold(name, "content-length"),
+			asciiEqualFold(name, "transfer-encoding"), asciiEqualFold(name, "expect"):
+			return "", false // a browser (sameOrigin), a body, or a 417: net/http
 		}
 	}
 	if k, err := base64.StdEncoding.DecodeString(key); err != nil || len(k) != 16 {
 		return "", false
 	}
 	return key, conn && upg && version && host
+}
+
+// isToken reports whether b is a non-empty RFC 9110 token (a header
+// name net/http takes).
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case bytes.IndexByte([]byte("!#$%&'*+-.^_`|~"), c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// isHost reports whether a Host value holds only letters, digits and
+// "-._~:[]%" (names, IPv4 and IPv6 addresses, ports and zones): a subset of
+// what net/http accepts.
+func isHost(b []byte) bool {
+	for _, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case bytes.IndexByte([]byte("-._~:[]%"), c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// trimSpaceTab trims spaces and tabs, the whitespace net/http trims around
+// a header value.
+func trimSpaceTab(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 // hasToken reports whether a comma-separated header value holds token

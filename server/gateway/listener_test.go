@@ -29,6 +29,19 @@ func TestParseUpgrade(t *testing.T) {
 		{"a body", ok + "Content-Length: 3\r\n", false},
 		{"folded line", ok + " folded\r\n", false},
 		{"no colon", ok + "junk\r\n", false},
+		{"bare LF", ok + "X-A: a\nOrigin: http://evil\r\n", false},
+		{"bare CR", ok + "X-A: a\rb\r\n", false},
+		{"NUL", ok + "X-A: a\x00b\r\n", false},
+		{"DEL", ok + "X-A: a\x7fb\r\n", false},
+		{"non-ASCII value", ok + "User-Agent: caf\xc3\xa9\r\n", false},
+		{"space in a name", ok + "X A: b\r\n", false},
+		{"space before the colon", ok + "X-A : b\r\n", false},
+		{"empty name", ok + ": b\r\n", false},
+		{"host with a space", ok + "Host: a b\r\n", false},
+		{"expect", ok + "Expect: 100-continue\r\n", false},
+		{"empty key then a valid one", "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key:\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n", false},
+		{"version and a vertical tab", "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\x0b\r\n", false},
+		{"tabs around values", "GET /v1/ws HTTP/1.1\r\nHost:\t[::1]:8080\t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key:\t" + key + "\t\r\nSec-WebSocket-Version: 13 \r\n", true},
 	} {
 		k, fast := parseUpgrade([]byte(c.h))
 		if fast != c.fast || fast && k != key {
