@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,13 +22,23 @@ import (
 // the gateway is draining or full go to the returned listener with the
 // bytes read so far, and net/http answers them as ServeHTTP would.
 //
+// headerTimeout bounds the request header from accept, whoever reads it:
+// a connection handed on carries what is left of it, which caps the
+// header timeout net/http sets (a client trickling a header past 1 KiB is
+// closed after headerTimeout, not twice that). 0 means no timeout, as in
+// net/http.
+//
 // Closing the returned listener closes ln and the sockets still being
 // read, and waits for their goroutines.
 func (g *Gateway) Listen(ln net.Listener, headerTimeout time.Duration) net.Listener {
-	d := &demux{g: g, ln: ln, timeout: headerTimeout, other: make(chan net.Conn), done: make(chan struct{}),
-		reading: make(map[net.Conn]struct{})}
+	d := newDemux(g, ln, headerTimeout)
 	d.wg.Go(d.acceptLoop)
 	return d
+}
+
+func newDemux(g *Gateway, ln net.Listener, headerTimeout time.Duration) *demux {
+	return &demux{g: g, ln: ln, timeout: headerTimeout, other: make(chan net.Conn), done: make(chan struct{}),
+		reading: make(map[net.Conn]struct{})}
 }
 
 // smallHeader bounds the upgrade request the fast path reads; a longer
@@ -39,7 +50,7 @@ var headerBufs = sync.Pool{New: func() any { return new([smallHeader]byte) }}
 type demux struct {
 	g       *Gateway
 	ln      net.Listener
-	timeout time.Duration
+	timeout time.Duration // for the request header, from accept; 0: none
 	other   chan net.Conn // for Accept
 	done    chan struct{} // closed by Close
 
@@ -123,7 +134,11 @@ func (d *demux) Addr() net.Addr { return d.ln.Addr() }
 func (d *demux) sniff(nc net.Conn) {
 	buf := headerBufs.Get().(*[smallHeader]byte)
 	defer headerBufs.Put(buf)
-	nc.SetReadDeadline(time.Now().Add(d.timeout))
+	var deadline time.Time // for the whole header; zero: none
+	if d.timeout > 0 {
+		deadline = time.Now().Add(d.timeout)
+		nc.SetReadDeadline(deadline)
+	}
 	n, end := 0, -1
 	for n < len(buf) {
 		m, err := nc.Read(buf[n:])
@@ -138,13 +153,13 @@ func (d *demux) sniff(nc net.Conn) {
 		}
 	}
 	d.done1(nc) // from here the gateway or net/http closes it
-	nc.SetReadDeadline(time.Time{})
 	if end >= 0 {
+		// serveFast's 101 clears the deadline.
 		if key, ok := parseUpgrade(buf[:end+2]); ok && d.g.serveFast(nc, key, buf[end+4:n]) {
 			return
 		}
 	}
-	d.handOn(nc, append([]byte(nil), buf[:n]...))
+	d.handOn(nc, append([]byte(nil), buf[:n]...), deadline) // the deadline stays on nc
 }
 
 // done1 drops nc from the sockets being read.
@@ -154,9 +169,10 @@ func (d *demux) done1(nc net.Conn) {
 	d.mu.Unlock()
 }
 
-// handOn gives the connection to net/http, which reads pre first.
-func (d *demux) handOn(nc net.Conn, pre []byte) {
-	rc := &replayConn{Conn: nc, pre: pre}
+// handOn gives the connection to net/http, which reads pre first and
+// must have read the header by deadline (zero: no deadline).
+func (d *demux) handOn(nc net.Conn, pre []byte, deadline time.Time) {
+	rc := &replayConn{Conn: nc, pre: pre, headerDeadline: deadline}
 	select {
 	case d.other <- rc:
 	case <-d.done:
@@ -168,6 +184,14 @@ func (d *demux) handOn(nc net.Conn, pre []byte) {
 type replayConn struct {
 	net.Conn
 	pre []byte
+	// headerDeadline, if not zero, caps the read deadlines set before the
+	// first Read: net/http sets its header timeout then, counted from
+	// when it got the connection, and would otherwise give a client that
+	// trickled its header to the listener a second timeout. The deadlines
+	// it sets once it has read (after the header: the body's, the idle
+	// one) are its own.
+	headerDeadline time.Time
+	read           atomic.Bool // Read was called
 }
 
 // unwrapReplay returns the socket under a replayConn whose replayed bytes
@@ -182,12 +206,22 @@ func unwrapReplay(nc net.Conn) net.Conn {
 }
 
 func (c *replayConn) Read(p []byte) (int, error) {
+	if !c.read.Load() {
+		c.read.Store(true)
+	}
 	if len(c.pre) > 0 {
 		n := copy(p, c.pre)
 		c.pre = c.pre[n:]
 		return n, nil
 	}
 	return c.Conn.Read(p)
+}
+
+func (c *replayConn) SetReadDeadline(t time.Time) error {
+	if d := c.headerDeadline; !d.IsZero() && !c.read.Load() && (t.IsZero() || t.After(d)) {
+		t = d
+	}
+	return c.Conn.SetReadDeadline(t)
 }
 
 // fastPrefix starts every request line the fast path serves.

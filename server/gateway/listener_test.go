@@ -1,9 +1,13 @@
 package gateway
 
 import (
+	"bufio"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"testing"
+	"time"
 )
 
 func TestParseUpgrade(t *testing.T) {
@@ -81,5 +85,138 @@ func TestReplayConn(t *testing.T) {
 	}
 	if unwrapReplay(rc) != a {
 		t.Fatal("not unwrapped once replayed")
+	}
+}
+
+// listenHTTP serves an http.Server answering 200 behind g.Listen on a
+// loopback port, with the server's ReadHeaderTimeout equal to Listen's
+// header timeout, and returns the address.
+func listenHTTP(t *testing.T, timeout time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Gateway{log: slog.New(slog.DiscardHandler)} // the requests below never reach it
+	srv := &http.Server{ReadHeaderTimeout: timeout, Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		srv.Serve(g.Listen(ln, timeout))
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		<-served
+	})
+	return ln.Addr().String()
+}
+
+// A client trickling its request header is closed once the header
+// timeout has passed since it connected, even when the fast path hands it
+// to net/http late: net/http gets only what is left of it, not a timeout
+// of its own on top.
+func TestListenHeaderTimeoutOnce(t *testing.T) {
+	const timeout = time.Second
+	addr := listenHTTP(t, timeout)
+	start := time.Now()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	closed := make(chan time.Duration, 1)
+	go func() {
+		io.Copy(io.Discard, conn)
+		closed <- time.Since(start)
+	}()
+	conn.Write([]byte("GET /v1/ws"))
+	select { // still a possible upgrade: the listener reads it
+	case d := <-closed:
+		t.Fatalf("closed after %v, before the header timeout", d)
+	case <-time.After(timeout * 6 / 10):
+	}
+	conn.Write([]byte("x HTTP/1.1\r\nHost: x\r\n")) // no upgrade now: handed on
+	tick := time.NewTicker(timeout / 20)
+	defer tick.Stop()
+	for {
+		select {
+		case d := <-closed:
+			// On time it closes at timeout; with a fresh timeout in
+			// net/http, at 1.6×timeout.
+			if d > timeout*13/10 {
+				t.Errorf("closed %v after connecting; the header timeout is %v", d, timeout)
+			}
+			return
+		case <-tick.C:
+			conn.Write([]byte("X-A: b\r\n"))
+		case <-time.After(5 * timeout):
+			t.Fatal("not closed")
+		}
+	}
+}
+
+// Listen with no header timeout (0, as in net/http) serves requests
+// rather than closing every connection at once.
+func TestListenNoHeaderTimeout(t *testing.T) {
+	addr := listenHTTP(t, 0)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte("GET /x HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+// deadlineConn records the read deadlines set on it.
+type deadlineConn struct {
+	net.Conn
+	set []time.Time
+}
+
+func (c *deadlineConn) SetReadDeadline(t time.Time) error {
+	c.set = append(c.set, t)
+	return nil
+}
+
+func (c *deadlineConn) Read([]byte) (int, error) { return 0, io.EOF }
+
+// The read deadlines net/http sets before it reads (the header's) are
+// capped by the header deadline Listen started at accept; those set once
+// it reads (after the header) are its own.
+func TestReplayConnCapsHeaderDeadline(t *testing.T) {
+	d := time.Now().Add(time.Hour)
+	dc := &deadlineConn{}
+	rc := &replayConn{Conn: dc, pre: []byte("GET"), headerDeadline: d}
+	rc.SetReadDeadline(d.Add(time.Second))
+	rc.SetReadDeadline(time.Time{})
+	rc.SetReadDeadline(d.Add(-time.Second))
+	io.ReadAll(rc)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetReadDeadline(d.Add(time.Second))
+	want := []time.Time{d, d, d.Add(-time.Second), {}, d.Add(time.Second)}
+	if len(dc.set) != len(want) {
+		t.Fatalf("deadlines %v, want %v", dc.set, want)
+	}
+	for i := range want {
+		if !dc.set[i].Equal(want[i]) {
+			t.Errorf("deadline %d: %v, want %v", i, dc.set[i], want[i])
+		}
+	}
+	// Without a header deadline (Listen's timeout 0) nothing is capped.
+	dc = &deadlineConn{}
+	rc = &replayConn{Conn: dc, pre: []byte("GET")}
+	rc.SetReadDeadline(time.Time{})
+	if len(dc.set) != 1 || !dc.set[0].IsZero() {
+		t.Errorf("deadlines %v, want the zero one as set", dc.set)
 	}
 }
