@@ -45,6 +45,15 @@ func newDemux(g *Gateway, ln net.Listener, headerTimeout time.Duration) *demux {
 // one goes to net/http.
 const smallHeader = 1024
 
+// acceptRetryMin and acceptRetryMax bound the pause after a temporary
+// accept error (EMFILE and the like), doubled from one error to the next,
+// as net/http's Serve does: retrying every few milliseconds would spin
+// while the process is out of files.
+const (
+	acceptRetryMin = 5 * time.Millisecond
+	acceptRetryMax = time.Second
+)
+
 var headerBufs = sync.Pool{New: func() any { return new([smallHeader]byte) }}
 
 type demux struct {
@@ -59,14 +68,19 @@ type demux struct {
 	closed  bool
 	err     error // why the accept loop ended
 	wg      sync.WaitGroup
+
+	sleep func(time.Duration) // for tests; nil: a timer, cut short by Close
 }
 
 func (d *demux) acceptLoop() {
+	var delay time.Duration // after the last temporary error; 0 after a success
 	for {
 		nc, err := d.ln.Accept()
 		if err != nil {
 			if te, ok := err.(interface{ Temporary() bool }); ok && te.Temporary() {
-				time.Sleep(5 * time.Millisecond) // EMFILE and the like: let it ease, as net/http does
+				delay = min(max(2*delay, acceptRetryMin), acceptRetryMax)
+				d.g.log.Warn("accept failed; retrying", "err", err, "retry_in", delay)
+				d.pause(delay)
 				continue
 			}
 			d.mu.Lock()
@@ -75,6 +89,7 @@ func (d *demux) acceptLoop() {
 			d.mu.Unlock()
 			return
 		}
+		delay = 0
 		d.mu.Lock()
 		if d.closed {
 			d.mu.Unlock()
@@ -84,6 +99,20 @@ func (d *demux) acceptLoop() {
 		d.reading[nc] = struct{}{}
 		d.wg.Go(func() { d.sniff(nc) })
 		d.mu.Unlock()
+	}
+}
+
+// pause waits delay after a temporary accept error, or until Close.
+func (d *demux) pause(delay time.Duration) {
+	if d.sleep != nil {
+		d.sleep(delay)
+		return
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-d.done:
 	}
 }
 

@@ -2,10 +2,12 @@ package gateway
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 )
@@ -218,5 +220,56 @@ func TestReplayConnCapsHeaderDeadline(t *testing.T) {
 	rc.SetReadDeadline(time.Time{})
 	if len(dc.set) != 1 || !dc.set[0].IsZero() {
 		t.Errorf("deadlines %v, want the zero one as set", dc.set)
+	}
+}
+
+// tempErr is a temporary accept error, like EMFILE.
+type tempErr struct{}
+
+func (tempErr) Error() string   { return "too many open files" }
+func (tempErr) Temporary() bool { return true }
+
+// scriptListener answers Accept from a script: an error, or nil for a
+// connection whose client has gone; then net.ErrClosed.
+type scriptListener struct{ script []error }
+
+func (l *scriptListener) Accept() (net.Conn, error) {
+	if len(l.script) == 0 {
+		return nil, net.ErrClosed
+	}
+	err := l.script[0]
+	l.script = l.script[1:]
+	if err != nil {
+		return nil, err
+	}
+	a, b := net.Pipe()
+	b.Close()
+	return a, nil
+}
+
+func (l *scriptListener) Close() error   { return nil }
+func (l *scriptListener) Addr() net.Addr { return nil }
+
+// After a temporary accept error the listener waits 5 ms, doubled on each
+// error that follows up to 1 s, and back to 5 ms after a connection, as
+// net/http does.
+func TestListenAcceptBackoff(t *testing.T) {
+	var script []error
+	for range 11 {
+		script = append(script, tempErr{})
+	}
+	script = append(script, nil, tempErr{}, tempErr{})
+	var slept []time.Duration
+	d := newDemux(&Gateway{log: slog.New(slog.DiscardHandler)}, &scriptListener{script: script}, time.Second)
+	d.sleep = func(delay time.Duration) { slept = append(slept, delay) }
+	d.wg.Go(d.acceptLoop)
+	if _, err := d.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept: %v, want the listener's net.ErrClosed", err)
+	}
+	d.Close() // waits for the loop
+	ms := time.Millisecond
+	want := []time.Duration{5 * ms, 10 * ms, 20 * ms, 40 * ms, 80 * ms, 160 * ms, 320 * ms, 640 * ms, time.Second, time.Second, time.Second, 5 * ms, 10 * ms}
+	if !slices.Equal(slept, want) {
+		t.Errorf("waited %v, want %v", slept, want)
 	}
 }
