@@ -127,6 +127,7 @@ func TestUpgradeFastPathAgreesWithNetHTTP(t *testing.T) {
 	}{
 		{"valid", ok, http.StatusSwitchingProtocols},
 		{"bare LF hides an Origin", ok + "X-A: a\nOrigin: http://evil.example\r\n", http.StatusForbidden},
+		{"bare LF ends the header", ok + "X-A: b\n", http.StatusSwitchingProtocols},
 		{"bare LF ends the version line", host + upg + keyLine + "Sec-WebSocket-Version: 8\nX: 13\r\n", http.StatusBadRequest},
 		{"NUL in a value", ok + "X-A: a\x00b\r\n", http.StatusBadRequest},
 		{"bare CR in a value", ok + "X-A: a\rb\r\n", http.StatusBadRequest},

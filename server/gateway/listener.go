@@ -257,12 +257,26 @@ func (c *replayConn) SetReadDeadline(t time.Time) error {
 var fastPrefix = []byte("GET " + Path + " HTTP/1.1\r\n")
 
 // couldUpgrade reports whether the bytes read so far may still be a
-// request the fast path serves.
+// request the fast path serves: its request line, then printable ASCII,
+// tabs and CRLFs. Any other byte (a bare LF, which may end the header for
+// net/http) hands the request on at once rather than after the timeout.
 func couldUpgrade(b []byte) bool {
 	if len(b) < len(fastPrefix) {
 		return bytes.HasPrefix(fastPrefix, b)
 	}
-	return bytes.HasPrefix(b, fastPrefix)
+	if !bytes.HasPrefix(b, fastPrefix) {
+		return false
+	}
+	for i, c := range b {
+		switch {
+		case c == '\t' || ' ' <= c && c <= '~':
+		case c == '\r' && (i+1 == len(b) || b[i+1] == '\n'):
+		case c == '\n' && i > 0 && b[i-1] == '\r':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // parseUpgrade checks a request header (request line and header lines,

@@ -63,6 +63,9 @@ func TestCouldUpgrade(t *testing.T) {
 	}{
 		{"", true}, {"GE", true}, {"GET /v1/ws HTTP/1.1\r\nHost", true},
 		{"GET /healthz", false}, {"POST", false}, {"GET /v1/ws?", false},
+		{"GET /v1/ws HTTP/1.1\r\nHost: x\r", true}, {"GET /v1/ws HTTP/1.1\r\nHost:\tx\r\n", true},
+		{"GET /v1/ws HTTP/1.1\r\nHost: x\n", false}, {"GET /v1/ws HTTP/1.1\r\nHost: x\rX", false},
+		{"GET /v1/ws HTTP/1.1\r\nHost: \x00", false}, {"GET /v1/ws HTTP/1.1\r\nHost: \xc3", false},
 	} {
 		if got := couldUpgrade([]byte(c.b)); got != c.want {
 			t.Errorf("couldUpgrade(%q) = %v", c.b, got)
