@@ -72,7 +72,8 @@ type conn struct {
 	fd         int32 // under mu: -1 once released
 	outHead    int32 // under mu: bytes of out[0] already written
 	counted    int32 // under mu: frames in out that count against Config.SendQueue
-	countedB   int32 // under mu: their bytes, bounded by maxQueueBytes (writer.go)
+	eventB     int32 // under mu: the bytes of the events among them, bounded by maxQueueBytes (writer.go)
+	respB      int32 // under mu: the bytes of the responses among them (waitResponsesLocked)
 	inboxBytes int32 // under mu
 	inflight   int32 // under mu: Sends waiting for the delivery batcher
 
@@ -106,6 +107,7 @@ type conn struct {
 type outFrame struct {
 	b       []byte
 	counted bool // a response or event, bounded by SendQueue; mailbox pushes are paced instead
+	resp    bool // a response to the device's own request (see maxQueueBytes)
 }
 
 // inMsg is one WebSocket message waiting for the worker.
@@ -200,7 +202,7 @@ func (c *conn) received(op byte, b []byte) {
 func (c *conn) work() {
 	for {
 		c.mu.Lock()
-		if c.closing || len(c.inbox) == 0 {
+		if len(c.inbox) == 0 || !c.waitResponsesLocked() {
 			c.working = false
 			c.mu.Unlock()
 			return
@@ -403,7 +405,7 @@ func (c *conn) releaseLocked() {
 		sysClose(c.fd)
 		c.fd = -1
 	}
-	c.out, c.outHead, c.counted, c.countedB = nil, 0, 0, 0
+	c.out, c.outHead, c.counted, c.eventB, c.respB = nil, 0, 0, 0, 0
 	c.inbox, c.inboxBytes = nil, 0
 	c.stallSince.Store(0)
 	c.closeBy.Store(0)
@@ -434,16 +436,19 @@ func (c *conn) isClosing() bool {
 	return c.closing
 }
 
-// enqueue queues a serialized proto.Frame for the device; a full queue
-// means the device is not reading, and the connection is cut.
-func (c *conn) enqueue(f []byte) {
+// enqueue queues a serialized proto.Frame, an event, for the device; a
+// full queue means the device is not reading, and the connection is cut.
+func (c *conn) enqueue(f []byte) { c.enqueueFrame(f, false) }
+
+// enqueueFrame is enqueue for an event or (resp) a response.
+func (c *conn) enqueueFrame(f []byte, resp bool) {
 	w := encodeFrame(opBinary, f)
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
 		return
 	}
-	if c.queueFullLocked(len(w)) {
+	if c.queueFullLocked(len(w), resp) {
 		first := c.closeLocked(proto.Code_SLOW_CONSUMER, slowConsumerReason, 0, false)
 		c.mu.Unlock()
 		if first {
@@ -451,7 +456,7 @@ func (c *conn) enqueue(f []byte) {
 		}
 		return
 	}
-	c.queueLocked(outFrame{b: w, counted: true})
+	c.queueLocked(outFrame{b: w, counted: true, resp: resp})
 	c.mu.Unlock()
 }
 
@@ -462,7 +467,7 @@ func (c *conn) respond(r *proto.Response) {
 	if r.Code != proto.Code_OK {
 		c.g.cfg.Metrics.Error(r.Code)
 	}
-	c.enqueue(responseFrame(r))
+	c.enqueueFrame(responseFrame(r), true)
 }
 
 // onBus handles signals for this connection's device. It runs on the

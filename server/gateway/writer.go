@@ -27,22 +27,57 @@ const (
 	// close frame once its own went out.
 	closeWait = 5 * time.Second
 	// maxQueueBytes bounds, beside Config.SendQueue's frame count, the
-	// responses and events waiting for the socket: a device that does not
-	// read while they pile up is cut as a slow consumer when the next one
-	// would pass it (one frame is always let in, whatever its size). With
-	// pushed mail (maxInFlightBytes, push.go) and the socket's send
-	// buffer (Config.SendBuffer) it bounds what a connection that stopped
-	// reading holds.
+	// events waiting for the socket: a device that does not read while
+	// they pile up is cut as a slow consumer when the next one would
+	// pass it (one event is always let in, whatever its size).
+	// Responses to the device's own requests are not counted here (a
+	// device that reads normally may be owed two near-maximal ones, a
+	// CONFLICT's winning commit, back to back); they hold back the
+	// device's next request instead (waitResponsesLocked) while
+	// maxQueueBytes of them wait, so they stay under maxQueueBytes plus
+	// one response (proto.MaxFrameBytes) plus the answers of the Sends in
+	// flight (maxPipelinedSends, each small). With pushed mail
+	// (maxInFlightBytes, push.go) and the socket's send buffer
+	// (Config.SendBuffer) it bounds what a connection that stopped
+	// reading holds; such a device stops the writes, and WriteTimeout
+	// cuts it.
 	maxQueueBytes = 1 << 20
 	// closeRoom is the largest close frame: a 2-byte header and a
 	// control frame's 125 bytes of payload.
 	closeRoom = 2 + 125
 )
 
-// queueFullLocked reports whether a counted frame of n bytes would pass
-// the output bounds (Config.SendQueue frames, maxQueueBytes bytes).
-func (c *conn) queueFullLocked(n int) bool {
-	return int(c.counted) >= c.g.cfg.SendQueue || c.counted > 0 && int(c.countedB)+n > maxQueueBytes
+// queueFullLocked reports whether a counted frame of n bytes (a response
+// if resp, else an event) would pass the output bounds
+// (Config.SendQueue frames; for events, maxQueueBytes bytes).
+func (c *conn) queueFullLocked(n int, resp bool) bool {
+	return int(c.counted) >= c.g.cfg.SendQueue || !resp && c.eventB > 0 && int(c.eventB)+n > maxQueueBytes
+}
+
+// waitResponsesLocked holds the worker back, before it takes the
+// device's next request, while maxQueueBytes of responses wait for the
+// socket: a device that reads its responses slowly is answered at its
+// pace rather than cut; one that does not read at all stalls the socket
+// and WriteTimeout cuts it. False if the connection closed meanwhile.
+func (c *conn) waitResponsesLocked() bool {
+	for int(c.respB) >= maxQueueBytes && !c.closing {
+		c.waitLocked()
+	}
+	return !c.closing
+}
+
+// countLocked adds f (sign 1) to or removes it (sign -1) from the
+// output's counts.
+func (c *conn) countLocked(f *outFrame, sign int32) {
+	if !f.counted {
+		return
+	}
+	c.counted += sign
+	if f.resp {
+		c.respB += sign * int32(len(f.b))
+	} else {
+		c.eventB += sign * int32(len(f.b))
+	}
 }
 
 // dropOutputLocked empties the output of a connection cut as a slow
@@ -73,9 +108,9 @@ func (c *conn) dropOutputLocked() {
 	}
 	clear(c.out[keep:])
 	c.out = c.out[:keep]
-	c.counted, c.countedB = 0, 0
-	if keep == 1 && c.out[0].counted {
-		c.counted, c.countedB = 1, int32(len(c.out[0].b))
+	c.counted, c.eventB, c.respB = 0, 0, 0
+	if keep == 1 {
+		c.countLocked(&c.out[0], 1)
 	}
 	if keep == 0 {
 		c.out, c.outHead = nil, 0
@@ -89,10 +124,7 @@ func (c *conn) queueLocked(f outFrame) {
 		return
 	}
 	c.out = append(c.out, f)
-	if f.counted {
-		c.counted++
-		c.countedB += int32(len(f.b))
-	}
+	c.countLocked(&f, 1)
 	switch {
 	case c.nc != nil:
 		if !c.wantWrite {
@@ -150,9 +182,9 @@ func (c *conn) advanceLocked(n int) bool {
 			return done
 		}
 		n -= rest
-		if c.out[0].counted {
-			c.counted--
-			c.countedB -= int32(len(c.out[0].b))
+		c.countLocked(&c.out[0], -1)
+		if c.out[0].resp {
+			c.broadcastLocked() // waitResponsesLocked
 		}
 		c.out[0] = outFrame{}
 		c.out = c.out[1:]
