@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -275,4 +277,93 @@ func TestListenAcceptBackoff(t *testing.T) {
 	if !slices.Equal(slept, want) {
 		t.Errorf("waited %v, want %v", slept, want)
 	}
+}
+
+// chanListener hands out the connections sent on it.
+type chanListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
+func (l *chanListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+// netHTTPUpgrade returns a function that sends a request to net/http,
+// which upgrades it as ServeHTTP does (upgrade), and returns its status
+// and Sec-WebSocket-Accept.
+func netHTTPUpgrade(t testing.TB) func(req []byte) (int, string) {
+	ln := &chanListener{conns: make(chan net.Conn), done: make(chan struct{})}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != Path {
+			http.NotFound(w, r)
+			return
+		}
+		if nc, _, err := upgrade(w, r); err == nil {
+			nc.Close()
+		}
+	})}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		srv.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		<-served
+	})
+	return func(req []byte) (int, string) {
+		client, server := net.Pipe()
+		defer client.Close()
+		client.SetDeadline(time.Now().Add(10 * time.Second))
+		ln.conns <- server
+		go client.Write(req)
+		resp, err := http.ReadResponse(bufio.NewReader(client), nil)
+		if err != nil {
+			t.Fatalf("%q: no answer from net/http: %v", req, err)
+		}
+		return resp.StatusCode, resp.Header.Get("Sec-WebSocket-Accept")
+	}
+}
+
+// Whatever header the fast path takes, net/http upgrades too, with the
+// same key: the fast path serves a subset of what ServeHTTP does. The
+// fuzzed bytes follow the request line.
+func FuzzParseUpgrade(f *testing.F) {
+	const key = "dGhlIHNhbXBsZSBub25jZQ=="
+	ok := "Host: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n"
+	for _, s := range []string{
+		ok, ok + "User-Agent: bench\r\n", ok + "X-A: a\nOrigin: http://evil\r\n", ok + "X A: b\r\n",
+		ok + "X-A: a\x00b\r\n", "Host: a b\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n",
+		"Host:\t[::1]:80\t\r\nUPGRADE: WebSocket\r\nconnection: upgrade\r\nsec-websocket-key:\t" + key + " \r\nsec-websocket-version: 13\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	send := netHTTPUpgrade(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		req := append(append([]byte(nil), fastPrefix...), b...)
+		end := bytes.Index(req, []byte("\r\n\r\n"))
+		if end < 0 {
+			req = append(req, "\r\n"...)
+			if end = bytes.Index(req, []byte("\r\n\r\n")); end < 0 {
+				return
+			}
+		}
+		key, fast := parseUpgrade(req[:end+2])
+		if !fast {
+			return
+		}
+		if status, accept := send(req[:end+4]); status != http.StatusSwitchingProtocols || accept != acceptKey(key) {
+			t.Fatalf("%q: fast path takes it (key %q), net/http answers %d with accept %q", req[:end+4], key, status, accept)
+		}
+	})
 }
