@@ -346,18 +346,12 @@ func parseUpgrade(h []byte) (key string, ok bool) {
 // isToken reports whether b is a non-empty RFC 9110 token (a header
 // name net/http takes).
 func isToken(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
 	for _, c := range b {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case bytes.IndexByte([]byte("!#$%&'*+-.^_`|~"), c) >= 0:
-		default:
+		if !tokenBytes[c] {
 			return false
 		}
 	}
-	return true
+	return len(b) > 0
 }
 
 // isHost reports whether a Host value holds only letters, digits and
@@ -365,14 +359,28 @@ func isToken(b []byte) bool {
 // what net/http accepts.
 func isHost(b []byte) bool {
 	for _, c := range b {
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case bytes.IndexByte([]byte("-._~:[]%"), c) >= 0:
-		default:
+		if !hostBytes[c] {
 			return false
 		}
 	}
 	return true
+}
+
+var (
+	tokenBytes = byteSet("!#$%&'*+-.^_`|~")
+	hostBytes  = byteSet("-._~:[]%")
+)
+
+// byteSet is the set of ASCII letters, digits and the bytes of extra.
+func byteSet(extra string) *[256]bool {
+	var set [256]bool
+	for c := range 256 {
+		set[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+	}
+	for i := range len(extra) {
+		set[extra[i]] = true
+	}
+	return &set
 }
 
 // trimSpaceTab trims spaces and tabs, the whitespace net/http trims around
