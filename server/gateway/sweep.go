@@ -3,6 +3,7 @@ package gateway
 import (
 	"time"
 
+	"github.com/parleyhq/parley/internal/clock"
 	"github.com/parleyhq/parley/proto"
 )
 
@@ -22,9 +23,12 @@ const (
 
 func sweepPeriod(d time.Duration) time.Duration { return min(max(d/10, minSweep), maxSweep) }
 
-// sweepLoop runs the sweeps until stop closes.
-func (g *Gateway) sweepLoop(stop <-chan struct{}) {
-	clockTick := g.clock.NewTicker(sweepPeriod(min(g.cfg.HandshakeTimeout, g.cfg.IdleTimeout)))
+// sweepLoop runs the sweeps until stop closes. The caller makes
+// clockTick before starting it, so a fake clock advanced right after the
+// gateway starts always has the ticker to fire (made inside the
+// goroutine, an early Advance could find none and no timeout would ever
+// fire).
+func (g *Gateway) sweepLoop(clockTick clock.Ticker, stop <-chan struct{}) {
 	defer clockTick.Stop()
 	wallTick := time.NewTicker(sweepPeriod(min(g.cfg.WriteTimeout, closeWait)))
 	defer wallTick.Stop()

@@ -45,7 +45,8 @@ func (g *Gateway) startEngine() *engine {
 			e.polls = ps
 		}
 	}
-	e.wg.Go(func() { g.sweepLoop(e.stopc) })
+	tick := g.clock.NewTicker(sweepPeriod(min(g.cfg.HandshakeTimeout, g.cfg.IdleTimeout)))
+	e.wg.Go(func() { g.sweepLoop(tick, e.stopc) })
 	return e
 }
 
