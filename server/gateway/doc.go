@@ -1,9 +1,13 @@
 // Package gateway terminates device connections: one WebSocket per device
 // at /v1/ws carrying binary proto.Frames (see docs/protocol.md).
 //
-// An idle connection costs no goroutine and no buffer. net/http accepts
-// the connection and parses the upgrade request; the gateway then takes
-// the socket over (upgrade.go) and hands it to an event loop of a few
+// An idle connection costs no goroutine and no buffer. Listen
+// (listener.go) accepts the connection and answers a plain upgrade request
+// straight off the socket; anything else (a browser's Origin, a long or
+// unusual header, other paths, refusals) goes to net/http, which answers
+// as ServeHTTP and upgrade.go do. Either way the gateway then takes the
+// socket over, with a bounded kernel send buffer (Config.SendBuffer), and
+// hands it to an event loop of a few
 // epoll goroutines (poll_linux.go) that read whatever arrives into one
 // shared buffer per loop. The WebSocket framing is parsed incrementally
 // (wsframe.go): only a partial message holds memory, and a frame whose
@@ -19,7 +23,8 @@
 //     the device through TCP;
 //   - the pusher, started by new-mail signals and acks: fetches the
 //     device's mailbox in sequence order, never more than
-//     proto.MaxEventBatch unacknowledged, at the pace the device reads.
+//     proto.MaxEventBatch entries or about 1 MiB unacknowledged, at the
+//     pace the device reads.
 //
 // Output is written without blocking by whoever produces it; what the
 // socket does not take waits in the connection's bounded output queue
