@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -20,6 +19,7 @@ import (
 	gproto "google.golang.org/protobuf/proto"
 
 	"github.com/parleyhq/parley/client/rpc"
+	"github.com/parleyhq/parley/internal/wsaccept"
 	"github.com/parleyhq/parley/proto"
 )
 
@@ -113,8 +113,7 @@ func (c *wsConn) handshake(t wsTarget) (*proto.Hello, error) {
 	if !bytes.HasPrefix(status, []byte("HTTP/1.1 101 ")) {
 		return nil, fmt.Errorf("upgrade refused: %s", strings.TrimSpace(string(status)))
 	}
-	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	want := "sec-websocket-accept: " + base64.StdEncoding.EncodeToString(sum[:])
+	want := "sec-websocket-accept: " + wsaccept.Key(key)
 	accepted := false
 	for {
 		line, err := c.br.ReadSlice('\n')
@@ -134,15 +133,7 @@ func (c *wsConn) handshake(t wsTarget) (*proto.Hello, error) {
 	if err != nil {
 		return nil, fmt.Errorf("waiting for hello: %w", err)
 	}
-	hello := f.GetHello()
-	if hello == nil {
-		return nil, errors.New("the server did not start with Hello; is this a Parley server?")
-	}
-	if hello.ProtocolVersion != proto.ProtocolVersion {
-		return nil, &proto.Error{Code: proto.Code_UNSUPPORTED_VERSION,
-			Message: fmt.Sprintf("the server speaks protocol %d, this client %d", hello.ProtocolVersion, proto.ProtocolVersion)}
-	}
-	return hello, nil
+	return rpc.CheckHello(f)
 }
 
 // call sends req and reads frames until its response (for the handshake,

@@ -105,15 +105,14 @@ func Dial(ctx context.Context, server string, httpClient *http.Client) (*Conn, e
 		ws.CloseNow()
 		return nil, fmt.Errorf("connect to %s: waiting for hello: %w", server, closeReason(err))
 	}
-	hello := f.GetHello()
-	if hello == nil {
-		ws.Close(websocket.StatusProtocolError, "expected hello")
-		return nil, fmt.Errorf("connect to %s: the server did not start with Hello; is this a Parley server?", server)
-	}
-	if hello.ProtocolVersion != proto.ProtocolVersion {
+	hello, err := CheckHello(f)
+	if err != nil {
+		if f.GetHello() == nil {
+			ws.Close(websocket.StatusProtocolError, "expected hello")
+			return nil, fmt.Errorf("connect to %s: %w", server, err)
+		}
 		ws.Close(websocket.StatusNormalClosure, "unsupported version")
-		return nil, &proto.Error{Code: proto.Code_UNSUPPORTED_VERSION,
-			Message: fmt.Sprintf("the server speaks protocol %d, this client %d; upgrade the older side", hello.ProtocolVersion, proto.ProtocolVersion)}
+		return nil, err
 	}
 	c := &Conn{
 		ws:       ws,
@@ -279,4 +278,19 @@ func closeReason(err error) error {
 		return &CloseError{Code: proto.Code(ce.Code - 4000), Reason: ce.Reason}
 	}
 	return err
+}
+
+// CheckHello returns the Hello a server must open a connection with; an
+// error if f is something else, or UNSUPPORTED_VERSION (a *proto.Error)
+// if the server speaks another protocol version.
+func CheckHello(f *proto.Frame) (*proto.Hello, error) {
+	hello := f.GetHello()
+	if hello == nil {
+		return nil, errors.New("the server did not start with Hello; is this a Parley server?")
+	}
+	if hello.ProtocolVersion != proto.ProtocolVersion {
+		return nil, &proto.Error{Code: proto.Code_UNSUPPORTED_VERSION,
+			Message: fmt.Sprintf("the server speaks protocol %d, this client %d; upgrade the older side", hello.ProtocolVersion, proto.ProtocolVersion)}
+	}
+	return hello, nil
 }

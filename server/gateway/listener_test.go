@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parleyhq/parley/internal/wsaccept"
 )
 
 func TestParseUpgrade(t *testing.T) {
@@ -362,7 +364,7 @@ func FuzzParseUpgrade(f *testing.F) {
 		if !fast {
 			return
 		}
-		if status, accept := send(req[:end+4]); status != http.StatusSwitchingProtocols || accept != acceptKey(key) {
+		if status, accept := send(req[:end+4]); status != http.StatusSwitchingProtocols || accept != wsaccept.Key(key) {
 			t.Fatalf("%q: fast path takes it (key %q), net/http answers %d with accept %q", req[:end+4], key, status, accept)
 		}
 	})

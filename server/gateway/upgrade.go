@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"crypto/sha1"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -10,14 +9,13 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/parleyhq/parley/internal/wsaccept"
 )
 
 // The WebSocket opening handshake (RFC 6455 §4.2), server side: no
 // subprotocol, no extension (so no compression), and a browser's Origin
 // must name this host.
-
-// acceptGUID is the RFC's fixed suffix of the Sec-WebSocket-Accept hash.
-const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // upgradeWriteTimeout bounds writing the 101 response.
 const upgradeWriteTimeout = 10 * time.Second
@@ -78,19 +76,13 @@ func upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, []byte, error) {
 // for the WebSocket.
 func writeSwitching(nc net.Conn, key string) error {
 	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-		acceptKey(key) + "\r\n\r\n"
+		wsaccept.Key(key) + "\r\n\r\n"
 	nc.SetDeadline(time.Now().Add(upgradeWriteTimeout))
 	if _, err := nc.Write([]byte(resp)); err != nil {
 		return fmt.Errorf("write 101: %w", err)
 	}
 	nc.SetDeadline(time.Time{})
 	return nil
-}
-
-// acceptKey is Sec-WebSocket-Accept for a Sec-WebSocket-Key.
-func acceptKey(key string) string {
-	h := sha1.Sum([]byte(key + acceptGUID))
-	return base64.StdEncoding.EncodeToString(h[:])
 }
 
 // headerHasToken reports whether a comma-separated header holds token
