@@ -29,7 +29,6 @@ func maxConnectionsFor(soft uint64) int {
 }
 
 // defaultMaxConnections is the default MaxConnections of this process:
-// its open-file soft limit, raised to the hard limit where allowed (the Go
-// runtime does that at start on most systems; raiseFileLimit makes sure),
-// minus fileReserve.
-func defaultMaxConnections() int { return maxConnectionsFor(raiseFileLimit()) }
+// its open-file soft limit (which the Go runtime raises to the hard limit
+// at start on unix systems) minus fileReserve.
+func defaultMaxConnections() int { return maxConnectionsFor(fileLimit()) }

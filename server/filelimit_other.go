@@ -2,5 +2,5 @@
 
 package server
 
-// raiseFileLimit: no open-file limit to read here.
-func raiseFileLimit() uint64 { return 0 }
+// fileLimit: no open-file limit to read here.
+func fileLimit() uint64 { return 0 }

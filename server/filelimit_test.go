@@ -23,7 +23,7 @@ func TestMaxConnectionsFor(t *testing.T) {
 // The zero Config's MaxConnections is the one derived from this process's
 // open-file limit, not a fixed number.
 func TestDefaultMaxConnections(t *testing.T) {
-	if got, want := (Config{}).withDefaults().MaxConnections, maxConnectionsFor(raiseFileLimit()); got != want {
+	if got, want := (Config{}).withDefaults().MaxConnections, maxConnectionsFor(fileLimit()); got != want {
 		t.Fatalf("default MaxConnections = %d, want %d", got, want)
 	}
 	if got := (Config{MaxConnections: 7}).withDefaults().MaxConnections; got != 7 {
