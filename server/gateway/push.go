@@ -137,13 +137,6 @@ func (w *window) roomLocked(n int) bool {
 	return len(w.pushed) == 0 || len(w.pushed) < proto.MaxEventBatch && int(w.bytes)+n <= maxInFlightBytes
 }
 
-// inFlightBytes is the envelope bytes pushed and not acknowledged.
-func (w *window) inFlightBytes() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return int(w.bytes)
-}
-
 func (w *window) after() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -118,3 +118,11 @@ func TestWindowByteBudget(t *testing.T) {
 		t.Fatalf("fetch limit %d for 300-byte entries, want %d", n, proto.MaxEventBatch)
 	}
 }
+
+// inFlightBytes is the envelope bytes pushed and not acknowledged (for
+// the tests).
+func (w *window) inFlightBytes() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return int(w.bytes)
+}

@@ -111,8 +111,7 @@ func (c *conn) dropOutputLocked() {
 	c.counted, c.eventB, c.respB = 0, 0, 0
 	if keep == 1 {
 		c.countLocked(&c.out[0], 1)
-	}
-	if keep == 0 {
+	} else {
 		c.out, c.outHead = nil, 0
 	}
 	c.stallSince.Store(time.Now().UnixNano())
