@@ -143,16 +143,24 @@ func (c *seqCache) lookup(ctx context.Context, tx *sql.Tx, device string) (uint6
 	return uint64(last), nil
 }
 
-// commit takes the numbers of a committed transaction.
+// commit takes the numbers of a committed transaction. Only devices not
+// cached yet count against the bound: a batch to known devices never
+// empties a full cache. Past the bound the cache starts again empty.
 func (c *seqCache) commit(next map[string]uint64) {
-	if len(c.last)+len(next) > c.max {
+	added := 0
+	for d := range next {
+		if _, ok := c.last[d]; !ok {
+			added++
+		}
+	}
+	if len(c.last)+added > c.max {
 		clear(c.last)
 	}
 	for d, seq := range next {
-		if len(c.last) >= c.max {
-			break
+		if _, ok := c.last[d]; !ok && len(c.last) >= c.max {
+			continue // a single batch with more new devices than room
 		}
-		c.last[d] = seq
+		c.last[d] = seq // a cached device always takes its new number
 	}
 }
 

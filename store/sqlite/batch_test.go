@@ -129,7 +129,26 @@ func TestSeqCacheBound(t *testing.T) {
 			if len(s.seqs.last) > s.seqs.max {
 				t.Fatalf("cache holds %d devices, bound %d", len(s.seqs.last), s.seqs.max)
 			}
+			for dev, last := range s.seqs.last {
+				if last != count[dev] {
+					t.Fatalf("round %d: cache says %s is at %d, the store at %d", round, dev, last, count[dev])
+				}
+			}
 		}
+	}
+	// A full cache keeps its entries for a batch to devices it holds.
+	clear(s.seqs.last)
+	n++
+	deliverTo(t, s, "s", n, "a", "b")
+	n++
+	deliverTo(t, s, "s", n, "c", "a")
+	if len(s.seqs.last) != 3 {
+		t.Fatalf("cache holds %d devices after a, b, c; want 3", len(s.seqs.last))
+	}
+	n++
+	deliverTo(t, s, "s", n, "a", "b")
+	if len(s.seqs.last) != 3 {
+		t.Errorf("a batch to cached devices left %d of 3 in the full cache", len(s.seqs.last))
 	}
 }
 

@@ -140,8 +140,9 @@ func (b *mailBatch) add(m store.Mail) (uint64, error) {
 	return m.Seq, nil
 }
 
-// flush writes the mail added since the last flush and the devices'
-// counters.
+// flush writes the mail added since the last flush and the counters of
+// every device numbered in this transaction (all of them, so a second
+// flush in one transaction never leaves a counter behind its mail).
 func (b *mailBatch) flush() error {
 	args := make([]any, 0, 4*min(len(b.rows), maxRowsPerStmt))
 	if err := chunks(len(b.rows), func(off, n int) error {
@@ -163,7 +164,6 @@ func (b *mailBatch) flush() error {
 		_, err := b.tx.ExecContext(b.ctx, seqRows.text(n), args...)
 		return err
 	})
-	b.order = b.order[:0]
 	return err
 }
 
