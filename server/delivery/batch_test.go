@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -76,12 +77,17 @@ type orderStore struct {
 	mu      sync.Mutex
 	seq     map[string]uint64
 	batches []int
+	// failOdd makes every second write (the 2nd, 4th, …) fail whole.
+	failOdd bool
 }
 
 func (o *orderStore) DeliverAndAck(_ context.Context, subs []store.Submission, _ []store.AckUpTo) ([]error, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.batches = append(o.batches, len(subs))
+	if o.failOdd && len(o.batches)%2 == 0 {
+		return nil, errors.New("disk on fire")
+	}
 	for i := range subs {
 		for j := range subs[i].Mail {
 			o.seq[subs[i].Mail[j].DeviceID]++
@@ -135,6 +141,54 @@ func TestAnswersInOrder(t *testing.T) {
 	for _, b := range st.batches {
 		if b > 8 {
 			t.Errorf("a batch of %d, MaxBatch 8", b)
+		}
+	}
+}
+
+// TestFailedBatchAnsweredInOrder: a batch whose write failed is answered
+// (UNAVAILABLE) after the batches written before it, even while the
+// answerer is still busy with them.
+func TestFailedBatchAnsweredInOrder(t *testing.T) {
+	st := &orderStore{seq: map[string]uint64{}, failOdd: true}
+	s, err := New(Config{Store: st, Bus: local.New(), Metrics: metrics.New(), MaxBatch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 6
+	var mu sync.Mutex
+	var answered []int
+	var codes []proto.Code
+	for i := range n {
+		s.in <- &submission{
+			sub: store.Submission{SenderDevice: "a", MessageID: []byte{byte(i)},
+				Mail: []store.Mail{{DeviceID: "b", Envelope: []byte{1}}}},
+			done: func(r *proto.Response) {
+				if i == 0 {
+					// The answerer is busy while the batcher writes on,
+					// and the second write fails meanwhile.
+					time.Sleep(50 * time.Millisecond)
+				}
+				mu.Lock()
+				answered = append(answered, i)
+				codes = append(codes, r.Code)
+				mu.Unlock()
+			},
+		}
+	}
+	s.Start()
+	if err := s.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(answered) != n {
+		t.Fatalf("%d sends answered, want %d", len(answered), n)
+	}
+	for i, got := range answered {
+		want := proto.Code_OK
+		if i%2 == 1 {
+			want = proto.Code_UNAVAILABLE // the 2nd, 4th, … write failed
+		}
+		if got != i || codes[i] != want {
+			t.Fatalf("answers %v with codes %v: want sends in order, odd ones UNAVAILABLE", answered, codes)
 		}
 	}
 }

@@ -241,15 +241,18 @@ func fill[T any](dst []T, ch chan T, limit int) []T {
 	return dst
 }
 
-// written is a committed batch whose senders are still to be answered.
+// written is a stored batch (or one whose write failed: err) whose
+// senders are still to be answered.
 type written struct {
 	batch []*submission
 	subs  []store.Submission
 	errs  []error
+	err   error // the whole write failed
 }
 
-// write stores one batch and answers its ackers; it answers the senders
-// itself if the batch failed, else returns the batch for answer.
+// write stores one batch and answers its ackers; its senders, whether the
+// write succeeded or failed, are left to answer, so that they are answered
+// in write order (nil: the batch held no Send).
 func (s *Service) write(batch []*submission, acks []*ackReq) *written {
 	subs := make([]store.Submission, len(batch))
 	for i, b := range batch {
@@ -272,21 +275,22 @@ func (s *Service) write(batch []*submission, acks []*ackReq) *written {
 	}
 	if err != nil {
 		s.log.Error("delivery batch failed; senders will retry", "submissions", len(batch), "acks", len(acks), "err", err)
-		code := proto.Code_UNAVAILABLE
-		for _, b := range batch {
-			b.done(s.errorResponse(&proto.Error{Code: code, Message: "the message was not stored; send it again with the same message_id"}))
-		}
-		return nil
 	}
 	if len(batch) == 0 {
 		return nil
 	}
-	return &written{batch: batch, subs: subs, errs: errs}
+	return &written{batch: batch, subs: subs, errs: errs, err: err}
 }
 
 // answer answers a written batch's senders in order and wakes its
 // recipients.
 func (s *Service) answer(w *written) {
+	if w.err != nil {
+		for _, b := range w.batch {
+			b.done(s.errorResponse(&proto.Error{Code: proto.Code_UNAVAILABLE, Message: "the message was not stored; send it again with the same message_id"}))
+		}
+		return
+	}
 	now := s.clock.Now()
 	var mail []store.Mail
 	accepted := 0
