@@ -90,9 +90,6 @@ type conn struct {
 	pushOK      bool // authenticated: mail may be pushed
 	pushRunning bool
 	pushAgain   bool // new mail or an ack arrived while it ran
-	// mailSignalled: the bus signalled mail (authenticated decides
-	// whether the first mailbox read is needed).
-	mailSignalled bool
 
 	rdDead bool // reader-owned: a framing error: ignore the rest of the stream
 
@@ -476,9 +473,6 @@ func (c *conn) onBus(m bus.Message) {
 	switch m.Kind {
 	case bus.KindMail:
 		c.win.signal(m.Seq)
-		c.mu.Lock()
-		c.mailSignalled = true
-		c.mu.Unlock()
 		if m.Envelope == nil || !c.pushDirect(m.Seq, m.Envelope) {
 			c.wakePusher()
 		}

@@ -59,6 +59,13 @@ func (w *window) signal(seq uint64) {
 	w.known = max(w.known, seq)
 }
 
+// signalled reports whether the bus signalled any mail yet.
+func (w *window) signalled() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.known > 0 || w.hints > 0
+}
+
 // upToDate reports whether a mailbox read would find nothing new, and
 // returns the mark to pass to readAll after a read that started now.
 func (w *window) upToDate() (bool, uint32) {

@@ -211,7 +211,9 @@ func (c *conn) authenticated(id uint64, res *proto.AuthResult, pre preRead) {
 	c.respond(&proto.Response{Id: id, Body: &proto.Response_Auth{Auth: res}})
 	c.mu.Lock()
 	c.pushOK = true
-	fetch = fetch || c.mailSignalled // signalled before pushOK: wakePusher did not start
+	// Signalled before pushOK (onBus records the signal in the window
+	// before it looks at pushOK): wakePusher did not start.
+	fetch = fetch || c.win.signalled()
 	c.mu.Unlock()
 	if fetch {
 		c.wakePusher() // redeliver what is waiting
