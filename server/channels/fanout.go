@@ -67,7 +67,7 @@ type Fanout struct {
 	// epoch counts membership changes through this node (Refresh,
 	// Forget): a handshake's "in no channel" read (gateway.ChannelHint)
 	// is trusted only if none came between it and the subscription.
-	epoch    uint64
+	epoch    atomic.Uint64              // changed under mu, read without it
 	channels map[string]map[string]bool // account id → channels it is in the index of (accounts in none: no entry)
 	topics   map[string]*topic          // channel id → members here
 	// reads are the store reads of memberships in flight, by account: a
@@ -174,7 +174,7 @@ func (f *Fanout) Subscribe(deviceID string, fn func(bus.Message)) (func(), error
 // (bus/local's MailSignals); ok is false for a bus that does not count
 // them (a network bus, whose publishers are on other nodes too).
 func (f *Fanout) MailSignals() (n uint64, ok bool) {
-	if m, is := f.Bus.(interface{ MailSignals() (uint64, bool) }); is {
+	if m, is := f.Bus.(gateway.MailCounter); is {
 		return m.MailSignals()
 	}
 	return 0, false
@@ -182,11 +182,7 @@ func (f *Fanout) MailSignals() (n uint64, ok bool) {
 
 // ChannelEpoch counts the membership changes made through this node (for
 // gateway.ChannelHint).
-func (f *Fanout) ChannelEpoch() uint64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.epoch
-}
+func (f *Fanout) ChannelEpoch() uint64 { return f.epoch.Load() }
 
 // SubscribeAccount is Subscribe for a device known to belong to accountID
 // (an authenticated connection; "" if not known): the index needs no
@@ -205,7 +201,7 @@ func (f *Fanout) SubscribeAccount(deviceID, accountID string, hint gateway.Chann
 		s.next = f.unknown[deviceID]
 		f.unknown[deviceID] = s
 	} else {
-		s.indexed = f.loadedLocked(accountID) || hint.None && hint.Epoch == f.epoch
+		s.indexed = f.loadedLocked(accountID) || hint.None && hint.Epoch == f.epoch.Load()
 		s.next = f.accounts[accountID]
 		f.accounts[accountID] = s
 	}
@@ -508,7 +504,7 @@ func (f *Fanout) Joined(ctx context.Context, accountID, channelID string) {
 func (f *Fanout) Refresh(ctx context.Context, accountID, channelID string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.epoch++
+	f.epoch.Add(1)
 	f.staleLocked(accountID, channelID)
 	if !f.loadedLocked(accountID) {
 		return // a load in flight (marked stale) reads it
@@ -537,7 +533,7 @@ func (f *Fanout) Refresh(ctx context.Context, accountID, channelID string) {
 func (f *Fanout) Forget(channelID string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.epoch++
+	f.epoch.Add(1)
 	for acc := range f.reads {
 		f.staleLocked(acc, channelID)
 	}

@@ -111,10 +111,10 @@ func (c *conn) errorResponse(id uint64, err error) *proto.Response {
 	return ErrorResponse(id, proto.Code_INTERNAL, "internal server error; it has been logged")
 }
 
-// mailCounter is a bus that counts the mail signals published through it
+// MailCounter is a bus that counts the mail signals published through it
 // (bus/local's MailSignals; ok false: it cannot, its publishers being on
 // other nodes too).
-type mailCounter interface {
+type MailCounter interface {
 	MailSignals() (n uint64, ok bool)
 }
 
@@ -133,7 +133,7 @@ func (c *conn) beforeRead() preRead {
 	if ab, ok := c.g.cfg.Bus.(accountBus); ok {
 		p.hint.Epoch, p.hinted = ab.ChannelEpoch(), true
 	}
-	if mc, ok := c.g.cfg.Bus.(mailCounter); ok {
+	if mc, ok := c.g.cfg.Bus.(MailCounter); ok {
 		p.mails, p.counted = mc.MailSignals()
 	}
 	return p
@@ -204,8 +204,8 @@ func (c *conn) authenticated(id uint64, res *proto.AuthResult, pre preRead) {
 	// in between may have gone to nobody or to an older connection of the
 	// device that is being replaced.
 	fetch := true
-	if pre.empty {
-		n, _ := c.g.cfg.Bus.(mailCounter).MailSignals()
+	if mc, ok := c.g.cfg.Bus.(MailCounter); ok && pre.empty {
+		n, _ := mc.MailSignals()
 		fetch = n != pre.mails
 	}
 	c.respond(&proto.Response{Id: id, Body: &proto.Response_Auth{Auth: res}})
