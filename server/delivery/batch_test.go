@@ -3,7 +3,9 @@ package delivery
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -190,5 +192,54 @@ func TestFailedBatchAnsweredInOrder(t *testing.T) {
 		if got != i || codes[i] != want {
 			t.Fatalf("answers %v with codes %v: want sends in order, odd ones UNAVAILABLE", answered, codes)
 		}
+	}
+}
+
+// TestAnswerQueueBound: while the answerer is stuck, the batcher writes
+// at most answerQueue batches ahead of it (plus the one it holds), then
+// waits; nothing is lost once the answerer moves again.
+func TestAnswerQueueBound(t *testing.T) {
+	st := &orderStore{seq: map[string]uint64{}}
+	s, err := New(Config{Store: st, Bus: local.New(), Metrics: metrics.New(), MaxBatch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = answerQueue + 6
+	release := make(chan struct{})
+	var answered atomic.Int32
+	for i := range n {
+		s.in <- &submission{
+			sub: store.Submission{SenderDevice: "a", MessageID: []byte{byte(i)},
+				Mail: []store.Mail{{DeviceID: "b", Envelope: []byte{1}}}},
+			done: func(*proto.Response) {
+				if i == 0 {
+					<-release // the answerer is stuck on the first answer
+				}
+				answered.Add(1)
+			},
+		}
+	}
+	s.Start()
+	writes := func() int {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return len(st.batches)
+	}
+	// The first batch is being answered, answerQueue wait for the
+	// answerer, and the batcher holds one more written batch.
+	const bound = 1 + answerQueue + 1
+	for writes() < bound {
+		runtime.Gosched()
+	}
+	time.Sleep(50 * time.Millisecond) // room to overrun the bound, were it not enforced
+	if got := writes(); got != bound {
+		t.Fatalf("%d batches written while the answerer was stuck, bound %d", got, bound)
+	}
+	close(release)
+	if err := s.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := answered.Load(); got != n {
+		t.Fatalf("%d sends answered, want %d", got, n)
 	}
 }
