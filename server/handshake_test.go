@@ -2,10 +2,7 @@ package server_test
 
 import (
 	"bufio"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -193,23 +190,9 @@ func TestDeclaredLengthRefusedFromHeader(t *testing.T) {
 // rawUpgrade performs a WebSocket upgrade by hand.
 func rawUpgrade(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, wait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(wait))
-	key := make([]byte, 16)
-	rand.Read(key)
-	fmt.Fprintf(conn, "GET /v1/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-		addr, base64.StdEncoding.EncodeToString(key))
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: %s", resp.Status)
+	conn, br, status := upgradeWith(t, addr, "")
+	if status != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %d", status)
 	}
 	return conn, br
 }

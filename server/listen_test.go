@@ -17,13 +17,23 @@ import (
 // and returns the HTTP status of the answer; the connection stays open
 // until the test ends.
 func upgradeStatus(t *testing.T, addr, extra string) int {
-	status, _ := upgradeWith(t, addr, extra)
+	t.Helper()
+	_, _, status := upgradeWith(t, addr, extra)
 	return status
 }
 
-// upgradeWith is upgradeStatus that also returns the reader of what
-// follows the answer.
-func upgradeWith(t *testing.T, addr, extra string) (int, *bufio.Reader) {
+// upgradeWith is upgradeStatus that also returns the connection and the
+// reader of what follows the answer.
+func upgradeWith(t *testing.T, addr, extra string) (net.Conn, *bufio.Reader, int) {
+	t.Helper()
+	conn, br, resp := dialRequest(t, addr, fmt.Sprintf("GET /v1/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+		addr, base64.StdEncoding.EncodeToString(make([]byte, 16)), extra))
+	return conn, br, resp.StatusCode
+}
+
+// dialRequest connects to addr, sends raw and reads the answer's status
+// line and header; the connection stays open until the test ends.
+func dialRequest(t *testing.T, addr, raw string) (net.Conn, *bufio.Reader, *http.Response) {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, wait)
 	if err != nil {
@@ -31,14 +41,15 @@ func upgradeWith(t *testing.T, addr, extra string) (int, *bufio.Reader) {
 	}
 	t.Cleanup(func() { conn.Close() })
 	conn.SetDeadline(time.Now().Add(wait))
-	fmt.Fprintf(conn, "GET /v1/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
-		addr, base64.StdEncoding.EncodeToString(make([]byte, 16)), extra)
+	if _, err := conn.Write([]byte(raw)); err != nil {
+		t.Fatal(err)
+	}
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%q: %v", raw, err)
 	}
-	return resp.StatusCode, br
+	return conn, br, resp
 }
 
 // The gateway answers plain upgrades itself and leaves the rest to
@@ -50,7 +61,7 @@ func TestUpgradePaths(t *testing.T) {
 	if got := upgradeStatus(t, addr, "Origin: http://evil.example\r\n"); got != http.StatusForbidden {
 		t.Errorf("foreign origin: %d, want 403", got)
 	}
-	got, br := upgradeWith(t, addr, "Origin: http://"+addr+"\r\n")
+	_, br, got := upgradeWith(t, addr, "Origin: http://"+addr+"\r\n")
 	if got != http.StatusSwitchingProtocols {
 		t.Fatalf("same origin (through net/http): %d, want 101", got)
 	}
@@ -91,19 +102,7 @@ func TestUpgradePaths(t *testing.T) {
 // stays open until the test ends.
 func requestStatus(t *testing.T, addr, header string) int {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, wait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(wait))
-	if _, err := conn.Write([]byte("GET /v1/ws HTTP/1.1\r\n" + header + "\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("%q: %v", header, err)
-	}
+	_, _, resp := dialRequest(t, addr, "GET /v1/ws HTTP/1.1\r\n"+header+"\r\n")
 	return resp.StatusCode
 }
 

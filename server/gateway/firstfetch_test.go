@@ -1,14 +1,7 @@
 package gateway
 
 import (
-	"bufio"
 	"context"
-	"encoding/base64"
-	"encoding/binary"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,42 +75,26 @@ func TestFirstFetch(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b := local.New()
-			defer b.Close()
+			t.Cleanup(func() { b.Close() })
 			if c.older {
 				unsub, err := b.Subscribe("dA", func(bus.Message) {})
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer unsub()
+				t.Cleanup(unsub)
 			}
 			mb := &countingMailbox{}
 			auth := fakeAuth{}
 			if c.lateMail {
 				auth.during = func() { b.Publish(context.Background(), "dA", bus.Message{Kind: bus.KindMail, Seq: 1}) }
 			}
-			g, err := New(Config{
+			g, addr := startTestGateway(t, Config{
 				HandshakeTimeout: time.Minute, IdleTimeout: time.Minute, WriteTimeout: time.Minute, DrainPeriod: time.Second,
 				SendQueue: 16, RatePerSecond: 100, RateBurst: 100, MaxConnections: 10,
 				Auth: auth, Handler: okHandler{}, Mailbox: mb, Bus: b, Metrics: metrics.New(),
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := &http.Server{Handler: g}
-			go srv.Serve(g.Listen(ln, time.Minute))
-			defer func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				g.Drain(ctx)
-				srv.Shutdown(ctx)
-			}()
 
-			nc, br := dialTest(t, ln.Addr().String())
-			defer nc.Close()
+			nc, br := dialTest(t, addr)
 			if f := readTestFrame(t, br); f.GetHello() == nil {
 				t.Fatalf("first frame %v, want Hello", f)
 			}
@@ -135,12 +112,7 @@ func TestFirstFetch(t *testing.T) {
 			}
 			// The Ping was answered after authenticated returned: a
 			// pusher it started is running or done.
-			g.mu.Lock()
-			var cn *conn
-			for x := range g.conns {
-				cn = x
-			}
-			g.mu.Unlock()
+			cn := onlyConn(g)
 			for {
 				cn.mu.Lock()
 				running := cn.pushRunning
@@ -159,66 +131,5 @@ func TestFirstFetch(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func dialTest(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-		Path, addr, base64.StdEncoding.EncodeToString(make([]byte, 16)))
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: %v %v", resp, err)
-	}
-	return conn, br
-}
-
-func readTestFrame(t *testing.T, br *bufio.Reader) *proto.Frame {
-	t.Helper()
-	var h [2]byte
-	if _, err := io.ReadFull(br, h[:]); err != nil {
-		t.Fatal(err)
-	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var b [2]byte
-		io.ReadFull(br, b[:])
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		io.ReadFull(br, b[:])
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(br, p); err != nil {
-		t.Fatal(err)
-	}
-	var f proto.Frame
-	if err := gproto.Unmarshal(p, &f); err != nil {
-		t.Fatal(err)
-	}
-	return &f
-}
-
-func sendTestRequest(t *testing.T, conn net.Conn, req *proto.Request) {
-	t.Helper()
-	p, err := gproto.Marshal(&proto.Frame{Kind: &proto.Frame_Request{Request: req}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Masked with a zero key: the payload goes as is.
-	frame := append([]byte{0x80 | opBinary, 0x80 | byte(len(p)), 0, 0, 0, 0}, p...)
-	if len(p) > 125 {
-		t.Fatal("test request too long")
-	}
-	if _, err := conn.Write(frame); err != nil {
-		t.Fatal(err)
 	}
 }

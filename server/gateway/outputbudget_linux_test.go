@@ -3,12 +3,8 @@ package gateway
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
 	"encoding/binary"
-	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -38,34 +34,19 @@ func startBudgetGateway(t *testing.T, h Handler) (*Gateway, string) {
 	t.Helper()
 	b := local.New()
 	t.Cleanup(func() { b.Close() })
-	g, err := New(Config{
+	return startTestGateway(t, Config{
 		HandshakeTimeout: time.Minute, IdleTimeout: time.Minute, WriteTimeout: 300 * time.Millisecond, DrainPeriod: time.Second,
 		SendQueue: 512, SendBuffer: 32 << 10, RatePerSecond: 100, RateBurst: 100, MaxConnections: 10,
 		Auth: fakeAuth{}, Handler: h, Mailbox: &countingMailbox{}, Bus: b, Metrics: metrics.New(),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: g}
-	go srv.Serve(g.Listen(ln, time.Minute))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		g.Drain(ctx)
-		srv.Shutdown(ctx)
-	})
-	return g, ln.Addr().String()
 }
 
-// dialSmall is dialTest with a 4 KiB receive buffer: what the device has
-// not read stays on the server's side.
+// dialSmall dials through a dialer with a 4 KiB receive buffer, so that
+// what the device has not read stays on the server's side, and
+// authenticates.
 func dialSmall(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
 		if err := rc.Control(func(fd uintptr) {
 			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<10)
@@ -74,19 +55,7 @@ func dialSmall(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 		}
 		return serr
 	}}
-	conn, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-		Path, addr, base64.StdEncoding.EncodeToString(make([]byte, 16)))
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: %v %v", resp, err)
-	}
+	conn, br := dialTestWith(t, addr, d)
 	if f := readTestFrame(t, br); f.GetHello() == nil {
 		t.Fatalf("first frame %v, want Hello", f)
 	}
@@ -167,41 +136,11 @@ func TestUnreadResponsesCut(t *testing.T) {
 // budgetConnClosing reports whether g's one connection is closing (or
 // gone).
 func budgetConnClosing(g *Gateway) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for c := range g.conns {
-		c.mu.Lock()
-		closing := c.closing
-		c.mu.Unlock()
-		if !closing {
-			return false
-		}
+	c := onlyConn(g)
+	if c == nil {
+		return true
 	}
-	return true
-}
-
-// readRawFrame reads one unmasked server frame.
-func readRawFrame(br *bufio.Reader) (byte, []byte, error) {
-	var h [2]byte
-	if _, err := io.ReadFull(br, h[:]); err != nil {
-		return 0, nil, err
-	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(br, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(br, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	p := make([]byte, n)
-	_, err := io.ReadFull(br, p)
-	return h[0] & 0x0f, p, err
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
 }
