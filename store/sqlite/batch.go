@@ -61,16 +61,8 @@ func chunks(total int, fn func(off, n int) error) error {
 	return nil
 }
 
-// fewRows: up to this many message ids or acks go one statement per row,
-// which costs less than the multi-row form's RETURNING rows and joined
-// VALUES list when a batch is that small (the batcher's transactions at
-// low rates).
-const fewRows = 4
-
-const (
-	claimOne = `INSERT INTO message_ids (sender, id, seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`
-	ackOne   = `DELETE FROM mail WHERE device_id = ? AND seq <= ?`
-)
+// ackOne is Ack's statement: one device's mail up to a sequence.
+const ackOne = `DELETE FROM mail WHERE device_id = ? AND seq <= ?`
 
 var (
 	// claimRows records message ids; RETURNING names the ones that were

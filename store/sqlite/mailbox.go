@@ -84,20 +84,6 @@ func (b *mailBatch) claimIDs(subs []store.Submission, seen []int64) ([]bool, err
 		todo = append(todo, i)
 	}
 	fresh := make([]bool, len(subs))
-	if len(todo) <= fewRows {
-		for _, i := range todo {
-			res, err := b.tx.ExecContext(b.ctx, claimOne, subs[i].SenderDevice, subs[i].MessageID, seen[i])
-			if err != nil {
-				return nil, err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return nil, err
-			}
-			fresh[i] = n == 1
-		}
-		return fresh, nil
-	}
 	args := make([]any, 0, 3*min(len(todo), maxRowsPerStmt))
 	err := chunks(len(todo), func(off, n int) error {
 		args = args[:0]
@@ -276,14 +262,6 @@ func ackTx(ctx context.Context, tx *sql.Tx, acks []store.AckUpTo) error {
 			order = append(order, a.DeviceID)
 		}
 		upTo[a.DeviceID] = max(u, clamp(a.UpTo))
-	}
-	if len(order) <= fewRows {
-		for _, d := range order {
-			if _, err := tx.ExecContext(ctx, ackOne, d, upTo[d]); err != nil {
-				return err
-			}
-		}
-		return nil
 	}
 	args := make([]any, 0, 2*min(len(order), maxRowsPerStmt))
 	return chunks(len(order), func(off, n int) error {
